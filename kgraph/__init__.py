@@ -1,3 +1,3 @@
-"""kgraph: a knowledge graph of ML papers, their methods, datasets, benchmarks, metrics, tasks and code."""
+"""kgraph: a knowledge graph of ML papers and their methods, datasets, metrics, tasks and code."""
 
 __version__ = "0.1.0"

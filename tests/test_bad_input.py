@@ -116,7 +116,7 @@ def test_invalid_json_line(tmp_path: Path) -> None:
     f.write_text("\n".join(rows) + "\n", encoding="utf-8")
     proc = run("papers", str(f))
     assert proc.returncode == 0
-    lines = [ln for ln in proc.stderr.splitlines() if "invalid JSON" in ln]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("kgraph: error:")]
     assert len(lines) == 1 and lines[0].startswith(f"kgraph: error: {f}:2: invalid JSON")
     assert [p["title"] for p in papers_out(proc)] == ["Paper number 0", "Paper number 1", "Paper number 2"]
 
@@ -158,3 +158,16 @@ def test_help_has_example() -> None:
     proc = run("papers", "--help")
     assert proc.returncode == 0
     assert "Example:" in proc.stdout and "kgraph papers graphs/pages/*.txt" in proc.stdout
+
+
+def test_many_bad_lines_are_counted_exactly(tmp_path: Path) -> None:
+    f = tmp_path / "papers.jsonl"
+    good = json.dumps({"title": "The one good paper", "abstract": ABSTRACT})
+    f.write_text("\n".join(["{not json"] * 25 + [good]) + "\n", encoding="utf-8")
+    proc = run("papers", str(f))
+    assert proc.returncode == 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("kgraph: error:")]
+    assert len(errors) == 21  # twenty one by one, then one line for the rest
+    assert errors[-1] == f"kgraph: error: {f}:21: 5 more lines of invalid JSON from here on, skipped"
+    assert "kgraph: skipped 25: 25 invalid JSON" in proc.stderr
+    assert [p["title"] for p in papers_out(proc)] == ["The one good paper"]

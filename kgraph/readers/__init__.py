@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -82,10 +83,10 @@ def sniff(head: str) -> str:
         return "json"
     if text.startswith("<"):
         return "atom"
-    if text.startswith(("@", "%")):
+    if text.startswith(("@", "%")) or re.search(r"^@[A-Za-z]+\s*[{(]", text, re.M):
         return "bibtex"
     first = text.split("\n", 1)[0].lower()
-    if "title" in first and ("," in first or "\t" in first) and len(first) < 500:
+    if "title" in first and any(d in first for d in ",\t;") and len(first) < 500:
         return "csv"
     return "hf"
 
@@ -137,7 +138,9 @@ def expand_inputs(inputs: Sequence[str], log: ReadLog) -> list[str]:
             )
             if not found:
                 log.skip(
-                    item, None, "empty folder",
+                    item,
+                    None,
+                    "empty folder",
                     "folder holds no readable paper files "
                     f"(looked for {', '.join(sorted(set(EXTENSIONS)))}, optionally .gz)",
                 )

@@ -14,7 +14,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from ..records import Paper
 
@@ -32,6 +32,7 @@ class Problem:
     kind: str  #: a short category for the summary: "invalid JSON", "binary file", ...
     message: str
     skipped: bool = True  #: True when data was lost (a record or a file), False for a warning
+    count: int = 1  #: how many records this one message stands for ("and 40 more lines...")
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -50,17 +51,25 @@ class ReadLog:
         if self.on_problem is not None:
             self.on_problem(problem)
 
-    def skip(self, path: str, line: int | None, kind: str, message: str) -> None:
-        self.add(Problem(path, line, kind, message, skipped=True))
+    def skip(self, path: str, line: int | None, kind: str, message: str, count: int = 1) -> None:
+        self.add(Problem(path, line, kind, message, skipped=True, count=count))
 
     def warn(self, path: str, line: int | None, kind: str, message: str) -> None:
         self.add(Problem(path, line, kind, message, skipped=False))
 
     def skipped_by_kind(self) -> Counter[str]:
-        return Counter(p.kind for p in self.problems if p.skipped)
+        out: Counter[str] = Counter()
+        for p in self.problems:
+            if p.skipped:
+                out[p.kind] += p.count
+        return out
 
     def warnings_by_kind(self) -> Counter[str]:
-        return Counter(p.kind for p in self.problems if not p.skipped)
+        out: Counter[str] = Counter()
+        for p in self.problems:
+            if not p.skipped:
+                out[p.kind] += p.count
+        return out
 
 
 class Reader(Protocol):
@@ -78,13 +87,17 @@ def check_lengths(title: str, abstract: str, path: str, line: int, log: ReadLog)
         return False
     if len(title) > MAX_TITLE:
         log.skip(
-            path, line, "title too long",
+            path,
+            line,
+            "title too long",
             f"title is {len(title):,} characters (limit {MAX_TITLE:,}), record skipped",
         )
         return False
     if len(abstract) > MAX_ABSTRACT:
         log.skip(
-            path, line, "abstract too long",
+            path,
+            line,
+            "abstract too long",
             f"abstract is {len(abstract):,} characters (limit {MAX_ABSTRACT:,}), record skipped",
         )
         return False
@@ -99,7 +112,9 @@ def short(text: str, width: int = 60) -> str:
 
 def open_binary(raw: BinaryIO) -> BinaryIO:
     """Wrap ``raw`` so gzip input (by magic number, whatever its name) reads decompressed."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered: io.BufferedReader[Any] = (
+        raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+    )
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     return buffered
@@ -126,15 +141,20 @@ def decoded_lines(stream: BinaryIO, path: str, log: ReadLog) -> Iterator[str]:
         offset = head.index(b"\x00")
         raise BinaryInput(f"binary file (NUL byte at offset {offset}), skipped")
     if head.startswith(codecs.BOM_UTF8):
-        head = head[len(codecs.BOM_UTF8):]
-    chained = io.BufferedReader(_Prefixed(head, stream))  # type: ignore[arg-type]
+        head = head[len(codecs.BOM_UTF8) :]
+    chained = io.BufferedReader(_Prefixed(head, stream))
     bad_lines = 0
     lineno = 0
     while True:
         try:
             raw = chained.readline()
         except (OSError, EOFError, zlib.error) as exc:
-            log.skip(path, lineno + 1, "truncated file", f"data ends early ({exc}); read what came before")
+            log.skip(
+                path,
+                lineno + 1,
+                "truncated file",
+                f"data ends early ({exc}); read what came before",
+            )
             return
         if not raw:
             break
@@ -146,7 +166,9 @@ def decoded_lines(stream: BinaryIO, path: str, log: ReadLog) -> Iterator[str]:
             if bad_lines <= 3:
                 byte = raw[exc.start]
                 log.warn(
-                    path, lineno, "not UTF-8",
+                    path,
+                    lineno,
+                    "not UTF-8",
                     f"not valid UTF-8 (byte 0x{byte:02X} at column {exc.start + 1}); "
                     "read as Windows-1252",
                 )
@@ -158,7 +180,12 @@ def decoded_lines(stream: BinaryIO, path: str, log: ReadLog) -> Iterator[str]:
             text = text[:-2] + "\n"
         yield text
     if bad_lines > 3:
-        log.warn(path, None, "not UTF-8", f"{bad_lines} lines in all were not UTF-8; read as Windows-1252")
+        log.warn(
+            path,
+            None,
+            "not UTF-8",
+            f"{bad_lines} lines in all were not UTF-8; read as Windows-1252",
+        )
 
 
 class _Prefixed(io.RawIOBase):

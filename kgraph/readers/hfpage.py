@@ -36,9 +36,12 @@ HEADER_LINES = frozenset(
         "trending papers",
     }
 )
-MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _DATE = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2})[a-z]*\.?\s+(?P<day>\d{1,2})(?:,\s*(?P<year>\d{4}))?(?:\s+(?P<up>\d+))?$"
 )
@@ -128,7 +131,9 @@ def _parse_meta(p: _Para, path: str, log: ReadLog) -> _Meta:
             handle, _, name = s.partition(" ")
             meta.organization = name.strip() or handle
             continue
-        log.warn(path, p.line + offset, "unknown metadata", f"unrecognised metadata line {short(s)!r}")
+        log.warn(
+            path, p.line + offset, "unknown metadata", f"unrecognised metadata line {short(s)!r}"
+        )
     return meta
 
 
@@ -142,7 +147,9 @@ def read_hf_page(lines: Iterable[str], path: str, log: ReadLog) -> Iterator[Pape
     papers = list(_read_page(list(_paragraphs(lines)), path, own))
     if not papers and own.problems:
         log.skip(
-            path, None, "not a papers page",
+            path,
+            None,
+            "not a papers page",
             "no title/abstract pairs found: not a Daily Papers page "
             f"({len(own.problems)} problems; the first at line {own.problems[0].line})",
         )
@@ -159,13 +166,17 @@ def _read_page(paras: list[_Para], path: str, log: ReadLog) -> Iterator[Paper]:
     while i < len(paras):
         title_p = paras[i]
         if _is_meta(title_p):
-            log.skip(path, title_p.line, "stray metadata", "metadata with no paper before it, skipped")
+            log.skip(
+                path, title_p.line, "stray metadata", "metadata with no paper before it, skipped"
+            )
             i += 1
             continue
         nxt = paras[i + 1] if i + 1 < len(paras) else None
         if nxt is None or _is_meta(nxt):
             log.skip(
-                path, title_p.line, "no abstract",
+                path,
+                title_p.line,
+                "no abstract",
                 f"paper {short(title_p.text)!r} has no abstract (truncated page?), skipped",
             )
             i += 2 if nxt is not None else 1
@@ -179,7 +190,9 @@ def _read_page(paras: list[_Para], path: str, log: ReadLog) -> Iterator[Paper]:
         ):
             # title, title, abstract: the first title lost its abstract
             log.skip(
-                path, title_p.line, "no abstract",
+                path,
+                title_p.line,
+                "no abstract",
                 f"paper {short(title_p.text)!r} has no abstract, skipped",
             )
             i += 1
