@@ -1,0 +1,1 @@
+"""spaCy components that find entities in a paper's title and abstract."""

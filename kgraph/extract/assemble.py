@@ -1,0 +1,393 @@
+"""Turn candidate spans into typed, related entities with evidence (``kgraph_entities``).
+
+Inputs, all written by earlier components: URLs (``doc._.kg_urls``), abbreviation pairs
+(``doc._.abbreviations``), gazetteer hits (``doc.spans["gazetteer"]``), rule candidates
+(``doc.spans["patterns"]``) and, when the model is in the pipeline, its spans
+(``doc.spans["model"]``). Output: ``doc._.kg_entities``, a list of :class:`Entity`.
+
+Steps: (1) collect candidates with a source and a prior confidence; (2) resolve overlaps,
+longest first, known before guessed; (3) group mentions of one thing (same normalised form, or
+linked by an abbreviation) into one entity named by its long form; (4) type it (gazetteer,
+then context words such as "X dataset", then the abbreviation's long form, then the rule);
+(5) relate it to the paper (proposes / introduces when the title names it before ":" or
+"we propose/introduce/present ..." does, code for URLs, else uses); (6) drop generic words.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from ..records import CODE, INTRODUCES, PROPOSES, USES, Entity, Mention
+from .lexicon import load_lexicon
+from .patterns import TokenView, title_end_of
+
+if not Doc.has_extension("kg_entities"):
+    Doc.set_extension("kg_entities", default=None)
+
+#: prior confidence and priority of each source (higher wins an overlap of equal length)
+SOURCES = {
+    "url": (1.0, 9),
+    "gazetteer": (0.9, 6),
+    "abbreviation": (0.85, 5),
+    "model": (0.75, 4),
+    "title": (0.85, 4),
+    "name": (0.7, 3),
+    "capitalised": (0.55, 2),
+    "phrase": (0.55, 1),
+}
+_LEFT_FILLERS = {",", ":", "called", "named", "dubbed", "termed", "the", "a", "an", "("}
+_BENCHY = re.compile(r"bench|eval\b|eval$|arena")
+OWN_SUBJECTS = {"we", "paper", "work", "study", "this", "our", "i"}
+CLAUSE_BREAKS = {";", ".", "that", "which", "who", "where", "while", "whereas", "using", "via"}
+
+
+def norm_key(text: str) -> str:
+    """The form under which two surface forms count as one thing: case, hyphens, plural."""
+    s = text.lower().strip()
+    s = re.sub(r"\\[a-z]+|[${}^]", "", s)
+    s = re.sub(r"[-_/]", " ", s)
+    s = re.sub(r"[^\w\s+#.@]", "", s).strip(" .")
+    words = s.split()
+    if words:
+        last = words[-1]
+        if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+            words[-1] = last[:-1]
+    return "".join(words)
+
+
+def singular(text: str) -> str:
+    """``large language models`` -> ``large language model`` (lowercase phrases only)."""
+    if not text or text[-1] != "s" or text.endswith("ss") or len(text) < 4:
+        return text
+    last = text.split()[-1]
+    if last.islower() and not last.endswith(("ics", "ss", "us", "is")):
+        if last.endswith("ies") and len(last) > 4:
+            return text[:-3] + "y"
+        return text[:-1]
+    if re.fullmatch(r"[A-Z][A-Z0-9]+s", last):  # LLMs -> LLM
+        return text[:-1]
+    return text
+
+
+@dataclass
+class Candidate:
+    start: int  #: token index
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+    type: str | None
+    source: str
+    kb_id: str = ""
+    own: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.end_char - self.start_char
+
+
+@dataclass
+class _Group:
+    cands: list[Candidate] = field(default_factory=list)
+    long_form: str | None = None
+    short_forms: set[str] = field(default_factory=set)
+
+
+@Language.factory("kgraph_entities", default_config={"lexicon": None, "min_confidence": 0.0})
+def make_assembler(
+    nlp: Language, name: str, lexicon: str | None, min_confidence: float
+) -> Assembler:
+    return Assembler(load_lexicon(lexicon), min_confidence)
+
+
+class Assembler:
+    def __init__(self, lexicon: dict[str, frozenset[str]], min_confidence: float) -> None:
+        self.lex = lexicon
+        self.generic = {norm_key(w) for w in lexicon["generic_names"]}
+        self.min_confidence = min_confidence
+        self.context_types: dict[str, str] = {}
+        for list_name, typ in (
+            ("dataset_nouns", "dataset"),
+            ("benchmark_nouns", "benchmark"),
+            ("method_nouns", "method"),
+            ("metric_nouns", "metric"),
+        ):
+            for w in lexicon[list_name]:
+                self.context_types[w] = typ
+
+    # -- 1. candidates ---------------------------------------------------------------------------
+    def _candidates(self, doc: Doc) -> list[Candidate]:
+        out: list[Candidate] = []
+
+        def add(span: Span, typ: str | None, source: str, kb_id: str = "") -> None:
+            text = span.text.strip()
+            if not text:
+                return
+            out.append(
+                Candidate(
+                    span.start, span.end, span.start_char, span.end_char, text, typ, source, kb_id
+                )
+            )
+
+        for key, source in (("gazetteer", "gazetteer"), ("model", "model")):
+            for span in doc.spans.get(key, []):
+                add(span, span.label_ if span.label_ != "name" else None, source, span.id_ or "")
+        for span in doc.spans.get("patterns", []):
+            rule = span.kb_id_ or "name"
+            add(span, None if span.label_ == "name" else span.label_, rule)
+        for abbr in doc._.abbreviations or []:
+            add(abbr.long, None, "abbreviation", "long")
+            add(abbr.short, None, "abbreviation", "short")
+        return out
+
+    # -- 2. overlaps -----------------------------------------------------------------------------
+    @staticmethod
+    def _resolve(cands: list[Candidate]) -> list[Candidate]:
+        order = sorted(
+            cands,
+            key=lambda c: (
+                -SOURCES[c.source][1] if c.source == "url" else 0,
+                -(c.end - c.start),
+                -SOURCES[c.source][1],
+                c.start,
+            ),
+        )
+        taken: list[Candidate] = []
+        occupied: set[int] = set()
+        for c in order:
+            toks = set(range(c.start, c.end))
+            if toks & occupied:
+                # same extent from another source: keep its type knowledge
+                for t in taken:
+                    if (t.start, t.end) == (c.start, c.end):
+                        if t.type is None and c.type is not None:
+                            t.type = c.type
+                        if not t.kb_id and c.kb_id and c.source == "gazetteer":
+                            t.kb_id = c.kb_id
+                        if c.source == "title":
+                            t.own = True
+                continue
+            occupied |= toks
+            taken.append(c)
+        taken.sort(key=lambda c: c.start)
+        return taken
+
+    # -- 4. typing from context -----------------------------------------------------------------
+    def _context_type(self, v: TokenView, c: Candidate) -> str | None:
+        low = c.text.lower()
+        if c.source != "phrase" and _BENCHY.search(low):
+            return "benchmark"
+        j = c.end
+        while j < v.n and v.text[j] in (")", "'s", "’s"):
+            j += 1
+        nxt = v.lower[j] if j < v.n else ""
+        nxt2 = f"{nxt} {v.lower[j + 1]}" if j + 1 < v.n else nxt
+        typ = self.context_types.get(nxt2) or self.context_types.get(nxt)
+        if typ is None:
+            # "a new dataset, AndroidControl", "the benchmark called X"
+            k = c.start - 1
+            while k >= 0 and k > c.start - 4 and v.lower[k] in _LEFT_FILLERS:
+                k -= 1
+            t1 = self.context_types.get(v.lower[k]) if k >= 0 else None
+            if t1 in ("dataset", "benchmark"):
+                typ = t1
+        if typ is None:
+            # "the X and Y benchmarks", "X, Y, and Z datasets": look past coordinated names
+            k = c.end
+            while (
+                k < v.n
+                and k < c.end + 8
+                and (
+                    v.lower[k] in (",", "and", "or", "-")
+                    or any(ch.isupper() or ch.isdigit() for ch in v.text[k])
+                )
+            ):
+                k += 1
+            if c.end < k < v.n and v.lower[k - 1] not in (",", "and", "or"):
+                t2 = self.context_types.get(v.lower[k])
+                if t2 in ("dataset", "benchmark"):
+                    typ = t2
+        return typ
+
+    # -- 5. own contributions --------------------------------------------------------------------
+    def _mark_own(
+        self, v: TokenView, sents: list[tuple[int, int]], taken: list[Candidate], title_end: int
+    ) -> None:
+        own_verbs = self.lex["own_verbs"]
+        by_start = {c.start: c for c in taken}
+        low = v.lower
+        for s_start, s_end in sents:
+            if s_end <= title_end:
+                continue
+            for i in range(s_start, s_end):
+                if low[i] not in own_verbs:
+                    continue
+                if not OWN_SUBJECTS.intersection(low[max(s_start, i - 6) : i]):
+                    continue
+                # the first names after the verb, up to the end of the clause
+                found = 0
+                for t in range(i + 1, min(i + 16, s_end)):
+                    if low[t] in CLAUSE_BREAKS:
+                        break
+                    c = by_start.get(t)
+                    if c is None or c.source == "url" or c.type in ("task", "metric"):
+                        continue
+                    if found and low[c.start - 1] not in ("and", ","):
+                        break
+                    c.own = True
+                    found += 1
+                    if found >= 3:
+                        break
+        # "X, a new dataset / benchmark / method"
+        for c in taken:
+            j = c.end
+            if (
+                j + 2 < v.n
+                and v.text[j] == ","
+                and low[j + 1] in ("a", "an")
+                and low[j + 2] in ("new", "novel")
+            ):
+                c.own = True
+
+    # -- main ------------------------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> Doc:
+        v = TokenView(doc)
+        title_end = title_end_of(v)
+        sents = [(s.start, s.end) for s in doc.sents]
+        cands = self._resolve(self._candidates(doc))
+        for c in cands:
+            if c.source == "title":
+                c.own = True
+        self._mark_own(v, sents, cands, title_end)
+
+        # 3. group: abbreviations link short and long forms
+        abbrev_long: dict[str, str] = {}
+        long_keys: dict[str, str] = {}
+        for abbr in doc._.abbreviations or []:
+            abbrev_long[norm_key(singular(abbr.short.text))] = abbr.long.text
+            abbrev_long[norm_key(abbr.short.text)] = abbr.long.text
+            long_keys.setdefault(norm_key(abbr.long.text), abbr.long.text)
+        groups: dict[str, _Group] = defaultdict(_Group)
+        for c in cands:
+            key = norm_key(c.text)
+            if not key:
+                continue
+            long_form = abbrev_long.get(key)
+            if long_form is not None:
+                g = groups[norm_key(long_form)]
+                g.long_form = long_form
+                g.short_forms.add(c.text)
+            else:
+                g = groups[key]
+                if key in long_keys:
+                    g.long_form = long_keys[key]
+            g.cands.append(c)
+
+        entities: list[Entity] = []
+        for key, g in groups.items():
+            ent = self._entity(doc, v, sents, key, g)
+            if ent is not None and ent.confidence >= self.min_confidence:
+                entities.append(ent)
+        entities += self._urls(doc)
+        entities.sort(key=lambda e: e.mentions[0].start if e.mentions else 0)
+        doc._.kg_entities = entities
+        return doc
+
+    def _entity(
+        self, doc: Doc, v: TokenView, sents: list[tuple[int, int]], key: str, g: _Group
+    ) -> Entity | None:
+        if key in self.generic:
+            return None
+        cands = g.cands
+        # type: the gazetteer's, else context words, else the rule's, else a name is a method
+        votes: dict[str, float] = defaultdict(float)
+        for c in cands:
+            ctx = None if c.source == "phrase" else self._context_type(v, c)
+            if ctx is not None:
+                votes[ctx] += 2.0
+            if c.type is not None:
+                votes[c.type] += 3.0 if c.source == "gazetteer" else 1.0
+        if not votes:
+            sources = {c.source for c in cands}
+            if sources <= {"capitalised"}:
+                return None  # capitalised words with no type evidence: too weak
+            votes["method"] = 0.5
+        typ = max(votes.items(), key=lambda kv: kv[1])[0]
+        named = any(re.search(r"[A-Z0-9]", c.text) for c in cands)
+        if all(c.source == "abbreviation" for c in cands) and not named:
+            return None
+        # a long form whose words are generic ("out-of-domain") is not a thing on its own
+        surfaces: list[str] = []
+        for c in cands:
+            if c.text not in surfaces:
+                surfaces.append(c.text)
+        name = g.long_form or max(surfaces, key=lambda s: (len(s), -surfaces.index(s)))
+        if g.long_form is None and len(surfaces) > 1:
+            name = surfaces[0]
+        name = singular(name) if name[:1].islower() or " " in name else name
+        if norm_key(name) in self.generic:
+            return None
+        aliases = [s for s in surfaces if s != name]
+        own = any(c.own for c in cands)
+        if own and typ == "method":
+            relation = PROPOSES
+        elif own and typ in ("dataset", "benchmark"):
+            relation = INTRODUCES
+        else:
+            relation = USES
+        conf = max(SOURCES[c.source][0] for c in cands)
+        if len(cands) > 1:
+            conf = min(1.0, conf + 0.05 * (len(cands) - 1))
+        mentions = tuple(
+            Mention(c.start_char, c.end_char, c.text, c.source, _sentence(doc, sents, c.start))
+            for c in sorted(cands, key=lambda c: c.start_char)
+        )
+        kb = next((c.kb_id for c in cands if c.source == "gazetteer" and c.kb_id), None)
+        return Entity(
+            name=name,
+            type=typ,
+            relation=relation,
+            confidence=conf,
+            aliases=tuple(aliases),
+            mentions=mentions,
+            id=kb,
+        )
+
+    @staticmethod
+    def _urls(doc: Doc) -> list[Entity]:
+        by_url: dict[str, list[Mention]] = defaultdict(list)
+        for start, end, canonical in doc._.kg_urls or []:
+            span = doc.char_span(start, end, alignment_mode="expand")
+            sentence = span.sent.text if span is not None else ""
+            by_url[canonical].append(Mention(start, end, doc.text[start:end], "urls", sentence))
+        return [
+            Entity(
+                name=url,
+                type="repository",
+                relation=CODE,
+                confidence=1.0,
+                aliases=tuple(sorted({m.text for m in ms} - {url})),
+                mentions=tuple(ms),
+            )
+            for url, ms in by_url.items()
+        ]
+
+
+def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int) -> str:
+    """The text of the sentence holding ``token``."""
+    k = bisect.bisect_right([a for a, _ in sents], token) - 1
+    if k < 0:
+        return ""
+    a, b = sents[k]
+    return doc[a:b].text.strip()
+
+
+def entities_of(doc: Doc) -> Iterable[Entity]:
+    return doc._.kg_entities or []
