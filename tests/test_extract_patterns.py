@@ -143,3 +143,20 @@ def test_mentions_point_into_the_text(full: Language) -> None:
     ent = next(e for e in doc._.kg_entities if e.name == "StyleSinger")
     assert [text[m.start:m.end] for m in ent.mentions] == ["StyleSinger"] * 3
     assert ent.mentions[1].sentence == "We propose StyleSinger, a model."
+
+
+def test_capitalised_word_listed_between_names(nlp: Language) -> None:
+    got = {f[0] for f in found(nlp, "T\n\nWe rank CHGNet > Wrenformer > BOWSR, and BERT, Zebra and T5.")}
+    assert {"CHGNet", "Wrenformer", "BOWSR", "BERT", "Zebra", "T5"} <= got
+    assert "Zebra" not in {f[0] for f in found(nlp, "T\n\nWe saw a Zebra near the lake.")}
+
+
+def test_proper_adjectives_inside_technique_names(nlp: Language) -> None:
+    got = found(nlp, "T\n\nWe fit a Gaussian process regression and a Bayesian optimizer.")
+    assert ("Gaussian process regression", "method", "phrase") in got
+    assert ("Bayesian optimizer", "method", "phrase") in got
+
+
+def test_title_case_phrase_takes_lowercase_name(full: Language) -> None:
+    ents = entities(full, "Better Representation Learning for Graphs\n\nWe study graphs.")
+    assert ents["representation learning"][2] == ("Representation Learning",)

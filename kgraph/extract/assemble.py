@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from ..records import CODE, INTRODUCES, PROPOSES, USES, Entity, Mention
 from .lexicon import load_lexicon
@@ -42,10 +42,38 @@ SOURCES = {
     "capitalised": (0.55, 2),
     "phrase": (0.55, 1),
 }
+_NAMED = re.compile(r"[A-Z0-9]")
+_TITLE_CASE = re.compile(
+    r"(?:[A-Z][a-z]+(?:-[A-Za-z][a-z]*)*)(?: (?:[A-Z][a-z]+(?:-[A-Za-z][a-z]*)*))+"
+)
+_COORD = {",", "and", "or", "-"}
+_DATA_PREPOSITIONS = {"on", "across", "from", "including", "like", "as"}
 _LEFT_FILLERS = {",", ":", "called", "named", "dubbed", "termed", "the", "a", "an", "("}
 _BENCHY = re.compile(r"bench|eval\b|eval$|arena")
 OWN_SUBJECTS = {"we", "paper", "work", "study", "this", "our", "i"}
-CLAUSE_BREAKS = {";", ".", "that", "which", "who", "where", "while", "whereas", "using", "via"}
+CLAUSE_BREAKS = {
+    ";",
+    ".",
+    "that",
+    "which",
+    "who",
+    "where",
+    "while",
+    "whereas",
+    "using",
+    "via",
+    "from",
+    "on",
+    "with",
+    "over",
+    "than",
+    "against",
+    "for",
+    "in",
+    "to",
+    "by",
+    "of",
+}
 
 
 def norm_key(text: str) -> str:
@@ -112,6 +140,7 @@ class Assembler:
         self.lex = lexicon
         self.generic = {norm_key(w) for w in lexicon["generic_names"]}
         self.min_confidence = min_confidence
+        self.eval_words = lexicon["evaluation_verbs"]
         self.context_types: dict[str, str] = {}
         for list_name, typ in (
             ("dataset_nouns", "dataset"),
@@ -123,28 +152,31 @@ class Assembler:
                 self.context_types[w] = typ
 
     # -- 1. candidates ---------------------------------------------------------------------------
-    def _candidates(self, doc: Doc) -> list[Candidate]:
+    def _candidates(self, doc: Doc, v: TokenView) -> list[Candidate]:
         out: list[Candidate] = []
+        full = v.doc_text
 
-        def add(span: Span, typ: str | None, source: str, kb_id: str = "") -> None:
-            text = span.text.strip()
-            if not text:
+        def add(start: int, end: int, typ: str | None, source: str, kb_id: str = "") -> None:
+            if end <= start:
                 return
-            out.append(
-                Candidate(
-                    span.start, span.end, span.start_char, span.end_char, text, typ, source, kb_id
-                )
-            )
+            a, b = v.char_span(start, end)
+            text = full[a:b]
+            if text.strip():
+                out.append(Candidate(start, end, a, b, text, typ, source, kb_id))
 
         for key, source in (("gazetteer", "gazetteer"), ("model", "model")):
-            for span in doc.spans.get(key, []):
-                add(span, span.label_ if span.label_ != "name" else None, source, span.id_ or "")
-        for span in doc.spans.get("patterns", []):
-            rule = span.kb_id_ or "name"
-            add(span, None if span.label_ == "name" else span.label_, rule)
+            if key not in doc.spans:
+                continue
+            for span in doc.spans[key]:
+                label = span.label_
+                add(span.start, span.end, None if label == "name" else label, source, span.id_)
+        if "patterns" in doc.spans:
+            for span in doc.spans["patterns"]:
+                label = span.label_
+                add(span.start, span.end, None if label == "name" else label, span.kb_id_ or "name")
         for abbr in doc._.abbreviations or []:
-            add(abbr.long, None, "abbreviation", "long")
-            add(abbr.short, None, "abbreviation", "short")
+            add(abbr.long.start, abbr.long.end, None, "abbreviation", "long")
+            add(abbr.short.start, abbr.short.end, None, "abbreviation", "short")
         return out
 
     # -- 2. overlaps -----------------------------------------------------------------------------
@@ -181,8 +213,9 @@ class Assembler:
 
     # -- 4. typing from context -----------------------------------------------------------------
     def _context_type(self, v: TokenView, c: Candidate) -> str | None:
-        low = c.text.lower()
-        if c.source != "phrase" and _BENCHY.search(low):
+        """A type from the words around a name, most specific first: "X benchmark", "the X
+        and Y datasets", "a new dataset, X", "experiments on X and Y"."""
+        if c.source != "phrase" and _BENCHY.search(c.text.lower()):
             return "benchmark"
         j = c.end
         while j < v.n and v.text[j] in (")", "'s", "’s"):
@@ -190,31 +223,38 @@ class Assembler:
         nxt = v.lower[j] if j < v.n else ""
         nxt2 = f"{nxt} {v.lower[j + 1]}" if j + 1 < v.n else nxt
         typ = self.context_types.get(nxt2) or self.context_types.get(nxt)
-        if typ is None:
-            # "a new dataset, AndroidControl", "the benchmark called X"
-            k = c.start - 1
-            while k >= 0 and k > c.start - 4 and v.lower[k] in _LEFT_FILLERS:
-                k -= 1
-            t1 = self.context_types.get(v.lower[k]) if k >= 0 else None
-            if t1 in ("dataset", "benchmark"):
-                typ = t1
-        if typ is None:
-            # "the X and Y benchmarks", "X, Y, and Z datasets": look past coordinated names
-            k = c.end
-            while (
-                k < v.n
-                and k < c.end + 8
-                and (
-                    v.lower[k] in (",", "and", "or", "-")
-                    or any(ch.isupper() or ch.isdigit() for ch in v.text[k])
-                )
-            ):
-                k += 1
-            if c.end < k < v.n and v.lower[k - 1] not in (",", "and", "or"):
-                t2 = self.context_types.get(v.lower[k])
-                if t2 in ("dataset", "benchmark"):
-                    typ = t2
-        return typ
+        if typ is not None:
+            return typ
+        # look right past coordinated names: "the X and Y benchmarks"
+        k = c.end
+        while k < v.n and k < c.end + 8 and (v.lower[k] in _COORD or _NAMED.search(v.text[k])):
+            k += 1
+        if c.end < k < v.n and v.lower[k - 1] not in _COORD:
+            t2 = self.context_types.get(v.lower[k])
+            if t2 in ("dataset", "benchmark"):
+                return t2
+        # look left: "a new dataset, X"
+        k = c.start - 1
+        while k >= 0 and k > c.start - 4 and v.lower[k] in _LEFT_FILLERS:
+            k -= 1
+        t1 = self.context_types.get(v.lower[k]) if k >= 0 else None
+        if t1 in ("dataset", "benchmark"):
+            return t1
+        if c.source == "phrase":
+            return None
+        # look left past coordinated names for "on": "experiments on SciWorld and ALFWorld"
+        k = c.start - 1
+        while k >= 0 and k > c.start - 10 and (v.lower[k] in _COORD or _NAMED.search(v.text[k])):
+            k -= 1
+        if k >= 0 and v.lower[k] == "the":
+            k -= 1
+        if (
+            k >= 0
+            and v.lower[k] in _DATA_PREPOSITIONS
+            and self.eval_words.intersection(v.lower[max(0, k - 8) : k])
+        ):
+            return "dataset"
+        return None
 
     # -- 5. own contributions --------------------------------------------------------------------
     def _mark_own(
@@ -239,6 +279,10 @@ class Assembler:
                     c = by_start.get(t)
                     if c is None or c.source == "url" or c.type in ("task", "metric"):
                         continue
+                    if not _NAMED.search(c.text) or c.source == "gazetteer":
+                        # an unnamed method ("a multimodal adapter") is the paper itself, and
+                        # a name the knowledge base already has is not new
+                        continue
                     if found and low[c.start - 1] not in ("and", ","):
                         break
                     c.own = True
@@ -258,10 +302,10 @@ class Assembler:
 
     # -- main ------------------------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
-        v = TokenView(doc)
+        v = TokenView.of(doc)
         title_end = title_end_of(v)
         sents = [(s.start, s.end) for s in doc.sents]
-        cands = self._resolve(self._candidates(doc))
+        cands = self._resolve(self._candidates(doc, v))
         for c in cands:
             if c.source == "title":
                 c.own = True
@@ -275,6 +319,7 @@ class Assembler:
             abbrev_long[norm_key(abbr.short.text)] = abbr.long.text
             long_keys.setdefault(norm_key(abbr.long.text), abbr.long.text)
         groups: dict[str, _Group] = defaultdict(_Group)
+        sent_texts: dict[int, str] = {}
         for c in cands:
             key = norm_key(c.text)
             if not key:
@@ -289,10 +334,27 @@ class Assembler:
                 if key in long_keys:
                     g.long_form = long_keys[key]
             g.cands.append(c)
+        # one gazetteer entity met under several names ("large language models", "LLMs")
+        by_kb: dict[str, str] = {}
+        for gkey in list(groups):
+            kb = next(
+                (c.kb_id for c in groups[gkey].cands if c.source == "gazetteer" and c.kb_id), ""
+            )
+            if not kb:
+                continue
+            first = by_kb.setdefault(kb, gkey)
+            if first != gkey:
+                into, other = groups[first], groups.pop(gkey)
+                into.cands += other.cands
+                into.short_forms |= other.short_forms
+                if into.long_form is None:
+                    into.long_form = other.long_form or max(
+                        (c.text for c in into.cands), key=lambda t: (" " in t, len(t))
+                    )
 
         entities: list[Entity] = []
         for key, g in groups.items():
-            ent = self._entity(doc, v, sents, key, g)
+            ent = self._entity(doc, v, sents, key, g, sent_texts)
             if ent is not None and ent.confidence >= self.min_confidence:
                 entities.append(ent)
         entities += self._urls(doc)
@@ -301,7 +363,13 @@ class Assembler:
         return doc
 
     def _entity(
-        self, doc: Doc, v: TokenView, sents: list[tuple[int, int]], key: str, g: _Group
+        self,
+        doc: Doc,
+        v: TokenView,
+        sents: list[tuple[int, int]],
+        key: str,
+        g: _Group,
+        sent_texts: dict[int, str],
     ) -> Entity | None:
         if key in self.generic:
             return None
@@ -328,9 +396,15 @@ class Assembler:
         for c in cands:
             if c.text not in surfaces:
                 surfaces.append(c.text)
-        name = g.long_form or max(surfaces, key=lambda s: (len(s), -surfaces.index(s)))
-        if g.long_form is None and len(surfaces) > 1:
-            name = surfaces[0]
+        if g.long_form is not None:
+            name = g.long_form
+        else:
+            # the first form written in running text, else the first one
+            lower = [s for s in surfaces if s[:1].islower()]
+            name = surfaces[0] if len(surfaces) == 1 or not lower else lower[0]
+            if all(c.source == "phrase" for c in cands) and _TITLE_CASE.fullmatch(name):
+                # a task or technique named in a Title-Case title takes its usual lowercase name
+                name = name.lower()
         name = singular(name) if name[:1].islower() or " " in name else name
         if norm_key(name) in self.generic:
             return None
@@ -346,7 +420,13 @@ class Assembler:
         if len(cands) > 1:
             conf = min(1.0, conf + 0.05 * (len(cands) - 1))
         mentions = tuple(
-            Mention(c.start_char, c.end_char, c.text, c.source, _sentence(doc, sents, c.start))
+            Mention(
+                c.start_char,
+                c.end_char,
+                c.text,
+                c.source,
+                _sentence(doc, sents, c.start, sent_texts),
+            )
             for c in sorted(cands, key=lambda c: c.start_char)
         )
         kb = next((c.kb_id for c in cands if c.source == "gazetteer" and c.kb_id), None)
@@ -380,13 +460,18 @@ class Assembler:
         ]
 
 
-def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int) -> str:
-    """The text of the sentence holding ``token``."""
-    k = bisect.bisect_right([a for a, _ in sents], token) - 1
+def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int, cache: dict[int, str]) -> str:
+    """The text of the sentence holding ``token``; ``cache`` keeps each sentence's text."""
+    k = bisect.bisect_right(sents, (token, 1 << 30)) - 1
     if k < 0:
         return ""
-    a, b = sents[k]
-    return doc[a:b].text.strip()
+    text = cache.get(k)
+    if text is None:
+        a, b = sents[k]
+        view = TokenView.of(doc)
+        start, end = view.char_span(a, b)
+        text = cache[k] = view.doc_text[start:end].strip()
+    return text
 
 
 def entities_of(doc: Doc) -> Iterable[Entity]:

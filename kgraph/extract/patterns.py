@@ -19,23 +19,43 @@ Word lists live in ``kgraph/data/lexicon.jsonl``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple, cast
 
+from spacy.attrs import IDX, IS_SPACE, LENGTH, SENT_START, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .lexicon import load_lexicon
+from .urls import doc_text
 
-_NAMEY = re.compile(
-    r"^(?=.*[A-Za-z])(?:"
-    r"(?:.*-)?[^-]*[a-z][^-]*[A-Z].*"  # a capital after a lowercase letter in one part: RegMean
-    r"|[A-Z0-9][A-Z0-9&.\-]*[A-Z0-9]s?"  # ALL CAPS, hyphens allowed: BERT, LLMs, MS-COCO, PG-RANK
-    r"|.*[A-Za-z].*\d.*|.*\d.*[A-Za-z].*"  # letters and digits: T5, Llama-2, 7B
-    r"|.*\+\+"  # RegMean++
-    r")$"
-)
+_LETTER_DIGIT = re.compile(r"[A-Za-z].*\d|\d.*[A-Za-z]")
+_LOWER_UPPER = re.compile(r"[a-z][A-Z]")
+_PARTS = re.compile(r"[-_/.]")
+
+
+def name_shaped(t: str, not_names: frozenset[str] = frozenset()) -> bool:
+    """A token that looks like a proper name of a model, dataset or metric.
+
+    Letters and digits (``T5``, ``Llama-2``), ``++`` (``RegMean++``), or a hyphen part with a
+    capital after a lowercase letter (``RegMean``, ``eCeLLM``) or two capitals (``CHGNet``,
+    ``BERT``, ``TED-Adapter``) that is not itself a common acronym (``Human-AI``).
+    """
+    if not any(c.isalpha() for c in t):
+        return False
+    if t.endswith("++") or _LETTER_DIGIT.search(t):
+        return True
+    for part in _PARTS.split(t):
+        if _LOWER_UPPER.search(part):
+            return True
+        caps = sum(c.isupper() for c in part)
+        if caps >= 2 and part not in not_names and part.rstrip("s") not in not_names:
+            return True
+    return False
+
+
 _SIZE = re.compile(r"^\d+(?:\.\d+)?[BMKbmk]$|^v?\d+(?:\.\d+)+$")
 _CAPITALISED = re.compile(r"^[A-Z][a-z]+(?:-[A-Za-z]+)*$")
+_LIST_SEPARATORS = {",", ">", "<", "and", "or", "vs", "vs.", "/", ";"}
 _CONNECTORS = {"-", "/", ".", "_", "++", "+"}
 _NUMBERISH = re.compile(
     r"^[\d.,%]+[a-z]?$|^\d+(st|nd|rd|th|x|X|k|K|M|B)$|^\d+(\.\d+)?[xX]$|^\d[dD]$"
@@ -45,8 +65,7 @@ _MODIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9\-]*$")
 _PUNCT = set(",.;:!?()[]{}\"'")
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):
     """A run of tokens with no space between them (``out-of-distribution`` is one word)."""
 
     start: int  #: first token index
@@ -54,28 +73,55 @@ class Word:
     text: str
 
 
+_LAST_VIEW: dict[str, object] = {}
+
+
+
+
 class TokenView:
     """Plain Python lists of what the rules read about each token (indexing a Doc is slow)."""
 
-    __slots__ = ("lower", "n", "newline_after", "sent_start", "space", "text", "ws")
+    __slots__ = (
+        "doc_text",
+        "idx",
+        "lower",
+        "n",
+        "newline_after",
+        "sent_start",
+        "space",
+        "text",
+        "ws",
+    )
 
     def __init__(self, doc: Doc) -> None:
-        self.text: list[str] = []
-        self.ws: list[str] = []
-        self.space: list[bool] = []
-        self.sent_start: list[bool] = []
-        for tok in doc:
-            self.text.append(tok.text)
-            self.ws.append(tok.whitespace_)
-            self.space.append(tok.is_space)
-            self.sent_start.append(bool(tok.is_sent_start))
+        full = self.doc_text = doc_text(doc)
+        rows = doc.to_array([IDX, LENGTH, SPACY, IS_SPACE, SENT_START]).tolist() if len(doc) else []
+        self.idx: list[int] = [r[0] for r in rows]
+        self.text: list[str] = [full[r[0] : r[0] + r[1]] for r in rows]
+        self.ws = [" " if r[2] else "" for r in rows]
+        self.space = [bool(r[3]) for r in rows]
+        self.sent_start = [r[4] == 1 for r in rows]
         self.lower = [t.lower() for t in self.text]
         self.n = len(self.text)
         # a blank line (title | abstract) breaks a phrase; a wrapped line does not
+        space, text = self.space, self.text
         self.newline_after = [
-            "\n\n" in w or (i + 1 < self.n and self.space[i + 1] and "\n\n" in self.text[i + 1])
-            for i, w in enumerate(self.ws)
+            i + 1 < self.n and space[i + 1] and "\n\n" in text[i + 1] for i in range(self.n)
         ]
+
+    @classmethod
+    def of(cls, doc: Doc) -> TokenView:
+        """The view of ``doc``, built once for all the components that read it in a row."""
+        cached = _LAST_VIEW.get("view")
+        if cached is not None and _LAST_VIEW.get("doc") is doc:
+            return cast(TokenView, cached)
+        view = cls(doc)
+        _LAST_VIEW["doc"], _LAST_VIEW["view"] = doc, view
+        return view
+
+    def char_span(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets of tokens ``start`` to ``end`` (exclusive)."""
+        return self.idx[start], self.idx[end - 1] + len(self.text[end - 1])
 
     def span_text(self, start: int, end: int) -> str:
         return (
@@ -118,6 +164,7 @@ class PatternFinder:
         self.generic = lexicon["generic_names"]
         self.ed_ok = lexicon["supervision_adjectives"]
         self.ing_ok = lexicon["ing_modifiers"]
+        self.proper_modifiers = lexicon["proper_modifiers"]
         self.name_suffixes = lexicon["name_suffixes"]
         self.heads = {
             **{w: "metric" for w in lexicon["metric_heads"]},
@@ -128,7 +175,7 @@ class PatternFinder:
         self._mod_cache: dict[str, bool] = {}
 
     def __call__(self, doc: Doc) -> Doc:
-        v = TokenView(doc)
+        v = TokenView.of(doc)
         words = words_of(doc, v)
         title_end = title_end_of(v)
         found: list[tuple[int, int, str, str]] = []
@@ -151,13 +198,13 @@ class PatternFinder:
     def _is_name(self, t: str) -> bool:
         if len(t) < 2 or t in self.not_names or t.rstrip("s") in self.not_names:
             return False
-        if t.startswith(("http", "www.")):
+        if t.startswith(("http", "www.", "non-", "Non-")):
             return False
         if "@" in t and not t.lower().startswith(("pass@", "recall@", "hits@", "precision@", "r@")):
             return False
         if _NUMBERISH.match(t) or _JUNK.search(t):
             return False
-        return bool(_NAMEY.match(t))
+        return name_shaped(t, self.not_names)
 
     def _names(
         self, v: TokenView, words: list[Word], title_end: int
@@ -196,7 +243,41 @@ class PatternFinder:
                 start = words[j].start
                 j -= 1
             out.append((start, end, "name", "name"))
+        return out + self._listed_names(v, words, title_end)
+
+    def _listed_names(
+        self, v: TokenView, words: list[Word], title_end: int
+    ) -> list[tuple[int, int, str, str]]:
+        """A capitalised word listed between names is a name too: in "CHGNet > MEGNet >
+        Wrenformer > BOWSR" or "BERT, Wrenformer and T5", Wrenformer is one."""
+        out = []
+        words = [w for w in words if w.text.lower() not in _LIST_SEPARATORS]
+        for k in range(1, len(words) - 1):
+            w = words[k]
+            if (
+                w.start < title_end
+                or not _CAPITALISED.match(w.text)
+                or "-" in w.text
+                or v.sent_start[w.start]
+                or w.text.lower() in self.non_modifiers
+                or self.is_name(w.text)
+            ):
+                continue
+            left, right = words[k - 1], words[k + 1]
+            if (
+                self.is_name(left.text)
+                and self.is_name(right.text)
+                and self._listed(v, left.end, w.start)
+                and self._listed(v, w.end, right.start)
+            ):
+                out.append((w.start, w.end, "name", "name"))
         return out
+
+    @staticmethod
+    def _listed(v: TokenView, a: int, b: int) -> bool:
+        """Only list separators between token ``a`` and token ``b``."""
+        between = v.lower[a:b]
+        return bool(between) and all(t in _LIST_SEPARATORS for t in between)
 
     def _capitalised(
         self, v: TokenView, words: list[Word], title_end: int
@@ -240,7 +321,23 @@ class PatternFinder:
                 and words[0][:1].isupper()
                 and words[0].lower() not in self.non_modifiers
             )
-            return [(0, i, "name", "title")] if namey or single else []
+            # "Matbench Discovery -- An evaluation framework ...": a short capitalised name
+            # followed by "A/An ..." names the paper's own thing
+            announced = (
+                len(words) <= 3
+                and all(w[:1].isupper() and w.lower() not in self.non_modifiers for w in words)
+                and i + 1 < title_end
+                and v.lower[i + 1] in ("a", "an")
+            )
+            if not (namey or single or announced):
+                return []
+            rest = set(v.lower[i + 1 : title_end])
+            label = "name"
+            if rest & {"benchmark", "leaderboard", "evaluation", "arena", "suite"}:
+                label = "benchmark"
+            elif rest & {"dataset", "corpus", "collection"}:
+                label = "dataset"
+            return [(0, i, label, "title")]
         return []
 
     # -- head phrases ----------------------------------------------------------------------------
@@ -295,6 +392,7 @@ class PatternFinder:
                     and not m.text.isupper()
                     and m.start >= title_end
                     and not v.sent_start[m.start]
+                    and m.text.lower() not in self.proper_modifiers
                 ):
                     break
                 start = m.start

@@ -1,7 +1,8 @@
 """The extraction pipeline: ``spacy.blank("en")`` plus kgraph's own components.
 
     sentencizer -> kgraph_sections -> kgraph_urls -> kgraph_abbreviations
-      -> gazetteer_exact, gazetteer_lower (span_ruler) -> kgraph_patterns -> kgraph_entities
+      -> gazetteer_exact, gazetteer_lower (span_ruler) -> kgraph_patterns
+      -> kgraph_model (the trained span tagger, unless model=False) -> kgraph_entities
 
 Everything it reads ships inside the package (``kgraph/data``); nothing is downloaded.
 """
@@ -57,8 +58,12 @@ def make_nlp() -> Language:
     return nlp
 
 
-def build_pipeline(*, gazetteer: bool = True) -> Language:
-    """A fresh extraction pipeline (load it once and reuse it: building takes a second)."""
+def build_pipeline(*, gazetteer: bool = True, model: bool = True) -> Language:
+    """A fresh extraction pipeline (load it once and reuse it: building takes a second).
+
+    ``model``: add the trained span tagger (``kgraph_model``, when its files are installed);
+    ``False`` keeps the faster rules-only pipeline.
+    """
     nlp = make_nlp()
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("kgraph_sections")
@@ -80,14 +85,25 @@ def build_pipeline(*, gazetteer: bool = True) -> Language:
                 },
             )
             cast(SpanRuler, ruler).add_patterns(read_jsonl(path))
+    # matching ~15k pattern strings filled the tokenizer's cache with them; resetting the
+    # rules clears it (measured: 3x faster tokenizing afterwards)
+    tokenizer = cast(Tokenizer, nlp.tokenizer)
+    tokenizer.rules = tokenizer.rules
     nlp.add_pipe("kgraph_patterns")
+    if model:
+        from ..model import model_available
+
+        if model_available():
+            from ..model import component as _model  # noqa: F401 - registers the factory
+
+            nlp.add_pipe("kgraph_model")
     nlp.add_pipe("kgraph_entities")
     return nlp
 
 
-@lru_cache(maxsize=2)
-def default_pipeline(gazetteer: bool = True) -> Language:
-    return build_pipeline(gazetteer=gazetteer)
+@lru_cache(maxsize=4)
+def default_pipeline(gazetteer: bool = True, model: bool = True) -> Language:
+    return build_pipeline(gazetteer=gazetteer, model=model)
 
 
 def extract_text(text: str, nlp: Language | None = None) -> list[Entity]:

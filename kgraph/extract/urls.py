@@ -111,6 +111,21 @@ _CODE_HOST_ROOTS: Final = frozenset(f"https://{h}" for h in CODE_HOSTS)
 _EXAMPLE_HOSTS: Final = frozenset(
     {"example.com", "example.org", "example.net", "localhost", "127.0.0.1", "0.0.0.0"}
 )
+#: demo videos and social posts: links, but not code, data, model or project pages
+_NOT_REPOSITORY_HOSTS: Final = frozenset(
+    {
+        "youtube.com",
+        "youtu.be",
+        "vimeo.com",
+        "bilibili.com",
+        "twitter.com",
+        "x.com",
+        "facebook.com",
+        "linkedin.com",
+        "instagram.com",
+        "tiktok.com",
+    }
+)
 GITHUB_RESERVED: Final = frozenset(
     {
         "orgs", "users", "topics", "features", "marketplace", "sponsors", "collections",
@@ -250,14 +265,16 @@ def _host_of(canonical: str) -> str:
 
 
 def is_example_url(text: str, start: int, canonical: str) -> bool:
-    """True for a URL that only illustrates something (``https://example.com``, "e.g. https://...").
+    """True for a URL that only illustrates something (``https://example.com``, "e.g. https://...")
+    or that is no code/data/project link (a demo video on youtube.com).
 
     ``start`` is the URL's offset in ``text``; the five words before it are checked for a cue.
     Links on code/data hosts are never examples.
     """
     host = _host_of(canonical)
-    if host in _EXAMPLE_HOSTS or any(host.endswith("." + h) for h in _EXAMPLE_HOSTS):
-        return True
+    for hosts in (_EXAMPLE_HOSTS, _NOT_REPOSITORY_HOSTS):
+        if host in hosts or any(host.endswith("." + h) for h in hosts):
+            return True
     if host in _DATA_HOSTS or host.endswith((".github.io", ".gitlab.io")):
         return False
     before = " ".join(text[max(0, start - 60) : start].split()[-5:])
