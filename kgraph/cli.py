@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -94,6 +95,11 @@ input_format_option = click.option(
     help="Format of the inputs; auto picks by extension, else sniffs the content.",
 )
 inputs_argument = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+no_model_option = click.option(
+    "--no-model",
+    is_flag=True,
+    help="Rules only: skip the learned span tagger (faster, fewer candidates).",
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -147,12 +153,12 @@ def papers(settings: Settings, inputs: tuple[str, ...], fmt: str, input_format: 
 
 
 def _extraction_rows(
-    settings: Settings, inputs: Sequence[str], input_format: str
+    settings: Settings, inputs: Sequence[str], input_format: str, model: bool = True
 ) -> list[dict[str, Any]]:
     from .extract.pipeline import default_pipeline, extract_papers
 
     result = read_inputs(settings, inputs, input_format)
-    nlp = default_pipeline()
+    nlp = default_pipeline(model=model)
     rows = []
     with click.progressbar(
         length=len(result.papers),
@@ -181,19 +187,22 @@ def _extraction_rows(
     help="Output format: one JSON object per distinct paper.",
 )
 @input_format_option
+@no_model_option
 @click.pass_obj
 @with_example(
     "  kgraph extract graphs/pages/*.txt > entities.jsonl\n"
     "  kgraph extract papers.jsonl.gz | jq '.entities[] | select(.relation == \"proposes\")'"
 )
-def extract(settings: Settings, inputs: tuple[str, ...], fmt: str, input_format: str) -> None:
+def extract(
+    settings: Settings, inputs: tuple[str, ...], fmt: str, input_format: str, no_model: bool
+) -> None:
     """Extract methods, datasets, benchmarks, metrics, tasks and code URLs per paper.
 
     Prints one JSON object per distinct paper: {"id", "title", "entities": [{"name",
     "type", "relation", "aliases", "confidence", "mentions": [{"start", "end", "text",
     "source"}]}]}. Offsets index into the title, a blank line, then the abstract.
     """
-    for row in _extraction_rows(settings, inputs, input_format):
+    for row in _extraction_rows(settings, inputs, input_format, model=not no_model):
         click.echo(json.dumps(row, ensure_ascii=False))
 
 
@@ -207,6 +216,7 @@ def extract(settings: Settings, inputs: tuple[str, ...], fmt: str, input_format:
     help="Also write the predictions (extract's JSONL) to this file.",
 )
 @input_format_option
+@no_model_option
 @click.pass_obj
 @with_example(
     "  kgraph eval my-gold.jsonl graphs/pages/*.txt\n"
@@ -219,6 +229,7 @@ def eval_(
     as_json: bool,
     predictions: str | None,
     input_format: str,
+    no_model: bool,
 ) -> None:
     """Score the extraction of INPUT... against a GOLD file (per-type P/R/F1).
 
@@ -233,7 +244,7 @@ def eval_(
         gold_rows = load_rows(gold)
     except GoldError as exc:
         raise click.ClickException(str(exc)) from None
-    rows = _extraction_rows(settings, inputs, input_format)
+    rows = _extraction_rows(settings, inputs, input_format, model=not no_model)
     if predictions:
         atomic_write_text(
             predictions, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -243,6 +254,164 @@ def eval_(
     if missing:
         settings.info(f"{missing} gold papers were not found in the input (scored as empty)")
     click.echo(json.dumps(result, indent=1) if as_json else format_table(result))
+
+
+class BundleProblem(click.ClickException):
+    exit_code = 1
+
+
+@cli.command("build", context_settings=CONTEXT)
+@inputs_argument
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(),
+    help="The bundle folder: created if missing, added to if it holds a bundle.",
+)
+@click.option(
+    "--re-extract", is_flag=True, help="Extract every paper again, not only the new ones."
+)
+@input_format_option
+@click.pass_obj
+@with_example(
+    "  kgraph build graphs/pages/*.txt -o out/graph\n"
+    "  kgraph build new-page.txt -o out/graph     # adds only the papers not yet in it"
+)
+def build_(
+    settings: Settings, inputs: tuple[str, ...], out_dir: str, re_extract: bool, input_format: str
+) -> None:
+    """Read, extract and resolve INPUT... into a graph bundle folder.
+
+    The folder holds graph.json (networkx node-link JSON, see schemas/graph.schema.json),
+    papers.jsonl, extractions.jsonl, manifest.json (versions, input hashes, counts) and the
+    default exports. Inputs already in the bundle (same SHA-256) are skipped; only papers
+    new to the bundle are extracted, then the whole graph is resolved again. Building again
+    with the same inputs changes nothing.
+    """
+    from .bundle import BuildReport, BundleError, build
+
+    log = ReadLog(on_problem=settings.problem)
+
+    def on_read(report: BuildReport) -> None:
+        if report.inputs_new:
+            settings.info(
+                f"read {_plural(report.entries, 'entry').replace('entrys', 'entries')} from "
+                f"{_plural(len(report.inputs_new), 'new input')}: "
+                f"{_plural(len(report.added) + report.known, 'distinct paper')} "
+                f"({_plural(report.duplicates, 'duplicate')} merged)"
+            )
+        if report.inputs_seen:
+            settings.info(
+                f"skipped {_plural(len(report.inputs_seen), 'input')} already in the bundle"
+            )
+        skipped = log.skipped_by_kind()
+        if skipped:
+            settings.info(f"skipped {sum(skipped.values()):,}: {_counts(skipped)}")
+        nothing = not report.inputs_seen and not report.entries and not report.updated
+        if nothing and not (Path(out_dir) / "manifest.json").exists():
+            raise NothingRead("no papers could be read from the input")
+
+    def progress(total: int) -> Any:
+        settings.detail(f"extracting {_plural(total, 'paper')}")
+        return click.progressbar(
+            length=total,
+            label="kgraph: extracting",
+            file=sys.stderr,
+            hidden=settings.verbosity < 0 or not sys.stderr.isatty(),
+        )
+
+    fmt = None if input_format in (None, "auto") else input_format
+    try:
+        report = build(
+            out_dir,
+            inputs,
+            fmt=fmt,
+            log=log,
+            progress=progress,
+            re_extract=re_extract,
+            on_read=on_read,
+        )
+    except BundleError as exc:
+        raise BundleProblem(str(exc)) from None
+    counts = report.counts
+    if report.re_extract_all and report.extracted:
+        settings.info(f"extracted all {_plural(report.extracted, 'paper')} again")
+    if not report.written:
+        settings.info(
+            f"nothing new: {out_dir} is up to date ({_plural(counts.get('papers', 0), 'paper')})"
+        )
+        return
+    what = (
+        f"added {_plural(len(report.added), 'paper')} ({report.known:,} already in the bundle)"
+        if report.inputs_new
+        else f"rebuilt {_plural(counts['papers'], 'paper')}"
+    )
+    settings.info(
+        f"{what}, {counts['entities']:,} entities (from "
+        f"{counts['entity_mentions_before_resolution']:,} per-paper entities), "
+        f"{counts['edges']:,} edges, {counts['results']:,} results -> {out_dir} "
+        f"({report.seconds:.1f} s)"
+    )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.option(
+    "--top", default=20, show_default=True, type=click.IntRange(0), help="Top entities shown."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_obj
+@with_example("  kgraph stats out/graph\n  kgraph stats out/graph --top 50 --json > stats.json")
+def stats(settings: Settings, bundle: str, top: int, as_json: bool) -> None:
+    """Counts of a graph bundle: papers and entities by type, edges by relation, the top
+    entities by number of papers, connected components and what resolution merged."""
+    from .bundle import BundleError, bundle_stats
+
+    try:
+        figures = bundle_stats(bundle, top=top)
+    except BundleError as exc:
+        raise BundleProblem(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(figures, indent=1, ensure_ascii=False))
+        return
+    click.echo(_format_stats(figures))
+
+
+def _format_stats(f: dict[str, Any]) -> str:
+    def listing(d: dict[str, int]) -> str:
+        return ", ".join(f"{n:,} {k}" for k, n in sorted(d.items(), key=lambda kv: -kv[1]))
+
+    comp = f["components"]
+    lines = [
+        f"bundle      {f['bundle']} (kgraph {f['kgraph_version']}, {f['inputs']} inputs, "
+        f"updated {f['updated']})",
+        f"papers      {f['papers']:,}",
+        f"entities    {f['entities']:,}: {listing(f['entities_by_type'])}",
+        f"results     {f['results']:,}",
+        f"edges       {f['edges']:,}: {listing(f['edges_by_relation'])}",
+        f"shared      {f['entities_in_2_or_more_papers']:,} entities in 2 or more papers "
+        f"({100 * f['share_in_2_or_more_papers']:.1f}%)",
+    ]
+    if f.get("entity_mentions_before_resolution") is not None:
+        lines.append(
+            f"merged      {f['entity_mentions_before_resolution']:,} per-paper entities -> "
+            f"{f['entities']:,} entities ({f['entities_merged']:,} merged); "
+            f"{f['paper_records_read']:,} paper records -> {f['papers']:,} papers "
+            f"({f['paper_records_merged']:,} duplicates merged)"
+        )
+    lines.append(
+        f"components  {comp['count']:,} (largest: {comp['largest_nodes']:,} nodes, "
+        f"{comp['largest_papers']:,} papers = {100 * comp['largest_share_of_papers']:.1f}%; "
+        f"{comp['isolated_papers']:,} papers with no entity)"
+    )
+    if f["top_entities"]:
+        lines.append(f"top {len(f['top_entities'])} entities by papers:")
+        width = max(len(e["id"]) for e in f["top_entities"])
+        for e in f["top_entities"]:
+            lines.append(f"  {e['papers']:>5}  {e['id']:<{width}}  {e['name']}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -160,3 +160,10 @@ def test_proper_adjectives_inside_technique_names(nlp: Language) -> None:
 def test_title_case_phrase_takes_lowercase_name(full: Language) -> None:
     ents = entities(full, "Better Representation Learning for Graphs\n\nWe study graphs.")
     assert ents["representation learning"][2] == ("Representation Learning",)
+
+
+@pytest.mark.parametrize(("plural", "one"), [("Gaussian processes", "Gaussian process"),
+                                             ("bounding boxes", "bounding box"),
+                                             ("image patches", "image patch")])
+def test_singular_of_es_plurals(plural: str, one: str) -> None:
+    assert singular(plural) == one

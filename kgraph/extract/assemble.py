@@ -98,6 +98,8 @@ def singular(text: str) -> str:
     if last.islower() and not last.endswith(("ics", "ss", "us", "is")):
         if last.endswith("ies") and len(last) > 4:
             return text[:-3] + "y"
+        if last.endswith(("sses", "xes", "ches", "shes")):  # processes, boxes, patches
+            return text[:-2]
         return text[:-1]
     if re.fullmatch(r"[A-Z][A-Z0-9]+s", last):  # LLMs -> LLM
         return text[:-1]

@@ -1,0 +1,637 @@
+"""The graph bundle: a self-describing folder holding a built knowledge graph.
+
+::
+
+    DIR/manifest.json       what is here: versions, timestamps, inputs (with SHA-256), counts,
+                            the SHA-256 of every other file
+    DIR/papers.jsonl        the papers, one ``Paper.to_dict()`` per line, sorted by id
+    DIR/extractions.jsonl   per-paper entities (``kgraph extract``'s lines plus abbreviations,
+                            gazetteer ids and mention sentences), sorted by paper id
+    DIR/graph.json          the graph, networkx node-link JSON (``schemas/graph.schema.json``)
+    DIR/...                 the other default exports (:data:`EXPORTS`)
+
+:func:`build` adds inputs to a bundle (creating it if needed). Inputs whose SHA-256 the
+manifest already lists are skipped unread; papers already in the bundle are not extracted
+again (unless their text changed, or the extractor did: see :func:`extractor_fingerprint`);
+resolution and the graph are then redone from the stored extractions, so a bundle's graph
+depends only on its papers. Building twice with the same inputs writes nothing the second
+time; building from the same inputs into two folders gives byte-identical ``graph.json``.
+
+Writes are all-or-nothing as far as the file system allows: every file is first written in
+full to a temporary file next to it (and synced), and only then are they renamed over the old
+ones, the manifest last. A failure before the renames leaves the old bundle as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import networkx as nx
+
+from . import __version__
+from .dedupe import merge_papers
+from .extractions import Extraction
+from .graph import CO_OCCURS, graph_from_data, graph_to_data
+from .readers import ReadLog, expand_inputs
+from .readers import _read_one as read_stream  # one input from bytes already read (hashed)
+from .records import Paper
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from .resolve import Resolution
+
+__all__ = [
+    "EXPORTS",
+    "MANIFEST",
+    "BuildReport",
+    "Bundle",
+    "BundleError",
+    "Export",
+    "ExportContext",
+    "build",
+    "bundle_stats",
+    "extractor_fingerprint",
+    "register_export",
+]
+
+FORMAT: Final = "kgraph-bundle"
+FORMAT_VERSION: Final = 1
+MANIFEST: Final = "manifest.json"
+PAPERS: Final = "papers.jsonl"
+EXTRACTIONS: Final = "extractions.jsonl"
+
+
+class BundleError(Exception):
+    """A bundle folder that is missing, not a bundle, or damaged (one-line message)."""
+
+
+# --- default exports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What an exporter is given: the graph and what it was built from."""
+
+    graph: nx.MultiDiGraph
+    papers: Mapping[str, Paper]
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class Export:
+    """A default export: a file of the bundle rendered from the graph at every build."""
+
+    format: str  #: the name, e.g. "json", "graphml", "ttl", "html"
+    filename: str  #: the file in the bundle folder
+    render: Callable[[ExportContext], bytes]
+    description: str = ""
+
+
+#: format -> default export; every one is written (atomically, with the rest) at every build
+EXPORTS: dict[str, Export] = {}
+
+
+def register_export(export: Export) -> None:
+    """Add (or replace) a default export of every bundle."""
+    reserved = {MANIFEST, PAPERS, EXTRACTIONS}
+    if export.filename in reserved or "/" in export.filename:
+        raise ValueError(f"an export cannot be written to {export.filename!r}")
+    EXPORTS[export.format] = export
+
+
+def graph_json(graph: nx.MultiDiGraph) -> bytes:
+    """``graph.json``: node-link JSON, keys sorted, one line per node and edge attribute."""
+    text = json.dumps(graph_to_data(graph), ensure_ascii=False, sort_keys=True, indent=1)
+    return (text + "\n").encode("utf-8")
+
+
+register_export(
+    Export("json", "graph.json", lambda ctx: graph_json(ctx.graph), "networkx node-link JSON")
+)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    sha256: str
+    data: bytes
+
+
+def collect_inputs(inputs: Sequence[str], log: ReadLog) -> list[InputFile]:
+    """Every input file (folders walked, globs expanded, ``-`` = stdin), read and hashed."""
+    out: list[InputFile] = []
+    for path in expand_inputs(inputs, log):
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+        except OSError as exc:
+            log.skip(path, None, "unreadable file", f"cannot read: {exc.strerror or exc}")
+            continue
+        out.append(InputFile(path, hashlib.sha256(data).hexdigest(), data))
+    return out
+
+
+@lru_cache(maxsize=1)
+def extractor_fingerprint() -> str:
+    """SHA-256 of the extraction code and data (``kgraph/extract``, ``kgraph/data``,
+    ``kgraph/model``): stored extractions made with another fingerprint are redone."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for folder in ("extract", "data", "model")
+        for p in (root / folder).rglob("*")
+        if p.is_file() and p.suffix not in (".pyc", ".pyo")
+    )
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+# --- the bundle --------------------------------------------------------------------------------
+
+
+def _paper_from_dict(d: Mapping[str, Any]) -> Paper:
+    return Paper(
+        id=str(d["id"]),
+        title=str(d["title"]),
+        abstract=str(d.get("abstract") or ""),
+        published=d.get("published"),
+        authors=tuple(d.get("authors") or ()),
+        authors_count=d.get("authors_count"),
+        organization=d.get("organization"),
+        upvotes=d.get("upvotes"),
+        arxiv_id=d.get("arxiv_id"),
+        urls=tuple(d.get("urls") or ()),
+        sources=tuple(d.get("sources") or ()),
+    )
+
+
+def _jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Bundle:
+    """A bundle folder as read from disk (empty when new)."""
+
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    papers: dict[str, Paper] = field(default_factory=dict)
+    extractions: dict[str, Extraction] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.manifest)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> Bundle:
+        """Read the bundle in ``path``; with ``create``, a missing or empty folder is a new
+        bundle. :class:`BundleError` for anything else that is not a sound bundle."""
+        folder = Path(path)
+        manifest = read_manifest(folder, missing_ok=create)
+        if manifest is None:
+            return cls(folder)
+        bundle = cls(folder, manifest)
+        for name in (PAPERS, EXTRACTIONS):
+            data = _read_checked(folder, name, manifest)
+            for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if name == PAPERS:
+                        paper = _paper_from_dict(row)
+                        bundle.papers[paper.id] = paper
+                    else:
+                        ext = Extraction.from_dict(row)
+                        bundle.extractions[ext.paper_id] = ext
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise BundleError(f"{folder / name}:{n}: damaged record ({exc})") from None
+        return bundle
+
+
+def read_manifest(folder: Path, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """The manifest of the bundle in ``folder``; ``None`` for a new bundle (``missing_ok``:
+    the folder is missing or empty)."""
+    if not folder.exists():
+        if missing_ok:
+            return None
+        raise BundleError(f"{folder}: no such bundle folder")
+    if not folder.is_dir():
+        raise BundleError(f"{folder}: not a folder")
+    path = folder / MANIFEST
+    if not path.exists():
+        visible = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        if missing_ok and not visible:
+            return None
+        raise BundleError(f"{folder}: not a kgraph bundle (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a kgraph bundle manifest")
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format {manifest.get('format_version')} is newer than this "
+            f"kgraph ({__version__}) reads"
+        )
+    return manifest
+
+
+def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes:
+    """A bundle file, checked against the SHA-256 the manifest lists for it."""
+    path = folder / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: missing or unreadable ({exc.strerror or exc})") from None
+    expected = manifest.get("files", {}).get(name, {}).get("sha256")
+    if expected and _sha256(data) != expected:
+        raise BundleError(
+            f"{path}: does not match {MANIFEST} (changed by hand, or a write was "
+            "interrupted); build the bundle again into a new folder"
+        )
+    return data
+
+
+@lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """0o666 less the process umask: what ``open()`` would give a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (name -> bytes) into ``folder``: all to synced temporary files first,
+    then renamed into place in the given order. A failure before the renames changes nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temps: list[tuple[str, Path]] = []
+    try:
+        for name, data in files.items():
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            temps.append((name, Path(tmp_name)))
+            os.chmod(tmp_name, _file_mode())
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for name, tmp in temps:
+            os.replace(tmp, folder / name)
+    except BaseException:
+        for _, left in temps:
+            left.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    def update(self, n_steps: int) -> None: ...
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    path: Path
+    inputs_new: list[str] = field(default_factory=list)
+    inputs_seen: list[str] = field(default_factory=list)  #: skipped: SHA-256 already in bundle
+    entries: int = 0  #: records read from the new inputs
+    files: int = 0  #: new inputs that gave at least one record
+    duplicates: int = 0  #: records of the new inputs merged into others
+    added: list[str] = field(default_factory=list)  #: paper ids new to the bundle
+    known: int = 0  #: distinct papers read that the bundle already had
+    updated: list[str] = field(default_factory=list)  #: known papers whose record changed
+    extracted: int = 0  #: papers run through the extractor
+    re_extract_all: bool = False  #: the extractor changed (or asked): all papers redone
+    written: bool = False  #: False when nothing changed and nothing was written
+    counts: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def build(
+    folder: str | os.PathLike[str],
+    inputs: Sequence[str],
+    *,
+    fmt: str | None = None,
+    log: ReadLog | None = None,
+    nlp: Language | None = None,
+    progress: Callable[[int], AbstractContextManager[Progress]] | None = None,
+    re_extract: bool = False,
+    on_read: Callable[[BuildReport], None] | None = None,
+) -> BuildReport:
+    """Add ``inputs`` to the bundle in ``folder`` (created if missing) and write it.
+
+    ``progress(total)`` may return a context manager with ``update(n)`` (a click progress
+    bar) to follow the extraction; ``on_read`` is called once the inputs are read.
+    :class:`BundleError` if ``folder`` holds something that is not a sound bundle.
+    """
+    started = time.perf_counter()
+    log = log if log is not None else ReadLog()
+    report = BuildReport(path=Path(folder))
+    manifest = read_manifest(Path(folder), missing_ok=True) or {}
+    fingerprint = extractor_fingerprint()
+    stale = bool(manifest) and (re_extract or manifest.get("extractor") != fingerprint)
+
+    # 1. the inputs not seen before (by SHA-256)
+    seen = {str(i.get("sha256")) for i in manifest.get("inputs", [])}
+    fresh: list[InputFile] = []
+    for item in collect_inputs(inputs, log):
+        if item.sha256 in seen:
+            report.inputs_seen.append(item.path)
+        else:
+            seen.add(item.sha256)
+            fresh.append(item)
+    if manifest and not fresh and not stale:  # nothing to do: not even loading the bundle
+        if on_read is not None:
+            on_read(report)
+        report.counts = dict(manifest.get("counts", {}))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    bundle = Bundle.open(folder, create=True)
+    input_rows: list[dict[str, Any]] = []
+    input_papers: list[list[Paper]] = []
+    records: list[Paper] = []
+    for item in fresh:
+        read = list(read_stream(item.path, io.BytesIO(item.data), fmt, log))
+        report.inputs_new.append(item.path)
+        report.entries += len(read)
+        report.files += bool(read)
+        records += read
+        input_papers.append(merge_papers(read))
+        input_rows.append(
+            {
+                "path": item.path if item.path != "-" else "<stdin>",
+                "sha256": item.sha256,
+                "bytes": len(item.data),
+                "entries": len(read),
+                "papers": len(input_papers[-1]),
+            }
+        )
+    distinct = merge_papers(records)
+    report.duplicates = len(records) - len(distinct)
+
+    # 2. merge them into the bundle's papers
+    old = bundle.papers
+    merged = merge_papers([*old.values(), *records])
+    papers = {p.id: p for p in merged}
+    # a paper of the bundle may change id when an input brings its arXiv id: it is not new
+    old_by_key: dict[str, str] = {}
+    for p in old.values():
+        old_by_key[f"t:{p.title_key}"] = p.id
+        if p.arxiv_id:
+            old_by_key[f"a:{p.arxiv_id}"] = p.id
+    was: dict[str, str] = {}  #: paper id -> its id in the bundle
+    for pid, p in papers.items():
+        if pid in old:
+            was[pid] = pid
+            continue
+        keys = [f"t:{p.title_key}", *([f"a:{p.arxiv_id}"] if p.arxiv_id else [])]
+        previous = next((old_by_key[k] for k in keys if k in old_by_key), None)
+        if previous is not None:
+            was[pid] = previous
+    report.added = sorted(pid for pid in papers if pid not in was)
+    report.known = len(distinct) - len(report.added)
+    report.updated = sorted(
+        pid for pid in papers if pid in was and (pid != was[pid] or papers[pid] != old[pid])
+    )
+    new_ids = set(report.added)
+    for row, distinct_papers in zip(input_rows, input_papers, strict=True):
+        row["new_papers"] = sum(1 for p in distinct_papers if p.id in new_ids)
+    if on_read is not None:
+        on_read(report)
+
+    # 3. extract what is new or changed
+    report.re_extract_all = bool(papers) and (re_extract or stale)
+    extractions: dict[str, Extraction] = {}
+    todo: list[Paper] = []
+    for pid, paper in sorted(papers.items()):
+        before = was.get(pid)
+        ext = bundle.extractions.get(before) if before is not None else None
+        if before is None or ext is None or report.re_extract_all or old[before].text != paper.text:
+            todo.append(paper)
+        else:
+            extractions[pid] = replace(ext, paper_id=pid) if before != pid else ext
+    if todo:
+        from .extractions import extract
+
+        bar = progress(len(todo)) if progress is not None else nullcontext(None)
+        with bar as tick:
+            for _, ext in extract(todo, nlp):
+                # stored and in-memory extractions must resolve alike: use the stored form
+                extractions[ext.paper_id] = Extraction.from_dict(ext.to_dict())
+                report.extracted += 1
+                if tick is not None:
+                    tick.update(1)
+
+    changed = bool(report.added or report.updated or report.extracted or not bundle.exists)
+    if not changed:
+        report.counts = dict(bundle.manifest.get("counts", {}))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # 4. resolve, build the graph, write
+    from .graph import build_graph
+    from .resolve import resolve
+
+    extractions = dict(sorted(extractions.items()))
+    resolution = resolve(extractions.values())
+    graph = build_graph(papers.values(), resolution)
+    counts = graph_counts(graph, resolution)
+    all_inputs = [*bundle.manifest.get("inputs", []), *input_rows]
+    counts["paper_records_read"] = sum(int(i.get("entries", 0)) for i in all_inputs)
+    counts["paper_records_merged"] = counts["paper_records_read"] - len(papers)
+    report.counts = counts
+
+    files: dict[str, bytes] = {
+        PAPERS: _jsonl(papers[pid].to_dict() for pid in sorted(papers)),
+        EXTRACTIONS: _jsonl(ext.to_dict() for ext in extractions.values()),
+    }
+    ctx = ExportContext(graph, papers, resolution)
+    exports = {name: exp for name, exp in sorted(EXPORTS.items())}
+    for exp in exports.values():
+        files[exp.filename] = exp.render(ctx)
+    now = _now()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kgraph_version": __version__,
+        "spacy_version": _spacy_version(),
+        "networkx_version": nx.__version__,
+        "created": bundle.manifest.get("created", now),
+        "updated": now,
+        "extractor": fingerprint,
+        "inputs": all_inputs,
+        "counts": counts,
+        "exports": {name: exp.filename for name, exp in exports.items()},
+        "files": {
+            name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()
+        },
+    }
+    files[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    write_files(Path(folder), files)
+    report.written = True
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _spacy_version() -> str:
+    try:
+        import spacy
+
+        return str(getattr(spacy, "__version__", "unknown"))
+    except ImportError:  # pragma: no cover - spaCy is a dependency
+        return "unknown"
+
+
+# --- counts and stats --------------------------------------------------------------------------
+
+
+def graph_counts(graph: nx.MultiDiGraph, resolution: Resolution | None = None) -> dict[str, Any]:
+    """Counts of a graph: nodes by kind and entity type, edges by relation, merges."""
+    kinds: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    multi = 0
+    for _, attrs in graph.nodes(data=True):
+        kinds[attrs.get("kind", "?")] += 1
+        if attrs.get("kind") == "entity":
+            types[attrs.get("type", "?")] += 1
+            multi += int(attrs.get("papers", 0)) >= 2
+    relations: Counter[str] = Counter(
+        attrs.get("relation", key) for _, _, key, attrs in graph.edges(keys=True, data=True)
+    )
+    entities = kinds["entity"]
+    out: dict[str, Any] = {
+        "papers": kinds["paper"],
+        "entities": entities,
+        "results": kinds["result"],
+        "entities_by_type": dict(sorted(types.items())),
+        "edges": graph.number_of_edges(),
+        "edges_by_relation": dict(sorted(relations.items())),
+        "entities_in_2_or_more_papers": multi,
+        "share_in_2_or_more_papers": round(multi / entities, 4) if entities else 0.0,
+    }
+    if resolution is not None:
+        out["entity_mentions_before_resolution"] = resolution.occurrences
+        out["entities_merged"] = resolution.occurrences - len(resolution.entities)
+    return out
+
+
+def _components(graph: nx.MultiDiGraph) -> dict[str, Any]:
+    """Weakly connected components, over paper -> entity edges (co_occurs and evaluated_on
+    only join what papers already join; results hang off their paper)."""
+    g = nx.Graph()
+    g.add_nodes_from(n for n, a in graph.nodes(data=True) if a.get("kind") in ("paper", "entity"))
+    for u, v, attrs in graph.edges(data=True):
+        if attrs.get("relation") != CO_OCCURS and u in g and v in g:
+            g.add_edge(u, v)
+    comps = sorted(nx.connected_components(g), key=len, reverse=True)
+    largest = comps[0] if comps else set()
+    papers_in = sum(1 for n in largest if n.startswith("paper:"))
+    total_papers = sum(1 for n in g if n.startswith("paper:"))
+    return {
+        "count": len(comps),
+        "largest_nodes": len(largest),
+        "largest_papers": papers_in,
+        "largest_share_of_papers": round(papers_in / total_papers, 4) if total_papers else 0.0,
+        "isolated_papers": sum(
+            1 for c in comps if len(c) == 1 and next(iter(c)).startswith("paper:")
+        ),
+    }
+
+
+def load_graph(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], nx.MultiDiGraph]:
+    """The manifest and graph of the bundle in ``folder`` (:class:`BundleError` if unsound)."""
+    path = Path(folder)
+    manifest = read_manifest(path)
+    assert manifest is not None
+    data = _read_checked(path, "graph.json", manifest)
+    try:
+        graph = graph_from_data(json.loads(data))
+    except (ValueError, KeyError, TypeError, nx.NetworkXError) as exc:
+        raise BundleError(f"{path / 'graph.json'}: not a kgraph graph ({exc})") from None
+    return manifest, graph
+
+
+def bundle_stats(folder: str | os.PathLike[str], top: int = 20) -> dict[str, Any]:
+    """Counts by type and relation, the top entities by papers, connected components and
+    merges of the bundle in ``folder``."""
+    manifest, graph = load_graph(folder)
+    counts = graph_counts(graph)
+    stored = manifest.get("counts", {})
+    entities = [
+        (attrs.get("papers", 0), node, attrs)
+        for node, attrs in graph.nodes(data=True)
+        if attrs.get("kind") == "entity"
+    ]
+    entities.sort(key=lambda t: (-t[0], t[1]))
+    return {
+        "bundle": str(folder),
+        "kgraph_version": manifest.get("kgraph_version"),
+        "created": manifest.get("created"),
+        "updated": manifest.get("updated"),
+        "inputs": len(manifest.get("inputs", [])),
+        **counts,
+        "entity_mentions_before_resolution": stored.get("entity_mentions_before_resolution"),
+        "entities_merged": stored.get("entities_merged"),
+        "paper_records_read": stored.get("paper_records_read"),
+        "paper_records_merged": stored.get("paper_records_merged"),
+        "components": _components(graph),
+        "top_entities": [
+            {
+                "id": attrs.get("entity_id", node),
+                "name": attrs.get("name"),
+                "type": attrs.get("type"),
+                "papers": n,
+            }
+            for n, node, attrs in entities[:top]
+        ],
+    }

@@ -1,0 +1,103 @@
+"""Per-paper extraction records: what the extractor found in one paper, as stored in a bundle.
+
+An :class:`Extraction` is a paper's entities (exactly the :class:`~kgraph.records.Entity`
+objects of ``kgraph.extract``) plus the abbreviation definitions the paper makes ("long form
+(SHORT)"), which entity resolution needs to learn acronyms across papers. Its JSON form is the
+line ``kgraph extract`` prints, with three additions: ``abbreviations`` (``[{"short", "long"}]``),
+each entity's gazetteer id as ``kb_id`` (when known) and each mention's ``sentence``. Extract's
+own output (without them) reads back too: the abbreviations are then inferred from the aliases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .records import Entity, Mention, Paper
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """One paper's entities and abbreviation definitions."""
+
+    paper_id: str
+    title: str
+    entities: tuple[Entity, ...]
+    #: (short, long) per definition site; ``None`` when unknown (a line of ``kgraph extract``)
+    abbreviations: tuple[tuple[str, str], ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.paper_id,
+            "title": self.title,
+            "entities": [entity_to_dict(e) for e in self.entities],
+        }
+        if self.abbreviations is not None:
+            d["abbreviations"] = [{"short": s, "long": lf} for s, lf in self.abbreviations]
+        return d
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> Extraction:
+        """Read a stored line (or a line of ``kgraph extract``); ``ValueError`` if malformed."""
+        try:
+            entities = tuple(entity_from_dict(e) for e in row["entities"])
+            raw = row.get("abbreviations")
+            abbreviations = (
+                None if raw is None else tuple((str(a["short"]), str(a["long"])) for a in raw)
+            )
+            return cls(str(row["id"]), str(row.get("title", "")), entities, abbreviations)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not an extraction record ({type(exc).__name__}: {exc})") from None
+
+
+def entity_to_dict(entity: Entity) -> dict[str, Any]:
+    """``Entity.to_dict()`` plus ``kb_id`` and each mention's sentence."""
+    d = entity.to_dict()
+    if entity.id:
+        d["kb_id"] = entity.id
+    d["mentions"] = [{**m.to_dict(), "sentence": m.sentence} for m in entity.mentions]
+    return d
+
+
+def entity_from_dict(d: Mapping[str, Any]) -> Entity:
+    mentions = tuple(
+        Mention(
+            start=int(m["start"]),
+            end=int(m["end"]),
+            text=str(m["text"]),
+            source=str(m.get("source", "")),
+            sentence=str(m.get("sentence", "")),
+        )
+        for m in d.get("mentions") or ()
+    )
+    return Entity(
+        name=str(d["name"]),
+        type=str(d["type"]),
+        relation=str(d["relation"]),
+        confidence=float(d.get("confidence", 0.0)),
+        aliases=tuple(str(a) for a in d.get("aliases") or ()),
+        mentions=mentions,
+        id=d.get("kb_id") or None,
+    )
+
+
+def extract(
+    papers: Iterable[Paper], nlp: Language | None = None, batch_size: int = 64
+) -> Iterator[tuple[Paper, Extraction]]:
+    """Run the extraction pipeline over ``papers`` (input order, streaming), keeping the
+    abbreviation definitions that ``kgraph.extract.pipeline.extract_papers`` drops."""
+    from .extract.pipeline import default_pipeline
+
+    nlp = nlp or default_pipeline()
+    pairs = ((p.text, p) for p in papers)
+    for doc, paper in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
+        abbreviations = tuple(
+            (" ".join(a.short.text.split()), " ".join(a.long.text.split()))
+            for a in doc._.abbreviations or ()
+        )
+        entities = tuple(doc._.kg_entities or ())
+        yield paper, Extraction(paper.id, paper.title, entities, abbreviations)

@@ -1,0 +1,296 @@
+"""The knowledge graph: a networkx ``MultiDiGraph`` of papers, entities and results.
+
+Built from the papers and their resolved entities (:class:`kgraph.resolve.Resolution`); every
+attribute is a plain JSON value (string, number, boolean, list or object of those, never
+``None``: an unknown attribute is left out) so exporters can follow. The node and edge kinds
+and every attribute are described in ``schemas/graph.schema.json``.
+
+Nodes (ids)
+    ``paper:<paper id>``          kind ``paper``
+    ``entity:<type>/<slug>``      kind ``entity`` (the canonical id of kgraph.resolve)
+    ``result:<paper id>/<n>``     kind ``result`` (a number the abstract reports)
+
+Edges (key = relation, except ``evaluated_on``, keyed ``evaluated_on:<paper id>``)
+    paper -> entity   ``proposes`` (method), ``introduces`` (dataset, benchmark),
+                      ``uses_method``, ``uses_dataset``, ``uses_benchmark``, ``uses_metric``,
+                      ``addresses`` (task), ``code`` (repository); each with its evidence:
+                      the first mention's ``sentence``, ``start``/``end`` offsets into the
+                      paper's text (title, blank line, abstract), ``text``, ``component``
+                      (the extractor component that found it) and ``confidence``, plus
+                      ``mentions`` and every mention's ``spans``.
+    paper -> result   ``reports``
+    entity -> entity  ``evaluated_on``: a method the paper proposes -> each dataset and
+                      benchmark the paper uses or introduces, with ``paper`` as provenance
+                      (one edge per paper).
+    entity -> entity  ``co_occurs``: both named by ``count`` papers (listed in ``papers``);
+                      one edge per pair, from the smaller node id; repositories left out.
+
+The relation of a paper to an entity follows the entity's *resolved* type: the paper's own
+contribution (proposes/introduces in extraction) is ``proposes`` for a method and
+``introduces`` for a dataset or benchmark; for a task or metric it is ``addresses`` /
+``uses_metric`` like any other use. When several per-paper entities of one paper resolve to
+one entity, the edges merge: the strongest relation (proposes, introduces, code, then the
+uses), the highest confidence, all mentions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from itertools import combinations
+from typing import TYPE_CHECKING, Any, Final
+
+import networkx as nx
+
+from . import __version__
+from .records import CODE, INTRODUCES, PROPOSES, Entity, Mention, Paper
+from .results import Result, find_results
+
+if TYPE_CHECKING:
+    from .resolve import Resolution
+
+__all__ = [
+    "PAPER_RELATIONS",
+    "SCHEMA_VERSION",
+    "build_graph",
+    "entity_node",
+    "paper_node",
+    "paper_relation",
+]
+
+SCHEMA_VERSION: Final = 1
+ADDRESSES: Final = "addresses"
+REPORTS: Final = "reports"
+EVALUATED_ON: Final = "evaluated_on"
+CO_OCCURS: Final = "co_occurs"
+#: paper -> entity relations, strongest first
+PAPER_RELATIONS: Final = (
+    PROPOSES,
+    INTRODUCES,
+    CODE,
+    "uses_method",
+    "uses_dataset",
+    "uses_benchmark",
+    "uses_metric",
+    ADDRESSES,
+)
+_RANK: Final = {r: i for i, r in enumerate(PAPER_RELATIONS)}
+_DATA_RELATIONS: Final = frozenset({INTRODUCES, "uses_dataset", "uses_benchmark"})
+
+
+def paper_node(paper_id: str) -> str:
+    return f"paper:{paper_id}"
+
+
+def entity_node(canonical_id: str) -> str:
+    return f"entity:{canonical_id}"
+
+
+def paper_relation(relation: str, entity_type: str) -> str:
+    """The edge relation for a per-paper ``relation`` to an entity of (resolved) type."""
+    if entity_type == "repository":
+        return CODE
+    own = relation in (PROPOSES, INTRODUCES)
+    if own and entity_type == "method":
+        return PROPOSES
+    if own and entity_type in ("dataset", "benchmark"):
+        return INTRODUCES
+    if entity_type == "task":
+        return ADDRESSES
+    return f"uses_{entity_type}"
+
+
+def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop unknown (None) attributes."""
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _paper_attrs(paper: Paper) -> dict[str, Any]:
+    return _plain(
+        {
+            "kind": "paper",
+            "paper_id": paper.id,
+            "title": paper.title,
+            "abstract": paper.abstract,
+            "published": paper.published,
+            "authors": list(paper.authors),
+            "authors_count": paper.authors_count,
+            "organization": paper.organization,
+            "upvotes": paper.upvotes,
+            "arxiv_id": paper.arxiv_id,
+            "urls": list(paper.urls),
+            "sources": list(paper.sources),
+        }
+    )
+
+
+def _edge_attrs(relation: str, entities: list[Entity]) -> dict[str, Any]:
+    """One paper -> entity edge from the per-paper entities that resolved to that entity."""
+    mentions: list[Mention] = sorted(
+        {(m.start, m.end, m.text): m for e in entities for m in e.mentions}.values(),
+        key=lambda m: (m.start, m.end),
+    )
+    first = mentions[0] if mentions else None
+    return _plain(
+        {
+            "relation": relation,
+            "confidence": round(max(e.confidence for e in entities), 3),
+            "sentence": first.sentence if first else None,
+            "start": first.start if first else None,
+            "end": first.end if first else None,
+            "text": first.text if first else None,
+            "component": first.source if first else None,
+            "mentions": len(mentions),
+            "spans": [[m.start, m.end] for m in mentions],
+        }
+    )
+
+
+def build_graph(
+    papers: Iterable[Paper], resolution: Resolution, *, results: bool = True
+) -> nx.MultiDiGraph:
+    """The graph of ``papers`` (each needs an extraction in ``resolution``; papers without one
+    become nodes without edges). Nodes and edges are added in sorted order."""
+    by_id = {p.id: p for p in papers}
+    g = nx.MultiDiGraph(name="kgraph", schema_version=SCHEMA_VERSION, kgraph_version=__version__)
+    for pid in sorted(by_id):
+        g.add_node(paper_node(pid), **_paper_attrs(by_id[pid]))
+    used = {cid for pid, ids in resolution.assignments.items() if pid in by_id for cid in ids}
+    for cid in sorted(used):
+        ent = resolution.entities[cid]
+        g.add_node(
+            entity_node(cid),
+            **_plain(
+                {
+                    "kind": "entity",
+                    "entity_id": cid,
+                    "name": ent.name,
+                    "type": ent.type,
+                    "kb_id": ent.kb_id,
+                    "aliases": dict(ent.aliases),
+                    "short_forms": list(ent.short_forms),
+                    "type_votes": dict(ent.type_votes),
+                    "papers": sum(1 for p in ent.papers if p in by_id),
+                    "mentions": ent.mentions,
+                }
+            ),
+        )
+
+    edges: list[tuple[str, str, str, dict[str, Any]]] = []
+    co_papers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for pid in sorted(by_id):
+        ext = resolution.extractions.get(pid)
+        if ext is None:
+            continue
+        pnode = paper_node(pid)
+        ids = resolution.assignments[pid]
+        # per-paper entities grouped by canonical entity
+        grouped: dict[str, list[int]] = defaultdict(list)
+        for i, cid in enumerate(ids):
+            grouped[cid].append(i)
+        relation_of: dict[str, str] = {}
+        confidence_of: dict[str, float] = {}
+        for cid, idxs in sorted(grouped.items()):
+            typ = resolution.entities[cid].type
+            rel = min(
+                (paper_relation(ext.entities[i].relation, typ) for i in idxs),
+                key=lambda r: _RANK[r],
+            )
+            attrs = _edge_attrs(rel, [ext.entities[i] for i in idxs])
+            relation_of[cid] = rel
+            confidence_of[cid] = attrs["confidence"]
+            edges.append((pnode, entity_node(cid), rel, attrs))
+
+        found: list[Result] = []
+        if results:
+            types = [resolution.entities[cid].type for cid in ids]
+            found = find_results(by_id[pid], ext.entities, types)
+        pairs: Counter[tuple[str, str]] = Counter()
+        for n, res in enumerate(found, 1):
+            rnode = f"result:{pid}/{n}"
+            attrs = _result_attrs(res, ids, resolution, pnode)
+            g.add_node(rnode, **attrs)
+            edges.append((pnode, rnode, REPORTS, {"relation": REPORTS}))
+            if "method" in attrs and "dataset" in attrs:
+                pairs[(attrs["method"], attrs["dataset"])] += 1
+
+        methods = sorted(c for c, r in relation_of.items() if r == PROPOSES)
+        datasets = sorted(c for c, r in relation_of.items() if r in _DATA_RELATIONS)
+        for m in methods:
+            for d in datasets:
+                if m == d:
+                    continue
+                src, dst = entity_node(m), entity_node(d)
+                edges.append(
+                    (
+                        src,
+                        dst,
+                        f"{EVALUATED_ON}:{pid}",
+                        {
+                            "relation": EVALUATED_ON,
+                            "paper": pnode,
+                            "confidence": round(min(confidence_of[m], confidence_of[d]), 3),
+                            "results": pairs[(src, dst)],
+                        },
+                    )
+                )
+        named = sorted(
+            entity_node(c) for c in grouped if resolution.entities[c].type != "repository"
+        )
+        for a, b in combinations(named, 2):
+            co_papers[(a, b)].append(pnode)
+
+    for (a, b), plist in co_papers.items():
+        edges.append(
+            (a, b, CO_OCCURS, {"relation": CO_OCCURS, "count": len(plist), "papers": plist})
+        )
+    for src, dst, key, attrs in sorted(edges, key=lambda e: (e[0], e[1], e[2])):
+        g.add_edge(src, dst, key=key, **attrs)
+    return g
+
+
+def _result_attrs(
+    res: Result, ids: tuple[str, ...], resolution: Resolution, pnode: str
+) -> dict[str, Any]:
+    ext = resolution.extractions[res.paper_id]
+
+    def ref(i: int | None) -> tuple[str | None, str | None]:
+        if i is None:
+            return None, None
+        return entity_node(ids[i]), ext.entities[i].name
+
+    method, method_name = ref(res.method)
+    dataset, dataset_name = ref(res.dataset)
+    metric, metric_name = ref(res.metric)
+    return _plain(
+        {
+            "kind": "result",
+            "paper": pnode,
+            "method": method,
+            "method_name": method_name,
+            "dataset": dataset,
+            "dataset_name": dataset_name,
+            "metric": metric,
+            "metric_name": metric_name,
+            "value": res.value,
+            "unit": res.unit,
+            "result_type": res.kind,
+            "sentence": res.sentence,
+            "start": res.start,
+            "end": res.end,
+            "text": res.text,
+        }
+    )
+
+
+def graph_to_data(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """networkx node-link data (``"nodes"``, ``"edges"``, each edge with its ``key``)."""
+    data: dict[str, Any] = nx.node_link_data(g, edges="edges")
+    return data
+
+
+def graph_from_data(data: Mapping[str, Any]) -> nx.MultiDiGraph:
+    g = nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
+    if not isinstance(g, nx.MultiDiGraph):
+        g = nx.MultiDiGraph(g)
+    return g

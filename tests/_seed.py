@@ -1,0 +1,38 @@
+"""The seed pages built once per test session (shared by test_resolve, test_graph, test_build)."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from kgraph.bundle import build
+from kgraph.extractions import Extraction
+from kgraph.resolve import Resolution, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted(str(p) for p in (ROOT / "graphs" / "pages").glob("*.txt"))
+
+
+@lru_cache(maxsize=1)
+def seed_bundle() -> Path:
+    """A bundle built from the four seed pages (do not modify it: copy it first)."""
+    folder = Path(tempfile.mkdtemp(prefix="kgraph-seed-"))
+    atexit.register(shutil.rmtree, folder, True)
+    build(folder / "bundle", PAGES)
+    return folder / "bundle"
+
+
+@lru_cache(maxsize=1)
+def seed_extractions() -> tuple[Extraction, ...]:
+    path = seed_bundle() / "extractions.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        return tuple(Extraction.from_dict(json.loads(line)) for line in fh)
+
+
+@lru_cache(maxsize=1)
+def seed_resolution() -> Resolution:
+    return resolve(seed_extractions())

@@ -1,0 +1,256 @@
+"""`kgraph build` and `kgraph stats` end to end: the bundle folder, its counts, idempotent and
+incremental builds, interrupted writes, and one clear line for a bad bundle folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _seed import PAGES, ROOT, seed_bundle
+from click.testing import CliRunner
+
+import kgraph.bundle as bundle_module
+from kgraph.bundle import Export, build, bundle_stats, register_export
+from kgraph.cli import cli
+from kgraph.readers import read_papers
+
+FILES = ("manifest.json", "papers.jsonl", "extractions.jsonl", "graph.json")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def kgraph(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kgraph", *args], capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def cli_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "graph"
+    code, _, err = invoke("build", *PAGES, "-o", str(out))
+    assert code == 0, err
+    assert "read 337 entries from 4 new inputs: 314 distinct papers (23 duplicates merged)" in err
+    assert "added 314 papers (0 already in the bundle)" in err
+    return out
+
+
+def test_bundle_folder_holds_what_the_manifest_says(cli_bundle: Path) -> None:
+    assert sorted(p.name for p in cli_bundle.iterdir()) == sorted(FILES)
+    manifest = json.loads((cli_bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == "kgraph-bundle"
+    assert manifest["kgraph_version"] and manifest["spacy_version"].startswith("3.8")
+    assert manifest["created"] == manifest["updated"]
+    assert [i["entries"] for i in manifest["inputs"]] == [78, 95, 126, 38]
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["exports"] == {"json": "graph.json"}
+    counts = manifest["counts"]
+    assert counts["papers"] == 314
+    assert counts["paper_records_read"] == 337 and counts["paper_records_merged"] == 23
+    assert counts["entity_mentions_before_resolution"] > counts["entities"] > 1000
+    assert sum(counts["edges_by_relation"].values()) == counts["edges"]
+    assert sum(counts["entities_by_type"].values()) == counts["entities"]
+    for name in ("papers.jsonl", "extractions.jsonl", "graph.json"):
+        data = (cli_bundle / name).read_bytes()
+        assert manifest["files"][name]["bytes"] == len(data)
+    papers = (cli_bundle / "papers.jsonl").read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(line)["id"] for line in papers]
+    assert len(ids) == 314 and ids == sorted(ids)
+    row = json.loads((cli_bundle / "extractions.jsonl").read_text(encoding="utf-8").split("\n")[0])
+    assert {"id", "title", "entities", "abbreviations"} <= set(row)
+
+
+def test_cli_and_library_builds_are_byte_identical(cli_bundle: Path) -> None:
+    for name in ("papers.jsonl", "extractions.jsonl", "graph.json"):
+        assert (cli_bundle / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+
+
+def test_stats(cli_bundle: Path) -> None:
+    code, out, _ = invoke("stats", str(cli_bundle), "--json", "--top", "5")
+    assert code == 0
+    stats = json.loads(out)
+    graph = json.loads((cli_bundle / "graph.json").read_text(encoding="utf-8"))
+    entity_nodes = [n for n in graph["nodes"] if n["kind"] == "entity"]
+    assert stats["papers"] == 314
+    assert stats["entities"] == len(entity_nodes)
+    assert stats["edges"] == len(graph["edges"])
+    assert stats["entities_in_2_or_more_papers"] == sum(n["papers"] >= 2 for n in entity_nodes)
+    assert 0.05 < stats["share_in_2_or_more_papers"] < 0.5
+    assert stats["paper_records_merged"] == 23
+    assert stats["entities_merged"] == (
+        stats["entity_mentions_before_resolution"] - stats["entities"]
+    )
+    top = stats["top_entities"]
+    assert len(top) == 5
+    assert top[0]["id"] == "method/large-language-model" and top[0]["papers"] >= 50
+    assert [t["papers"] for t in top] == sorted((t["papers"] for t in top), reverse=True)
+    comp = stats["components"]
+    assert comp["count"] >= 1 and comp["largest_papers"] > 250
+    code, out, _ = invoke("stats", str(cli_bundle))
+    assert code == 0
+    assert "papers      314" in out
+    assert f"entities    {stats['entities']:,}:" in out
+    assert "top 20 entities by papers:" in out
+    assert "method/large-language-model" in out and "co_occurs" in out
+
+
+def test_same_pages_again_change_nothing(cli_bundle: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "again"
+    shutil.copytree(cli_bundle, folder)
+    before = snapshot(folder)
+    code, _, err = invoke("build", *PAGES, "-o", str(folder))
+    assert code == 0
+    assert "skipped 4 inputs already in the bundle" in err
+    assert "nothing new" in err
+    assert snapshot(folder) == before
+
+
+def test_adding_a_page_adds_only_its_new_papers(tmp_path: Path) -> None:
+    folder = tmp_path / "grow"
+    first, last = PAGES[:3], PAGES[3]
+    code, _, err = invoke("build", *first, "-o", str(folder))
+    assert code == 0, err
+    known = {p.id for p in read_papers(first).papers}
+    page = read_papers([last]).papers
+    new = [p for p in page if p.id not in known]
+    assert 0 < len(new) < len(page)  # the last page shares papers with the others
+    code, _, err = invoke("build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    assert "skipped 3 inputs already in the bundle" in err
+    assert f"added {len(new)} papers ({len(page) - len(new)} already in the bundle)" in err
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"][-1]["new_papers"] == len(new)
+    # the grown bundle is the one built in one go
+    seed_manifest = json.loads((seed_bundle() / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"] == seed_manifest["counts"]
+    for name in ("papers.jsonl", "extractions.jsonl", "graph.json"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+
+
+def test_interrupted_write_leaves_the_old_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "safe"
+    shutil.copytree(seed_bundle(), folder)
+    before = snapshot(folder)
+    new_input = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
+
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundle_module.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        build(folder, [new_input])
+    monkeypatch.undo()
+    assert snapshot(folder) == before  # nothing renamed, no temporary file left
+    assert bundle_stats(folder)["papers"] == 314
+
+    def broken(ctx: object) -> bytes:
+        raise RuntimeError("exporter failed")
+
+    monkeypatch.setitem(bundle_module.EXPORTS, "broken", Export("broken", "broken.bin", broken))
+    with pytest.raises(RuntimeError, match="exporter failed"):
+        build(folder, [new_input])
+    assert snapshot(folder) == before
+    monkeypatch.undo()
+    report = build(folder, [new_input])  # and it still works afterwards
+    assert report.written and report.added
+    assert bundle_stats(folder)["papers"] == 314 + len(report.added)
+    assert len(report.added) == 1 and len(report.updated) >= 2  # 2 papers gain their arXiv id
+
+
+def test_default_exports_are_written_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundle_module, "EXPORTS", dict(bundle_module.EXPORTS))
+    register_export(
+        Export("count", "count.txt", lambda ctx: f"{ctx.graph.number_of_nodes()}\n".encode())
+    )
+    with pytest.raises(ValueError):
+        register_export(Export("bad", "manifest.json", lambda ctx: b""))
+    folder = tmp_path / "exports"
+    build(folder, [PAGES[3]])
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["exports"] == {"count": "count.txt", "json": "graph.json"}
+    graph = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
+    assert (folder / "count.txt").read_text() == f"{len(graph['nodes'])}\n"
+    assert "count.txt" in manifest["files"]
+
+
+def test_a_changed_extractor_extracts_everything_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "stale"
+    first = build(folder, [PAGES[3]])
+    graph = (folder / "graph.json").read_bytes()
+    assert first.extracted == 38 and not first.re_extract_all
+    assert build(folder, [PAGES[3]]).extracted == 0
+    monkeypatch.setattr(bundle_module, "extractor_fingerprint", lambda: "another extractor")
+    again = build(folder, [PAGES[3]])
+    assert again.re_extract_all and again.extracted == 38 and again.written
+    assert (folder / "graph.json").read_bytes() == graph
+
+
+def test_a_hand_edited_bundle_is_refused(cli_bundle: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "edited"
+    shutil.copytree(cli_bundle, folder)
+    with (folder / "graph.json").open("a") as fh:
+        fh.write(" ")
+    proc = kgraph("stats", str(folder))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: {folder / 'graph.json'}: does not match manifest.json (changed by hand, or a "
+        "write was interrupted); build the bundle again into a new folder"
+    ]
+
+
+@pytest.mark.parametrize("case", ["missing", "not a bundle", "bad manifest", "a file"])
+def test_a_bad_bundle_folder_is_one_line_and_exit_1(tmp_path: Path, case: str) -> None:
+    folder = tmp_path / "b"
+    if case == "not a bundle":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("hello")
+    elif case == "bad manifest":
+        folder.mkdir()
+        (folder / "manifest.json").write_text("{")
+    elif case == "a file":
+        folder.write_text("x")
+    proc = kgraph("stats", str(folder))
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {folder}"), lines
+    if case != "missing":
+        proc = kgraph("build", PAGES[3], "-o", str(folder))
+        assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_nothing_readable_creates_no_bundle(tmp_path: Path) -> None:
+    folder = tmp_path / "none"
+    proc = kgraph("build", str(tmp_path / "missing.txt"), "-o", str(folder))
+    assert proc.returncode == 1
+    assert "Error: no papers could be read from the input" in proc.stderr
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize("command", ["build", "stats"])
+def test_help_ends_with_an_example(command: str) -> None:
+    code, out, _ = invoke(command, "--help")
+    assert code == 0
+    tail = out.rstrip().split("Example:")[-1]
+    assert "Example:" in out and f"kgraph {command} " in tail

@@ -1,0 +1,170 @@
+"""Result records from abstract sentences: value, unit, absolute or gain, metric, dataset,
+method."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _seed import seed_bundle, seed_extractions
+
+from kgraph.bundle import Bundle
+from kgraph.records import Entity, Mention, Paper
+from kgraph.results import Result, find_results
+
+# name -> (type, relation); every occurrence of the name in the text is a mention
+Known = dict[str, tuple[str, str]]
+DEFAULT: Known = {
+    "FooNet": ("method", "proposes"),
+    "ChatGPT": ("method", "uses"),
+    "accuracy": ("metric", "uses"),
+    "BLEU": ("metric", "uses"),
+    "error rate": ("metric", "uses"),
+    "latency": ("metric", "uses"),
+    "F1": ("metric", "uses"),
+    "mIoU": ("metric", "uses"),
+    "ImageNet": ("dataset", "uses"),
+    "CIFAR-100": ("dataset", "uses"),
+    "WMT14": ("dataset", "uses"),
+    "GSM8K": ("dataset", "uses"),
+    "MATH": ("dataset", "uses"),
+    "Cityscapes": ("dataset", "uses"),
+    "SuperGLUE": ("benchmark", "uses"),
+}
+
+
+def results_of(abstract: str, known: Known = DEFAULT) -> list[dict[str, object]]:
+    paper = Paper.make("A Title", abstract)
+    text = paper.text
+    ends = [m.end() for m in re.finditer(r"\.(?=\s|$)|\n\n", text)] + [len(text)]
+    sentences = list(zip([0, *ends[:-1]], ends, strict=True))
+
+    def sentence_at(pos: int) -> str:
+        return next(text[a:b].strip() for a, b in sentences if a <= pos < b)
+
+    entities = []
+    for name, (typ, rel) in known.items():
+        spans = [m.start() for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+        if spans:
+            mentions = tuple(Mention(s, s + len(name), name, "test", sentence_at(s)) for s in spans)
+            entities.append(Entity(name, typ, rel, 0.9, (), mentions))
+    entities.sort(key=lambda e: e.mentions[0].start)
+    out = []
+    for r in find_results(paper, entities):
+        assert text[r.start : r.end] == r.text
+        out.append(r.to_dict(entities))
+    return out
+
+
+def one(abstract: str) -> dict[str, object]:
+    found = results_of(abstract)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_absolute_percent_on_a_dataset() -> None:
+    r = one("FooNet achieves 85.3% accuracy on ImageNet.")
+    assert (r["value"], r["unit"], r["kind"]) == (85.3, "%", "absolute")
+    assert (r["metric"], r["dataset"], r["method"]) == ("accuracy", "ImageNet", "FooNet")
+    assert r["text"] == "85.3%"
+
+
+def test_gain_by_without_unit() -> None:
+    r = one("We show that FooNet improves BLEU by 2.1 on WMT14.")
+    assert (r["value"], r["unit"], r["kind"], r["metric"]) == (2.1, None, "gain", "BLEU")
+    assert r["dataset"] == "WMT14"
+
+
+def test_gain_in_points_and_signed_gain() -> None:
+    r = one("FooNet improves BLEU by 2.1 points on WMT14.")
+    assert (r["value"], r["unit"], r["kind"]) == (2.1, "points", "gain")
+    found = results_of("FooNet improves GSM8K (+10.5%) and MATH (+6.5%).")
+    assert [(f["value"], f["kind"], f["dataset"]) for f in found] == [
+        (10.5, "gain", "GSM8K"),
+        (6.5, "gain", "MATH"),
+    ]
+
+
+def test_gain_stated_as_a_fall_is_negative() -> None:
+    r = one("FooNet reduces the error rate by 27% on ImageNet.")
+    assert (r["value"], r["kind"], r["metric"]) == (-27.0, "gain", "error rate")
+    r = one("FooNet gives a 27% reduction in error rate.")
+    assert (r["value"], r["kind"]) == (-27.0, "gain")
+
+
+def test_from_to_keeps_the_final_value() -> None:
+    found = results_of("FooNet raises accuracy on GSM8K from 54% to 68.4%.")
+    assert [(f["value"], f["kind"]) for f in found] == [(68.4, "absolute")]
+
+
+def test_coordinated_values_share_their_kind() -> None:
+    found = results_of("FooNet improves accuracy by 1.3 percent and 1.4 percent on ImageNet.")
+    assert [(f["value"], f["kind"]) for f in found] == [(1.3, "gain"), (1.4, "gain")]
+
+
+def test_times_unit_needs_a_metric() -> None:
+    r = one("FooNet gives a 3.2x speedup in latency.")
+    assert (r["value"], r["unit"], r["kind"], r["metric"]) == (3.2, "x", "gain", "latency")
+    assert results_of("FooNet uses 5x the compute of ChatGPT on ImageNet.") == []
+
+
+def test_bare_value_right_next_to_a_metric() -> None:
+    r = one("FooNet reaches an F1 of 0.61 on WMT14.")
+    assert (r["value"], r["unit"], r["metric"]) == (0.61, None, "F1")
+    assert results_of("FooNet was trained for 3 epochs on WMT14 with F1 in mind.") == []
+
+
+def test_numbers_that_are_not_results() -> None:
+    assert results_of("FooNet trains a 7B model on CIFAR-100 in 2023 with accuracy.") == []
+    assert results_of("FooNet uses only 10% of the ImageNet data for accuracy.") == []
+    found = results_of("FooNet tops SuperGLUE, surpassing humans by +0.8% (90.6% vs. 89.8%).")
+    assert [f["value"] for f in found] == [0.8, 90.6]
+
+
+def test_method_named_right_before_the_value() -> None:
+    found = results_of("FooNet reaches 47.6% accuracy, which exceeds ChatGPT 46.3% on GSM8K.")
+    assert [(f["value"], f["method"]) for f in found] == [(47.6, "FooNet"), (46.3, "ChatGPT")]
+
+
+def test_dataset_after_on_must_be_that_dataset() -> None:
+    # "on BLINK" names no known dataset: not the nearest one (Cityscapes)
+    found = results_of("FooNet gains +10.8% on BLINK and +11.3% on Cityscapes.")
+    assert [(f["value"], f["dataset"]) for f in found] == [(11.3, "Cityscapes")]
+
+
+def test_value_without_metric_or_dataset_is_no_result() -> None:
+    assert results_of("FooNet is 25% cheaper than ChatGPT.") == []
+
+
+def test_result_to_dict_without_entities() -> None:
+    r = Result("p", 1.0, "%", "gain", 0, None, None, 0, 2, "1%", "s")
+    assert r.to_dict()["metric"] is None
+
+
+@pytest.fixture(scope="module")
+def seed_results() -> list[tuple[Paper, Result]]:
+    bundle = Bundle.open(seed_bundle())
+    out = []
+    for ext in seed_extractions():
+        paper = bundle.papers[ext.paper_id]
+        out += [(paper, r) for r in find_results(paper, ext.entities)]
+    return out
+
+
+def test_seed_pages_give_results_with_evidence(seed_results: list[tuple[Paper, Result]]) -> None:
+    assert len(seed_results) >= 60
+    for paper, r in seed_results:
+        assert paper.text[r.start : r.end] == r.text
+        assert r.text in r.sentence and r.sentence in paper.text
+        assert r.metric is not None or r.dataset is not None
+        assert r.kind in ("absolute", "gain") and r.unit in ("%", "points", "x", None)
+    with_metric = sum(r.metric is not None for _, r in seed_results)
+    gains = sum(r.kind == "gain" for _, r in seed_results)
+    assert with_metric >= len(seed_results) // 2
+    assert 0 < gains < len(seed_results)
+
+
+def test_seed_known_result(seed_results: list[tuple[Paper, Result]]) -> None:
+    # "With IBN-Net, we won ... with an mIoU of 86.18%."
+    hits = [r for _, r in seed_results if r.text == "86.18%"]
+    assert len(hits) == 1 and hits[0].value == 86.18 and hits[0].kind == "absolute"
