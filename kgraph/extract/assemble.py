@@ -47,6 +47,8 @@ _TITLE_CASE = re.compile(
     r"(?:[A-Z][a-z]+(?:-[A-Za-z][a-z]*)*)(?: (?:[A-Z][a-z]+(?:-[A-Za-z][a-z]*)*))+"
 )
 _COORD = {",", "and", "or", "-"}
+_MODEL_JUNK = re.compile(r"[(){}\[\]^\\<>=|$]|https?:|www\.|youtu")
+_SIZE_OR_DIM = re.compile(r"^\d+(\.\d+)?[BMKbmkD]?$|^\d+D$")
 _DATA_PREPOSITIONS = {"on", "across", "from", "including", "like", "as"}
 _LEFT_FILLERS = {",", ":", "called", "named", "dubbed", "termed", "the", "a", "an", "("}
 _BENCHY = re.compile(r"bench|eval\b|eval$|arena")
@@ -170,6 +172,8 @@ class Assembler:
             if key not in doc.spans:
                 continue
             for span in doc.spans[key]:
+                if source == "model" and not self._model_span_ok(v, span.start, span.end):
+                    continue
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, source, span.id_)
         if "patterns" in doc.spans:
@@ -180,6 +184,22 @@ class Assembler:
             add(abbr.long.start, abbr.long.end, None, "abbreviation", "long")
             add(abbr.short.start, abbr.short.end, None, "abbreviation", "short")
         return out
+
+    def _model_span_ok(self, v: TokenView, start: int, end: int) -> bool:
+        """The model proposes spans no rule checked: keep only plausible names (no formula
+        pieces, URLs, bare sizes or dimensions, no verb-like or generic edges)."""
+        words = v.text[start:end]
+        text = " ".join(words)
+        if _MODEL_JUNK.search(text) or text.endswith(":"):
+            return False
+        if all(_SIZE_OR_DIM.match(w) for w in words if w not in _COORD):
+            return False
+        first = v.lower[start]
+        if first.endswith("ing") and end - start > 1 and first not in self.lex["ing_modifiers"]:
+            return False
+        if first in self.lex["non_modifiers"] or v.lower[end - 1] in self.lex["non_modifiers"]:
+            return False
+        return norm_key(text) not in self.generic and text not in self.lex["not_names"]
 
     # -- 2. overlaps -----------------------------------------------------------------------------
     @staticmethod
