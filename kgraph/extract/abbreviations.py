@@ -68,6 +68,8 @@ from typing import Final
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from .urls import doc_text
+
 __all__ = [
     "Abbreviation",
     "AbbreviationDetector",
@@ -82,19 +84,6 @@ LONG: Final = "long"
 SHORT: Final = "short"
 
 
-#: ``doc.text`` joins every token (slow); kgraph components share it through ``doc.user_data``
-#: under this key (the same key as ``kgraph.extract.urls.TEXT_KEY``)
-_TEXT_KEY: Final = "kgraph.text"
-
-
-def _doc_text(doc: Doc) -> str:
-    """``doc.text``, computed once per doc and shared by the kgraph components."""
-    text = doc.user_data.get(_TEXT_KEY)
-    if isinstance(text, str) and len(doc) and len(text) == doc[-1].idx + len(doc[-1].text_with_ws):
-        return text
-    text = doc.text
-    doc.user_data[_TEXT_KEY] = text
-    return text
 
 
 #: longest parenthesis looked at, in tokens
@@ -320,7 +309,7 @@ def _definition(doc: Doc, text: str, open_i: int, close_i: int) -> Abbreviation 
 
 def find_abbreviations(doc: Doc) -> list[Abbreviation]:
     """Every abbreviation definition in ``doc``, in text order."""
-    return _find(doc, _doc_text(doc))
+    return _find(doc, doc_text(doc))
 
 
 def _find(doc: Doc, text: str) -> list[Abbreviation]:
@@ -375,7 +364,7 @@ class AbbreviationDetector:
         self.spans_key = spans_key
 
     def __call__(self, doc: Doc) -> Doc:
-        text = _doc_text(doc)
+        text = doc_text(doc)
         found = _find(doc, text) if "(" in text else []
         mapping: dict[str, str] = {}
         spans: list[Span] = []
