@@ -55,7 +55,7 @@ def test_to_doc_tags_and_missing_names() -> None:
 @needs_shared
 @pytest.mark.parametrize(
     "path,corpus",
-    [("scierc/scierc_dev.jsonl", "scierc"), ("tdmsci/tdmsci_test.jsonl", "tdmsci")],
+    [("scierc/scierc_dev.jsonl", "scierc"), ("tdmsci/tdmsci_train.jsonl", "tdmsci")],
 )
 def test_converted_corpus(path: str, corpus: str) -> None:
     counts = Counts()
@@ -135,6 +135,9 @@ def test_model_component_empty_and_batched() -> None:
     docs = list(nlp.pipe(["", "BERT", "We train ResNet-50 on ImageNet."] * 3, batch_size=4))
     assert len(docs) == 9
     assert len(docs[0].spans["model"]) == 0
+    for doc in docs:
+        assert len(doc.spans["model"].attrs["scores"]) == len(doc.spans["model"])
+        assert doc._.model_type_probs.shape == (len(doc), len(LABELS))
 
 
 @pytest.mark.parametrize(

@@ -150,11 +150,11 @@ class ModelSpans:
     ``"new-names"`` (default) only those that contain a name-shaped token (``BERT``,
     ``ToolCoder``, ``NW-UCLA``; :func:`kgraph.extract.patterns.name_shaped`) and overlap no
     span an earlier component proposed (any other ``doc.spans`` group: gazetteer, patterns,
-    abbreviations, urls). Measured on ``../shared/eval/dev-gold.jsonl``, the model's own
-    lowercase phrases are ~95% wrong by the spec's standard (SciERC/SciREX label descriptive
-    phrases such as "training method" or "multi-agent collaboration"), and a model span that
-    overlaps a rule candidate replaces it in the assembler when longer, so "all" needs the
-    assembler to filter (see the model notes).
+    abbreviations, urls). Measured on ``../shared/eval/dev-gold.jsonl``, only ~7% of the
+    model-only spans are entities of the right type by the spec's standard (SciERC/SciREX
+    label descriptive phrases such as "training method" or "multi-agent collaboration"), and a
+    model span that overlaps a rule candidate replaces it in the assembler when longer, so
+    "all" needs the assembler to filter (see ``kgraph/model/README.md``).
     """
 
     def __init__(
@@ -221,6 +221,9 @@ class ModelSpans:
             spans.append((start, last + 1, label))
         return spans
 
+    def _name(self, token: str) -> bool:
+        return token not in self.not_names and name_shaped(token, self.not_names)
+
     def _taken(self, doc: Doc) -> numpy.ndarray:
         """Tokens inside a span of another component (a boolean mask)."""
         return _taken_tokens(doc, self.spans_key)
@@ -229,7 +232,8 @@ class ModelSpans:
         todo = [d for d in docs if len(d)]
         for doc in docs:
             if not len(doc):
-                doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key)
+                self._write(doc, [], [])
+                doc._.model_type_probs = numpy.zeros((0, len(LABELS)), dtype="float32")
         if not todo:
             return
         probs = self.tagger.model.predict(todo)
@@ -245,7 +249,7 @@ class ModelSpans:
             scores: list[float] = []
             predicted = self._decode(best)
             if not predicted:
-                doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key)
+                self._write(doc, [], [])
                 continue
             view = _View(doc)
             cum = numpy.concatenate(([0.0], numpy.cumsum(best_p))).tolist()
@@ -257,14 +261,17 @@ class ModelSpans:
                         continue
                     if taken is not None and (
                         any(taken[s:e])
-                        or not any(name_shaped(view.text(k), self.not_names) for k in range(s, e))
+                        or not any(self._name(view.text(k)) for k in range(s, e))
                     ):
                         continue
                     spans.append(Span(doc, s, e, label=label.lower()))
                     scores.append(score)
-            group = SpanGroup(doc, name=self.spans_key, spans=spans)
-            group.attrs["scores"] = scores
-            doc.spans[self.spans_key] = group
+            self._write(doc, spans, scores)
+
+    def _write(self, doc: Doc, spans: list[Span], scores: list[float]) -> None:
+        group = SpanGroup(doc, name=self.spans_key, spans=spans)
+        group.attrs["scores"] = scores
+        doc.spans[self.spans_key] = group
 
 
 #: punctuation that separates words even with no space around it
