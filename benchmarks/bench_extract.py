@@ -22,7 +22,7 @@ def main() -> None:
     texts = [f"{r['title']}\n\n{r['abstract']}" for r in corpus_records(n)]
     words = sum(len(t.split()) for t in texts)
     t0 = time.process_time()
-    nlp = build_pipeline()
+    nlp = build_pipeline(model=False)
     load_s = time.process_time() - t0
     # warm-up so both measure steady state
     for _ in nlp.pipe(texts[:200]):

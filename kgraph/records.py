@@ -55,6 +55,18 @@ def title_key(title: str) -> str:
     return re.sub(r"[\W_]+", "", s.lower())
 
 
+def slugify(text: str) -> str:
+    """Lowercase, runs of non-alphanumeric characters -> '-', trimmed: the slug of entity ids
+    (``dataset/imagenet``), shared by the gazetteer builder and the resolver so they agree."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text).lower():
+        if ch.isalnum():
+            out.append(ch)
+        elif out and out[-1] != "-":
+            out.append("-")
+    return "".join(out).strip("-") or "x"
+
+
 def paper_id(title: str, arxiv_id: str | None = None) -> str:
     """Stable paper id: the arXiv id where known, else ``t-`` + a short hash of the title key."""
     if arxiv_id:

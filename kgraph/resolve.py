@@ -74,7 +74,7 @@ from typing import Any, Final
 from .extract.abbreviations import is_short_form, match_long_form
 from .extract.assemble import norm_key, singular
 from .extractions import Extraction
-from .records import ENTITY_TYPES, Entity
+from .records import ENTITY_TYPES, Entity, slugify
 
 __all__ = [
     "CanonicalEntity",
@@ -147,17 +147,6 @@ def loose_key(text: str) -> str:
     "... with human feedback"): how two long forms of one acronym are compared."""
     words = [w for w in _PIECES.split(_clean(text).lower()) if w.strip(" -/")]
     return surface_key(" ".join(w for w in words if w not in _STOP))
-
-
-def slugify(text: str) -> str:
-    """Lowercase, runs of non-alphanumeric characters -> '-', trimmed (the gazetteer's ids)."""
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFKC", text).lower():
-        if ch.isalnum():
-            out.append(ch)
-        elif out and out[-1] != "-":
-            out.append("-")
-    return "".join(out).strip("-") or "x"
 
 
 def _is_headline(name: str) -> bool:

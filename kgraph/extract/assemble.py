@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from spacy.language import Language
@@ -129,7 +128,6 @@ class Candidate:
 class _Group:
     cands: list[Candidate] = field(default_factory=list)
     long_form: str | None = None
-    short_forms: set[str] = field(default_factory=set)
 
 
 @Language.factory("kgraph_entities", default_config={"lexicon": None, "min_confidence": 0.0})
@@ -350,7 +348,6 @@ class Assembler:
             if long_form is not None:
                 g = groups[norm_key(long_form)]
                 g.long_form = long_form
-                g.short_forms.add(c.text)
             else:
                 g = groups[key]
                 if key in long_keys:
@@ -368,7 +365,6 @@ class Assembler:
             if first != gkey:
                 into, other = groups[first], groups.pop(gkey)
                 into.cands += other.cands
-                into.short_forms |= other.short_forms
                 if into.long_form is None:
                     into.long_form = other.long_form or max(
                         (c.text for c in into.cands), key=lambda t: (" " in t, len(t))
@@ -494,7 +490,3 @@ def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int, cache: dict[in
         start, end = view.char_span(a, b)
         text = cache[k] = view.doc_text[start:end].strip()
     return text
-
-
-def entities_of(doc: Doc) -> Iterable[Entity]:
-    return doc._.kg_entities or []

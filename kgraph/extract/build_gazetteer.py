@@ -199,6 +199,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import slugify
+
 TYPES: tuple[str, ...] = ("method", "dataset", "benchmark", "task", "metric")
 TYPE_ORDER: dict[str, int] = {t: i for i, t in enumerate(TYPES)}
 CURATED_FILES: dict[str, str] = {
@@ -535,17 +537,6 @@ def match_key(text: str) -> str:
     s = s.replace("modelling", "modeling").replace("labelling", "labeling")
     s = s.replace("isation", "ization").replace("isations", "izations")
     return "".join(ch for ch in s if ch.isalnum())
-
-
-def slugify(text: str) -> str:
-    """Lowercase, runs of non-alphanumeric characters -> '-', trimmed."""
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFKC", text).lower():
-        if ch.isalnum():
-            out.append(ch)
-        elif out and out[-1] != "-":
-            out.append("-")
-    return "".join(out).strip("-") or "x"
 
 
 def generic_norm(text: str) -> str:

@@ -415,7 +415,3 @@ def title_end_of(v: TokenView) -> int:
         if (v.space[i] and "\n\n" in v.text[i]) or "\n\n" in v.ws[i]:
             return i + 1
     return v.n
-
-
-def _title_end(doc: Doc) -> int:
-    return title_end_of(TokenView(doc))
