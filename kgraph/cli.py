@@ -414,6 +414,100 @@ def _format_stats(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- export (registry: kgraph.exporters) ------------------------------------------------------
+
+
+class _FormatHelp(click.Command):
+    """Lists the registered export formats in --help (they are known only after import)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        with formatter.section("Formats"):
+            from .exporters import exporters
+
+            rows = [(n, e.description) for n, e in exporters().items()]
+            formatter.write_dl(rows or [("(none)", "no exporter is installed")])
+
+
+@cli.command("export", cls=_FormatHelp, context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    metavar="FORMAT",
+    help="Export format (see Formats below); default: from the extension of -o.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default="-",
+    show_default=True,
+    type=click.Path(allow_dash=True),
+    help="The file (or folder, for neo4j) to write; - writes single-file formats to stdout.",
+)
+@click.option(
+    "--base",
+    default=None,
+    metavar="IRI",
+    help="Base of the data IRIs in RDF formats (papers, entities, mentions, graphs).",
+)
+@click.pass_obj
+@with_example(
+    "  kgraph export out/graph --format ttl -o graph.ttl\n"
+    "  kgraph export out/graph --format trig --base https://example.org/kg/ -o graph.trig\n"
+    "  kgraph export out/graph --format neo4j -o neo4j-import/"
+)
+def export_(
+    settings: Settings, bundle: str, fmt: str | None, output: str, base: str | None
+) -> None:
+    """Export the graph bundle DIR to a file: RDF (Turtle, N-Triples, N-Quads, TriG, JSON-LD,
+    RDF/XML) or graph-database formats (GraphML, GEXF, node-link JSON, Neo4j CSVs, Cypher).
+
+    Writes are atomic: an interrupted export never leaves half a file.
+    """
+    import tempfile
+
+    from .bundle import BundleError
+    from .exporters import DEFAULT_BASE, UnknownFormat, export_bundle, exporters, get
+
+    if fmt is None:
+        by_ext = {e.extension: n for n, e in exporters().items() if e.extension}
+        fmt = by_ext.get(Path(output).suffix.lower()) if output != "-" else None
+        if fmt is None:
+            raise click.UsageError("give --format (the extension of -o does not say which)")
+    try:
+        exporter = get(fmt)
+        if output == "-":
+            if exporter.is_folder:
+                raise click.UsageError(f"--format {fmt} writes a folder: give -o FOLDER")
+            with tempfile.TemporaryDirectory(prefix="kgraph-export-") as tmp:
+                target = Path(tmp) / f"export{exporter.extension}"
+                export_bundle(bundle, fmt, target, base=base or DEFAULT_BASE)
+                with open(target, "rb") as fh:
+                    shutil.copyfileobj(fh, sys.stdout.buffer)
+            return
+        written = export_bundle(bundle, fmt, output, base=base or DEFAULT_BASE)
+    except UnknownFormat as exc:
+        raise click.BadParameter(str(exc), param_hint="--format") from None
+    except BundleError as exc:
+        raise BundleProblem(str(exc)) from None
+    for path in written:
+        settings.info(
+            f"wrote {path} ({path.stat().st_size:,} bytes)" if path.is_file() else f"wrote {path}"
+        )
+
+
+# --- query (SPARQL over the bundle's store: kgraph.rdf) ----------------------------------------
+
+
+# --- view (HTML explorer: kgraph.view) ---------------------------------------------------------
+
+
+# --- serve / push (kgraph.serve, kgraph.push) --------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: no traceback ever reaches the user."""
     try:
