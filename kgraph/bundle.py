@@ -36,16 +36,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, cast
 
 import networkx as nx
 
 from . import __version__
 from .dedupe import merge_papers
 from .extractions import Extraction
-from .graph import CO_OCCURS, graph_from_data, graph_to_data
+from .graph import CO_OCCURS, graph_from_data
 from .readers import ReadLog, expand_inputs
 from .readers import _read_one as read_stream  # one input from bytes already read (hashed)
 from .records import Paper
@@ -53,6 +53,7 @@ from .records import Paper
 if TYPE_CHECKING:
     from spacy.language import Language
 
+    from .engines import EngineOptions
     from .resolve import Resolution
 
 __all__ = [
@@ -94,12 +95,25 @@ class ExportContext:
 
 @dataclass(frozen=True)
 class Export:
-    """A default export: a file of the bundle rendered from the graph at every build."""
+    """A default export: a file of the bundle rendered from the graph at every build.
+
+    Give ``render`` (returns the bytes) for small files, or ``write`` (streams into a binary
+    file) for files that grow with the corpus.
+    """
 
     format: str  #: the name, e.g. "json", "graphml", "ttl", "html"
     filename: str  #: the file in the bundle folder
-    render: Callable[[ExportContext], bytes]
+    render: Callable[[ExportContext], bytes] | None = None
     description: str = ""
+    write: Callable[[ExportContext, BinaryIO], None] | None = None
+
+    def write_to(self, ctx: ExportContext, fh: BinaryIO) -> None:
+        if self.write is not None:
+            self.write(ctx, fh)
+        elif self.render is not None:
+            fh.write(self.render(ctx))
+        else:
+            raise ValueError(f"export {self.format!r} has neither render nor write")
 
 
 #: format -> default export; every one is written (atomically, with the rest) at every build
@@ -114,14 +128,45 @@ def register_export(export: Export) -> None:
     EXPORTS[export.format] = export
 
 
+def write_graph_json(graph: nx.MultiDiGraph, fh: BinaryIO) -> None:
+    """``graph.json``: networkx node-link JSON (keys sorted), one node or edge per line,
+    streamed (no copy of the graph is made in memory)."""
+
+    def item(d: Mapping[str, Any]) -> bytes:
+        return json.dumps(d, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    def items(rows: Iterable[Mapping[str, Any]]) -> None:
+        first = True
+        for row in rows:
+            fh.write(b"\n" if first else b",\n")
+            fh.write(item(row))
+            first = False
+        fh.write(b"\n]")
+
+    fh.write(b'{"directed": true, "edges": [')
+    items(
+        {**attrs, "source": u, "target": v, "key": k}
+        for u, v, k, attrs in graph.edges(keys=True, data=True)
+    )
+    fh.write(b', "graph": ' + item(graph.graph) + b', "multigraph": true, "nodes": [')
+    items({**attrs, "id": n} for n, attrs in graph.nodes(data=True))
+    fh.write(b"}\n")
+
+
 def graph_json(graph: nx.MultiDiGraph) -> bytes:
-    """``graph.json``: node-link JSON, keys sorted, one line per node and edge attribute."""
-    text = json.dumps(graph_to_data(graph), ensure_ascii=False, sort_keys=True, indent=1)
-    return (text + "\n").encode("utf-8")
+    """The bytes of ``graph.json`` (:func:`write_graph_json`)."""
+    buf = io.BytesIO()
+    write_graph_json(graph, buf)
+    return buf.getvalue()
 
 
 register_export(
-    Export("json", "graph.json", lambda ctx: graph_json(ctx.graph), "networkx node-link JSON")
+    Export(
+        "json",
+        "graph.json",
+        description="networkx node-link JSON",
+        write=lambda ctx, fh: write_graph_json(ctx.graph, fh),
+    )
 )
 
 
@@ -191,8 +236,14 @@ def _paper_from_dict(d: Mapping[str, Any]) -> Paper:
     )
 
 
-def _jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+def _jsonl_writer(rows: Iterable[Mapping[str, Any]]) -> Callable[[BinaryIO], None]:
+    """Content streaming ``rows`` as JSON Lines."""
+
+    def write(fh: BinaryIO) -> None:
+        for r in rows:
+            fh.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    return write
 
 
 def _sha256(data: bytes) -> str:
@@ -292,37 +343,96 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Write ``files`` (name -> bytes) into ``folder``: all to synced temporary files first,
-    then renamed into place in the given order. A failure before the renames changes nothing."""
-    folder.mkdir(parents=True, exist_ok=True)
-    temps: list[tuple[str, Path]] = []
-    try:
-        for name, data in files.items():
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            temps.append((name, Path(tmp_name)))
-            os.chmod(tmp_name, _file_mode())
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        for name, tmp in temps:
-            os.replace(tmp, folder / name)
-    except BaseException:
-        for _, left in temps:
+#: what a bundle file is made from: its bytes, or a function streaming them into a file
+Content = bytes | Callable[[BinaryIO], None]
+
+
+class _Hashing(io.RawIOBase):
+    """A writable file that hashes and counts what passes through to ``fh``."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.fh.write(view)
+        self.digest.update(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+
+class Staging:
+    """Files written in full to synced temporary files next to their targets, then renamed
+    into place together (:meth:`commit`); until then the folder is unchanged, and
+    :meth:`abort` (or an exception inside ``with``) removes the temporary files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.temps: list[tuple[str, Path]] = []
+        self.info: dict[str, dict[str, Any]] = {}  #: name -> {"sha256", "bytes"}
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+    def stage(self, name: str, content: Content) -> dict[str, Any]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
+        self.temps.append((name, Path(tmp_name)))
+        os.chmod(tmp_name, _file_mode())
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            sink = _Hashing(fh)
+            if isinstance(content, bytes):
+                sink.write(content)
+            else:
+                content(cast(BinaryIO, sink))
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.info[name] = {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
+        return self.info[name]
+
+    def commit(self) -> None:
+        """Rename every staged file into place, in the order staged (the manifest last)."""
+        for name, tmp in self.temps:
+            os.replace(tmp, self.folder / name)
+        self.temps.clear()
+        _sync_folder(self.folder)
+
+    def abort(self) -> None:
+        for _, left in self.temps:
             left.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+        self.temps.clear()
+
+
+def _sync_folder(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_files(folder: Path, files: Mapping[str, Content]) -> None:
+    """Write ``files`` (name -> content) into ``folder``: all to synced temporary files first,
+    then renamed into place in the given order. A failure before the renames changes nothing."""
+    with Staging(folder) as staging:
+        for name, content in files.items():
+            staging.stage(name, content)
+        staging.commit()
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -350,6 +460,14 @@ class BuildReport:
     written: bool = False  #: False when nothing changed and nothing was written
     counts: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: wall seconds per phase: read, extract, resolve, graph, exports, store, write
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str, since: float) -> float:
+        """Record ``phase`` as lasting from ``since`` until now; returns now."""
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - since, 3)
+        return now
 
 
 def _now() -> str:
@@ -366,11 +484,14 @@ def build(
     progress: Callable[[int], AbstractContextManager[Progress]] | None = None,
     re_extract: bool = False,
     on_read: Callable[[BuildReport], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> BuildReport:
     """Add ``inputs`` to the bundle in ``folder`` (created if missing) and write it.
 
-    ``progress(total)`` may return a context manager with ``update(n)`` (a click progress
-    bar) to follow the extraction; ``on_read`` is called once the inputs are read.
+    ``progress(total)`` may return a context manager with ``update(n)`` (a progress bar) to
+    follow the extraction; ``on_read`` is called once the inputs are read. ``engine`` says
+    where the extraction runs (default: in this process); ``nlp`` overrides the pipeline
+    (in this process).
     :class:`BundleError` if ``folder`` holds something that is not a sound bundle.
     """
     started = time.perf_counter()
@@ -449,6 +570,8 @@ def build(
     if on_read is not None:
         on_read(report)
 
+    mark = report.lap("read", started)
+
     # 3. extract what is new or changed
     report.re_extract_all = bool(papers) and (re_extract or stale)
     extractions: dict[str, Extraction] = {}
@@ -461,13 +584,10 @@ def build(
         else:
             extractions[pid] = replace(ext, paper_id=pid) if before != pid else ext
     if todo:
-        from .extractions import extract
-
         bar = progress(len(todo)) if progress is not None else nullcontext(None)
         with bar as tick:
-            for _, ext in extract(todo, nlp):
-                # stored and in-memory extractions must resolve alike: use the stored form
-                extractions[ext.paper_id] = Extraction.from_dict(ext.to_dict())
+            for ext in _extract(todo, nlp, engine):
+                extractions[ext.paper_id] = ext
                 report.extracted += 1
                 if tick is not None:
                     tick.update(1)
@@ -478,49 +598,67 @@ def build(
         report.seconds = time.perf_counter() - started
         return report
 
+    mark = report.lap("extract", mark)
+
     # 4. resolve, build the graph, write
     from .graph import build_graph
     from .resolve import resolve
 
     extractions = dict(sorted(extractions.items()))
     resolution = resolve(extractions.values())
+    mark = report.lap("resolve", mark)
     graph = build_graph(papers.values(), resolution)
     counts = graph_counts(graph, resolution)
+    mark = report.lap("graph", mark)
     all_inputs = [*bundle.manifest.get("inputs", []), *input_rows]
     counts["paper_records_read"] = sum(int(i.get("entries", 0)) for i in all_inputs)
     counts["paper_records_merged"] = counts["paper_records_read"] - len(papers)
     report.counts = counts
 
-    files: dict[str, bytes] = {
-        PAPERS: _jsonl(papers[pid].to_dict() for pid in sorted(papers)),
-        EXTRACTIONS: _jsonl(ext.to_dict() for ext in extractions.values()),
-    }
     ctx = ExportContext(graph, papers, resolution)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
-    for exp in exports.values():
-        files[exp.filename] = exp.render(ctx)
-    now = _now()
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kgraph_version": __version__,
-        "spacy_version": _spacy_version(),
-        "networkx_version": nx.__version__,
-        "created": bundle.manifest.get("created", now),
-        "updated": now,
-        "extractor": fingerprint,
-        "inputs": all_inputs,
-        "counts": counts,
-        "exports": {name: exp.filename for name, exp in exports.items()},
-        "files": {
-            name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()
-        },
-    }
-    files[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    write_files(Path(folder), files)
+    with Staging(Path(folder)) as staging:
+        staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
+        staging.stage(EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values()))
+        mark = report.lap("write", mark)
+        for exp in exports.values():
+            staging.stage(exp.filename, partial(exp.write_to, ctx))
+            mark = report.lap(f"export {exp.format}", mark)
+        now = _now()
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kgraph_version": __version__,
+            "spacy_version": _spacy_version(),
+            "networkx_version": nx.__version__,
+            "created": bundle.manifest.get("created", now),
+            "updated": now,
+            "extractor": fingerprint,
+            "inputs": all_inputs,
+            "counts": counts,
+            "exports": {name: exp.filename for name, exp in exports.items()},
+            "files": dict(staging.info),
+        }
+        text = json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
+        staging.stage(MANIFEST, text.encode("utf-8"))
+        staging.commit()
+    mark = report.lap("write", mark)
     report.written = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _extract(
+    papers: Sequence[Paper], nlp: Language | None, engine: EngineOptions | None
+) -> Iterable[Extraction]:
+    """The stored form of every paper's extraction (stored and in-memory ones resolve alike)."""
+    if nlp is not None:
+        from .extractions import extract
+
+        return (Extraction.from_dict(ext.to_dict()) for _, ext in extract(papers, nlp))
+    from .engines import EngineOptions, extract_stream
+
+    return extract_stream(papers, engine or EngineOptions(jobs=1))
 
 
 def _spacy_version() -> str:

@@ -12,7 +12,7 @@ import json
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +41,10 @@ class Settings:
     def detail(self, message: str) -> None:
         if self.verbosity >= 1:
             click.echo(f"kgraph: {message}", err=True)
+
+    def quieter(self, quiet: bool) -> Settings:
+        """These settings, or quiet ones when the command's own ``--quiet`` was given."""
+        return Settings(verbosity=-1) if quiet else self
 
     def problem(self, problem: Problem) -> None:
         if problem.skipped or self.verbosity >= 0:
@@ -95,6 +99,16 @@ input_format_option = click.option(
     help="Format of the inputs; auto picks by extension, else sniffs the content.",
 )
 inputs_argument = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+jobs_option = click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1),
+    default=None,
+    help="Extraction worker processes [default: every core].",
+)
+quiet_option = click.option(
+    "-q", "--quiet", "cmd_quiet", is_flag=True, help="Only errors: no summaries or progress."
+)
 no_model_option = click.option(
     "--no-model",
     is_flag=True,
@@ -153,27 +167,34 @@ def papers(settings: Settings, inputs: tuple[str, ...], fmt: str, input_format: 
 
 
 def _extraction_rows(
-    settings: Settings, inputs: Sequence[str], input_format: str, model: bool = True
-) -> list[dict[str, Any]]:
-    from .extract.pipeline import default_pipeline, extract_papers
+    settings: Settings,
+    inputs: Sequence[str],
+    input_format: str,
+    model: bool = True,
+    jobs: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Extract's JSONL rows, streamed in input order (``jobs`` worker processes)."""
+    from .engines import EngineOptions, extract_stream
+    from .progress import bar
 
     result = read_inputs(settings, inputs, input_format)
-    nlp = default_pipeline(model=model)
-    rows = []
-    with click.progressbar(
-        length=len(result.papers),
-        label="kgraph: extracting",
-        file=sys.stderr,
-        hidden=settings.verbosity < 0 or not sys.stderr.isatty(),
-    ) as bar:
-        for paper, entities in extract_papers(result.papers, nlp):
-            rows.append(
-                {"id": paper.id, "title": paper.title, "entities": [e.to_dict() for e in entities]}
-            )
-            bar.update(1)
-    n = sum(len(r["entities"]) for r in rows)
-    settings.info(f"extracted {n:,} entities from {len(rows):,} papers")
-    return rows
+    n_entities = n_papers = 0
+    options = EngineOptions(jobs=jobs, model=model)
+    with bar(len(result.papers), "extracting", quiet=settings.verbosity < 0) as tick:
+        for ext in extract_stream(result.papers, options):
+            row = ext.to_dict()
+            entities = [
+                {k: v for k, v in e.items() if k != "kb_id"} for e in row["entities"]
+            ]
+            for e in entities:
+                e["mentions"] = [
+                    {k: v for k, v in m.items() if k != "sentence"} for m in e["mentions"]
+                ]
+            n_entities += len(entities)
+            n_papers += 1
+            tick.update(1)
+            yield {"id": row["id"], "title": row["title"], "entities": entities}
+    settings.info(f"extracted {n_entities:,} entities from {n_papers:,} papers")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -188,13 +209,21 @@ def _extraction_rows(
 )
 @input_format_option
 @no_model_option
+@jobs_option
+@quiet_option
 @click.pass_obj
 @with_example(
     "  kgraph extract graphs/pages/*.txt > entities.jsonl\n"
     "  kgraph extract papers.jsonl.gz | jq '.entities[] | select(.relation == \"proposes\")'"
 )
 def extract(
-    settings: Settings, inputs: tuple[str, ...], fmt: str, input_format: str, no_model: bool
+    settings: Settings,
+    inputs: tuple[str, ...],
+    fmt: str,
+    input_format: str,
+    no_model: bool,
+    jobs: int | None,
+    cmd_quiet: bool,
 ) -> None:
     """Extract methods, datasets, benchmarks, metrics, tasks and code URLs per paper.
 
@@ -202,7 +231,9 @@ def extract(
     "type", "relation", "aliases", "confidence", "mentions": [{"start", "end", "text",
     "source"}]}]}. Offsets index into the title, a blank line, then the abstract.
     """
-    for row in _extraction_rows(settings, inputs, input_format, model=not no_model):
+    settings = settings.quieter(cmd_quiet)
+    rows = _extraction_rows(settings, inputs, input_format, model=not no_model, jobs=jobs)
+    for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
 
 
@@ -217,6 +248,8 @@ def extract(
 )
 @input_format_option
 @no_model_option
+@jobs_option
+@quiet_option
 @click.pass_obj
 @with_example(
     "  kgraph eval my-gold.jsonl graphs/pages/*.txt\n"
@@ -230,6 +263,8 @@ def eval_(
     predictions: str | None,
     input_format: str,
     no_model: bool,
+    jobs: int | None,
+    cmd_quiet: bool,
 ) -> None:
     """Score the extraction of INPUT... against a GOLD file (per-type P/R/F1).
 
@@ -244,7 +279,8 @@ def eval_(
         gold_rows = load_rows(gold)
     except GoldError as exc:
         raise click.ClickException(str(exc)) from None
-    rows = _extraction_rows(settings, inputs, input_format, model=not no_model)
+    settings = settings.quieter(cmd_quiet)
+    rows = list(_extraction_rows(settings, inputs, input_format, model=not no_model, jobs=jobs))
     if predictions:
         atomic_write_text(
             predictions, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -274,13 +310,39 @@ class BundleProblem(click.ClickException):
     "--re-extract", is_flag=True, help="Extract every paper again, not only the new ones."
 )
 @input_format_option
+@no_model_option
+@jobs_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where extraction runs: worker processes here, or a Dask cluster (kgraph[dask]).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler address (tcp://host:8786); default: a local Dask cluster of --jobs.",
+)
+@quiet_option
 @click.pass_obj
 @with_example(
     "  kgraph build graphs/pages/*.txt -o out/graph\n"
-    "  kgraph build new-page.txt -o out/graph     # adds only the papers not yet in it"
+    "  kgraph build new-page.txt -o out/graph     # adds only the papers not yet in it\n"
+    "  kgraph build arxiv-2024.jsonl.gz -o out/arxiv --jobs 8 --no-model\n"
+    "  kgraph build arxiv-*.jsonl.gz -o out/arxiv --engine dask --scheduler tcp://head:8786"
 )
 def build_(
-    settings: Settings, inputs: tuple[str, ...], out_dir: str, re_extract: bool, input_format: str
+    settings: Settings,
+    inputs: tuple[str, ...],
+    out_dir: str,
+    re_extract: bool,
+    input_format: str,
+    no_model: bool,
+    jobs: int | None,
+    engine: str,
+    scheduler: str | None,
+    cmd_quiet: bool,
 ) -> None:
     """Read, extract and resolve INPUT... into a graph bundle folder.
 
@@ -291,7 +353,13 @@ def build_(
     with the same inputs changes nothing.
     """
     from .bundle import BuildReport, BundleError, build
+    from .engines import EngineError, EngineOptions
+    from .progress import bar
 
+    settings = settings.quieter(cmd_quiet)
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler needs --engine dask")
+    options = EngineOptions(engine=engine, jobs=jobs, scheduler=scheduler, model=not no_model)
     log = ReadLog(on_problem=settings.problem)
 
     def on_read(report: BuildReport) -> None:
@@ -314,13 +382,11 @@ def build_(
             raise NothingRead("no papers could be read from the input")
 
     def progress(total: int) -> Any:
-        settings.detail(f"extracting {_plural(total, 'paper')}")
-        return click.progressbar(
-            length=total,
-            label="kgraph: extracting",
-            file=sys.stderr,
-            hidden=settings.verbosity < 0 or not sys.stderr.isatty(),
+        settings.detail(
+            f"extracting {_plural(total, 'paper')} ({engine} engine, "
+            f"{_plural(options.workers, 'worker')})"
         )
+        return bar(total, "extracting", quiet=settings.verbosity < 0)
 
     fmt = None if input_format in (None, "auto") else input_format
     try:
@@ -332,9 +398,12 @@ def build_(
             progress=progress,
             re_extract=re_extract,
             on_read=on_read,
+            engine=options,
         )
     except BundleError as exc:
         raise BundleProblem(str(exc)) from None
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
     counts = report.counts
     if report.re_extract_all and report.extracted:
         settings.info(f"extracted all {_plural(report.extracted, 'paper')} again")
@@ -506,6 +575,222 @@ def export_(
 
 
 # --- serve / push (kgraph.serve, kgraph.push) --------------------------------------------------
+
+
+@cli.command("serve", context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port; 0 picks a free one.",
+)
+@click.option(
+    "--base",
+    default=None,
+    metavar="IRI",
+    help="Base of the data IRIs, e.g. http://127.0.0.1:8000/id/ so they resolve here "
+    "(default: the store's, https://w3id.org/kgraph/id/).",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a query may run; a longer one is stopped with an error.",
+)
+@click.option(
+    "--max-rows",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Rows (SELECT) or triples (CONSTRUCT) a query may return; more is an error.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Query worker processes (queries answered at once).",
+)
+@click.pass_obj
+@with_example(
+    "  kgraph serve graphs/seeds            # http://127.0.0.1:8000/ (explorer), /sparql\n"
+    "  curl -H 'Accept: text/csv' 'http://127.0.0.1:8000/sparql' \\\n"
+    "       --data-urlencode 'query=SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'\n"
+    "  kgraph serve graphs/seeds --port 8080 --base http://127.0.0.1:8080/id/"
+)
+def serve_(
+    settings: Settings,
+    bundle: str,
+    host: str,
+    port: int,
+    base: str | None,
+    timeout: float,
+    max_rows: int,
+    workers: int,
+) -> None:
+    """Serve the bundle DIR over HTTP until Ctrl-C: a read-only SPARQL 1.1 endpoint at
+    /sparql (GET and POST; JSON, XML, CSV, TSV results, Turtle or JSON-LD graphs, by Accept
+    or format=), a Linked Data page for every paper and entity IRI (HTML for browsers,
+    Turtle or JSON-LD otherwise; under /id/ and the base's path) and the explorer at /.
+
+    Safe by default: binds to loopback, refuses SPARQL Update, stops a query after
+    --timeout seconds and refuses results over --max-rows, escapes everything it shows.
+    """
+    from .serve import ServeError, serve_bundle
+    from .serve.server import KgraphServer, is_loopback
+
+    if not is_loopback(host):
+        click.echo(
+            f"kgraph: warning: --host {host} is not loopback: anyone who can reach this "
+            "machine can query the bundle",
+            err=True,
+        )
+
+    def ready(server: KgraphServer) -> None:
+        settings.info(
+            f"serving {bundle} at {server.url} (SPARQL: {server.url}sparql); Ctrl-C stops"
+        )
+
+    try:
+        serve_bundle(
+            bundle,
+            host=host,
+            port=port,
+            base=base,
+            timeout=timeout,
+            max_rows=max_rows,
+            workers=workers,
+            log=settings.detail if settings.verbosity >= 1 else None,
+            on_ready=ready,
+        )
+    except ServeError as exc:
+        raise BundleProblem(str(exc)) from None
+    settings.info("stopped")
+
+
+@cli.command("push", context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.option(
+    "--endpoint",
+    required=True,
+    metavar="URL",
+    help="The store's SPARQL 1.1 Graph Store endpoint, e.g. "
+    "http://localhost:8890/sparql-graph-crud-auth (Virtuoso), "
+    "http://localhost:3030/ds/data (Fuseki).",
+)
+@click.option(
+    "--graph",
+    "target",
+    default=None,
+    metavar="IRI",
+    help="Push everything into this one named graph (default: one graph per paper, plus "
+    "the entities graph).",
+)
+@click.option("--user", default=None, help="User name for the endpoint.")
+@click.option(
+    "--password",
+    default=None,
+    envvar="KGRAPH_PASSWORD",
+    help="Password (or the KGRAPH_PASSWORD environment variable; asked for if --user is "
+    "given without one on a terminal).",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["auto", "basic", "digest"]),
+    default="auto",
+    show_default=True,
+    help="HTTP authentication; auto uses what the endpoint asks for.",
+)
+@click.option(
+    "--base", default=None, metavar="IRI", help="Base of the data IRIs (as for export)."
+)
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Seconds to wait for each request.",
+)
+@click.pass_obj
+@with_example(
+    "  kgraph push out/graph --endpoint http://localhost:8890/sparql-graph-crud-auth "
+    "--user dba --password dba\n"
+    "  kgraph push out/graph --endpoint http://localhost:3030/kg/data --graph "
+    "https://example.org/kg"
+)
+def push_(
+    settings: Settings,
+    bundle: str,
+    endpoint: str,
+    target: str | None,
+    user: str | None,
+    password: str | None,
+    auth: str,
+    base: str | None,
+    workers: int,
+    timeout: float,
+) -> None:
+    """Load the bundle DIR into a triple store over the SPARQL 1.1 Graph Store HTTP
+    Protocol: one PUT per named graph (each paper's graph, the entities graph), which
+    replaces the graph, so pushing again updates the store instead of duplicating it.
+    """
+    from .bundle import BundleError
+    from .exporters import DEFAULT_BASE
+    from .push import PushError, push_bundle
+
+    if user is not None and password is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--user needs --password (or KGRAPH_PASSWORD)")
+        password = click.prompt(f"password for {user}", hide_input=True, err=True)
+
+    def progress(total: int | None) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total,
+            unit="graph" if target is None else "triple",
+            desc="kgraph: pushing",
+            disable=settings.verbosity < 0 or not sys.stderr.isatty(),
+            file=sys.stderr,
+        )
+
+    try:
+        report = push_bundle(
+            bundle,
+            endpoint,
+            graph=target,
+            base=base or DEFAULT_BASE,
+            user=user,
+            password=password,
+            auth=auth,
+            workers=workers,
+            timeout=timeout,
+            progress=progress,
+        )
+    except BundleError as exc:
+        raise BundleProblem(str(exc)) from None
+    except PushError as exc:
+        raise BundleProblem(str(exc)) from None
+    where = f"graph <{target}>" if target else _plural(report.graphs, "graph")
+    retried = f", {report.retries:,} retried" if report.retries else ""
+    rate = report.triples / report.seconds if report.seconds else 0.0
+    per_graph = "" if target else f"{report.graphs_per_second:,.0f} graphs/s, "
+    settings.info(
+        f"pushed {report.triples:,} triples in {where} to {endpoint} "
+        f"({report.requests:,} requests{retried}, {report.bytes / 1e6:.1f} MB, "
+        f"{report.seconds:.1f} s: {per_graph}{rate:,.0f} triples/s)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
