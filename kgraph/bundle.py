@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -273,12 +273,8 @@ class Bundle:
             return cls(folder)
         bundle = cls(folder, manifest)
         for name in (PAPERS, EXTRACTIONS):
-            data = _read_checked(folder, name, manifest)
-            for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
+            for n, row in _read_jsonl_checked(folder, name, manifest):
                 try:
-                    row = json.loads(line)
                     if name == PAPERS:
                         paper = _paper_from_dict(row)
                         bundle.papers[paper.id] = paper
@@ -317,6 +313,35 @@ def read_manifest(folder: Path, *, missing_ok: bool = False) -> dict[str, Any] |
             f"kgraph ({__version__}) reads"
         )
     return manifest
+
+
+def _read_jsonl_checked(
+    folder: Path, name: str, manifest: Mapping[str, Any]
+) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of a bundle's JSON Lines file, streamed; checked against the
+    SHA-256 the manifest lists for it once the last line is read."""
+    path = folder / name
+    digest = hashlib.sha256()
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise BundleError(f"{path}: missing or unreadable ({exc.strerror or exc})") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            digest.update(line)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise BundleError(f"{path}:{n}: damaged record ({exc})") from None
+            yield n, row
+    expected = manifest.get("files", {}).get(name, {}).get("sha256")
+    if expected and digest.hexdigest() != expected:
+        raise BundleError(
+            f"{path}: does not match {MANIFEST} (changed by hand, or a write was "
+            "interrupted); build the bundle again into a new folder"
+        )
 
 
 def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ own output (without them) reads back too: the abbreviations are then inferred fr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extraction:
     """One paper's entities and abbreviation definitions."""
 
@@ -64,13 +65,15 @@ def entity_to_dict(entity: Entity) -> dict[str, Any]:
 
 
 def entity_from_dict(d: Mapping[str, Any]) -> Entity:
+    # interned: the same sentence (and source name) recurs in many mentions of a paper, and a
+    # large bundle holds millions of mentions in memory
     mentions = tuple(
         Mention(
             start=int(m["start"]),
             end=int(m["end"]),
             text=str(m["text"]),
-            source=str(m.get("source", "")),
-            sentence=str(m.get("sentence", "")),
+            source=sys.intern(str(m.get("source", ""))),
+            sentence=sys.intern(str(m.get("sentence", ""))),
         )
         for m in d.get("mentions") or ()
     )

@@ -75,7 +75,7 @@ def paper_id(title: str, arxiv_id: str | None = None) -> str:
     return "t-" + digest[:12]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Paper:
     """One paper as read from a listing. ``sources`` holds every ``file:line`` it came from."""
 
@@ -136,7 +136,7 @@ class Paper:
         return replace(self, **kw)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mention:
     """One place an entity is named: offsets into ``Paper.text`` (end exclusive)."""
 
@@ -150,7 +150,7 @@ class Mention:
         return {"start": self.start, "end": self.end, "text": self.text, "source": self.source}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entity:
     """A named thing in one paper, with its relation to that paper and its evidence."""
 

@@ -232,7 +232,7 @@ def default_gazetteer() -> Gazetteer:
 # --- results -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CanonicalEntity:
     """One real thing, merged from the per-paper entities that name it."""
 
@@ -351,7 +351,7 @@ class _UnionFind:
         return True
 
 
-@dataclass
+@dataclass(slots=True)
 class _Occ:
     """One per-paper entity, with what resolution needs to know about it."""
 
