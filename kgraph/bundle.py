@@ -175,25 +175,41 @@ register_export(
 
 @dataclass(frozen=True)
 class InputFile:
+    """An input, hashed: files are read again (streamed) when parsed; stdin is kept."""
+
     path: str
     sha256: str
-    data: bytes
+    size: int
+    data: bytes | None = None  #: stdin's bytes (it cannot be read twice)
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        return open(self.path, "rb")
+
+
+def _hash_file(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def collect_inputs(inputs: Sequence[str], log: ReadLog) -> list[InputFile]:
-    """Every input file (folders walked, globs expanded, ``-`` = stdin), read and hashed."""
+    """Every input file (folders walked, globs expanded, ``-`` = stdin), hashed (streamed)."""
     out: list[InputFile] = []
     for path in expand_inputs(inputs, log):
         try:
             if path == "-":
                 data = sys.stdin.buffer.read()
+                out.append(InputFile(path, hashlib.sha256(data).hexdigest(), len(data), data))
             else:
-                with open(path, "rb") as fh:
-                    data = fh.read()
+                out.append(InputFile(path, *_hash_file(path)))
         except OSError as exc:
             log.skip(path, None, "unreadable file", f"cannot read: {exc.strerror or exc}")
-            continue
-        out.append(InputFile(path, hashlib.sha256(data).hexdigest(), data))
     return out
 
 
@@ -547,7 +563,12 @@ def build(
     input_papers: list[list[Paper]] = []
     records: list[Paper] = []
     for item in fresh:
-        read = list(read_stream(item.path, io.BytesIO(item.data), fmt, log))
+        try:
+            with item.open() as stream:
+                read = list(read_stream(item.path, stream, fmt, log))
+        except OSError as exc:  # removed or changed between hashing and reading
+            log.skip(item.path, None, "unreadable file", f"cannot read: {exc.strerror or exc}")
+            continue
         report.inputs_new.append(item.path)
         report.entries += len(read)
         report.files += bool(read)
@@ -557,7 +578,7 @@ def build(
             {
                 "path": item.path if item.path != "-" else "<stdin>",
                 "sha256": item.sha256,
-                "bytes": len(item.data),
+                "bytes": item.size,
                 "entries": len(read),
                 "papers": len(input_papers[-1]),
             }

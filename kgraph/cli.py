@@ -423,6 +423,9 @@ def build_(
         f"{counts['edges']:,} edges, {counts['results']:,} results -> {out_dir} "
         f"({report.seconds:.1f} s)"
     )
+    settings.detail(
+        "time by phase: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.phases.items())
+    )
 
 
 @cli.command(context_settings=CONTEXT)
@@ -571,7 +574,253 @@ def export_(
 # --- query (SPARQL over the bundle's store: kgraph.rdf) ----------------------------------------
 
 
+class QueryProblem(click.ClickException):
+    """A query that cannot run (syntax error, update, bad parameter): one line, exit 2."""
+
+    exit_code = 2
+
+
+def _list_canned() -> str:
+    from .rdf.queries import canned_queries
+
+    lines = []
+    for name, q in canned_queries().items():
+        lines.append(f"{name}\n    {q.description}")
+        for p in q.params:
+            default = "required" if p.default is None else f"default {p.default!r}"
+            lines.append(f"    --param {p.name}=...  {p.description} ({p.kind}, {default})")
+    return "\n".join(lines)
+
+
+@cli.command("query", context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.argument("query", metavar="[QUERY|@FILE.rq]", required=False)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "tsv", "json", "xml"]),
+    default="table",
+    show_default=True,
+    help="SELECT/ASK output: aligned table, CSV/TSV, SPARQL 1.1 JSON or XML results. "
+    "CONSTRUCT/DESCRIBE always print Turtle.",
+)
+@click.option("--list", "list_", is_flag=True, help="List the canned queries and their parameters.")
+@click.option("-n", "--name", metavar="NAME", help="Run the canned query NAME (see --list).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="K=V",
+    help="A parameter of the canned query (repeat for several).",
+)
+@click.option(
+    "--base",
+    default=None,
+    metavar="IRI",
+    help="Base of the data IRIs (the store is rebuilt if it was built with another base).",
+)
+@click.pass_obj
+@with_example(
+    "  kgraph query out/graph --list\n"
+    "  kgraph query out/graph --name methods-on-dataset --param dataset=ImageNet\n"
+    "  kgraph query out/graph 'SELECT ?p ?t WHERE { ?p kg:proposes ?m ; dcterms:title ?t } "
+    "LIMIT 5'\n"
+    "  kgraph query out/graph @question.rq --format csv > answer.csv"
+)
+def query_(
+    settings: Settings,
+    bundle: str,
+    query: str | None,
+    fmt: str,
+    list_: bool,
+    name: str | None,
+    params: tuple[str, ...],
+    base: str | None,
+) -> None:
+    """Ask the graph bundle DIR a SPARQL question: a query given inline or from @FILE.rq,
+    or one of the canned questions (--list, --name NAME --param K=V).
+
+    Queries run read-only on the bundle's embedded Oxigraph store (DIR/store/, built from
+    graph.json on first use and rebuilt when the graph changes) over the union of its named
+    graphs; the prefixes kg:, schema:, dcterms:, skos:, prov:, fabio:, rdf:, rdfs:, xsd:,
+    owl: and paper:, method:, dataset:, benchmark:, metric:, task: are predeclared.
+    """
+    from .bundle import BundleError
+    from .rdf.namespaces import InvalidBase
+    from .rdf.queries import (
+        QueryError,
+        format_result,
+        get_canned,
+        parse_params,
+        run_query,
+    )
+    from .rdf.store import StoreError, open_store, store_info
+
+    if list_:
+        if query or name:
+            raise click.UsageError("--list takes no QUERY or --name")
+        click.echo(_list_canned())
+        return
+    if (query is None) == (name is None):
+        raise click.UsageError("give a QUERY (or @FILE.rq), or --name NAME (see --list)")
+    if params and name is None:
+        raise click.UsageError("--param goes with --name")
+    try:
+        if name is not None:
+            text = get_canned(name).render(parse_params(params))
+        else:
+            assert query is not None
+            text = _query_text(query)
+        store = open_store(bundle, base=base)
+        info = store_info(bundle) or {}
+        result = run_query(store, text, info.get("base"))
+        out = format_result(result, fmt, info.get("base") or base or _default_base())
+    except QueryError as exc:
+        raise QueryProblem(str(exc)) from None
+    except (BundleError, StoreError) as exc:
+        raise BundleProblem(str(exc)) from None
+    except InvalidBase as exc:
+        raise click.BadParameter(str(exc), param_hint="--base") from None
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+
+
+def _default_base() -> str:
+    from .exporters import DEFAULT_BASE
+
+    return DEFAULT_BASE
+
+
+def _query_text(query: str) -> str:
+    """The query itself, or the text of the file when given as @FILE (``@-``: stdin)."""
+    if not query.startswith("@"):
+        return query
+    path = query[1:]
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise click.BadParameter(f"cannot read {path}: {reason}", param_hint="QUERY") from None
+
+
 # --- view (HTML explorer: kgraph.view) ---------------------------------------------------------
+
+
+class NotInGraph(click.ClickException):
+    exit_code = 2
+
+
+@cli.command("view", context_settings=CONTEXT)
+@click.argument("bundle", metavar="DIR", type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The HTML file to write (one self-contained page, works offline); - for stdout.",
+)
+@click.option(
+    "--focus",
+    metavar="NAME",
+    help="Ego view: only what is within --depth steps of this node (id, name, alias or title).",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(0),
+    default=None,
+    help="Steps from --focus (paper -> entity is one step).  [default: 1]",
+)
+@click.option(
+    "--types",
+    multiple=True,
+    metavar="TYPE,...",
+    help="Only these node types: paper, method, dataset, benchmark, metric, task, "
+    "repository, result (repeat or separate with commas).",
+)
+@click.option(
+    "--min-papers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Only entities named by at least K papers.",
+)
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="Above this, keep the most-connected entities and their papers (the page says what "
+    "was left out).",
+)
+@click.option("--title", default="kgraph", show_default=True, help="The page title.")
+@click.pass_obj
+@with_example(
+    "  kgraph view out/graph -o graph.html\n"
+    "  kgraph view out/graph -o dpo.html --focus DPO --depth 2\n"
+    "  kgraph view out/graph -o data.html --types paper,dataset,benchmark --min-papers 2"
+)
+def view_(
+    settings: Settings,
+    bundle: str,
+    output: str,
+    focus: str | None,
+    depth: int | None,
+    types: tuple[str, ...],
+    min_papers: int,
+    max_nodes: int,
+    title: str,
+) -> None:
+    """Write an interactive HTML explorer of the graph bundle DIR: colour and shape by type,
+    size by number of papers, tooltips with the paper and the evidence sentence, search by
+    name or alias, type filters, click to highlight a neighbourhood.
+
+    The page needs no network (vis-network is inlined). Positions are computed here, so
+    graphs of thousands of nodes draw at once.
+    """
+    from .bundle import BundleError, load_graph
+    from .io import atomic_write_bytes
+    from .view import NoSuchNode, parse_types, render_selection, select
+
+    if depth is not None and focus is None:
+        raise click.UsageError("--depth needs --focus")
+    try:
+        wanted = parse_types(types) if types else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--types") from None
+    try:
+        _, graph = load_graph(bundle)
+    except BundleError as exc:
+        raise BundleProblem(str(exc)) from None
+    try:
+        selection = select(
+            graph,
+            focus=focus,
+            depth=1 if depth is None else depth,
+            types=wanted,
+            min_papers=min_papers,
+            max_nodes=max_nodes,
+        )
+    except NoSuchNode as exc:
+        raise NotInGraph(str(exc)) from None
+    page = render_selection(graph, selection, title=title).encode("utf-8")
+    if output == "-":
+        sys.stdout.buffer.write(page)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write_bytes(output, page)
+    for note in selection.notes:
+        settings.detail(note)
+    left = sum(selection.left_out.values())
+    settings.info(
+        f"drew {_plural(len(selection.nodes), 'node')} and {_plural(len(selection.edges), 'edge')}"
+        f" of {selection.graph_nodes:,} nodes and {selection.graph_edges:,} edges "
+        f"(left out {_plural(left, 'node')}, {_plural(selection.edges_left_out, 'edge')} "
+        f"not drawn) -> {output} ({len(page):,} bytes)"
+    )
 
 
 # --- serve / push (kgraph.serve, kgraph.push) --------------------------------------------------

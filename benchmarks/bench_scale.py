@@ -1,0 +1,128 @@
+"""Scale: `kgraph build` of 10k, 50k and ~160k papers of ../shared/corpus/, then an
+incremental add of 1,000 new papers to the largest bundle.
+
+    python benchmarks/bench_scale.py [--sizes 10000,50000,160000] [--jobs N] [--add 1000]
+                                     [--no-model] [--work /tmp/kgraph-scale]
+
+Each build runs the real command line (`kgraph build INPUT -o DIR -v`) in a fresh process and
+is measured from outside: wall time, peak RSS of the main process (worker processes are
+reported separately by the OS and hold only the pipeline), bundle and store size on disk,
+triples in the store, and kgraph's own time by phase. The last `--add` records of the corpus are
+kept out of the builds and added at the end, so the add is all new papers. Prints one table;
+the cost per paper across sizes shows whether cost grows linearly with the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import corpus_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def folder_mb(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str, object]:
+    cmd = [sys.executable, "-m", "kgraph", "-v", "build", *map(str, inputs), "-o", str(out)]
+    cmd += ["--jobs", str(jobs)] + ([] if model else ["--no-model"])
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"build failed:\n{err}")
+    phases = {}
+    match = re.search(r"time by phase: (.*)", err)
+    if match:
+        for part in match.group(1).split(", "):
+            name, secs, _ = part.rsplit(" ", 2)
+            phases[name] = float(secs)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    marker = out / "store" / "kgraph-store.json"
+    store = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "papers": manifest["counts"]["papers"],
+        "entities": manifest["counts"]["entities"],
+        "edges": manifest["counts"]["edges"],
+        "triples": store.get("triples"),
+        "bundle_mb": folder_mb(out),
+        "store_mb": folder_mb(out / "store"),
+        "phases": phases,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,50000,160000")
+    ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--add", type=int, default=1000)
+    ap.add_argument("--no-model", action="store_true")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/kgraph-scale"))
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    records = list(corpus_records())
+    extra, base = records[-args.add :], records[: -args.add]
+    print(
+        f"corpus: {len(records):,} records with title and abstract; "
+        f"{args.add:,} kept for the incremental add"
+    )
+    add_file = args.work / f"add-{args.add}.jsonl"
+    add_file.write_text("".join(json.dumps(r) + "\n" for r in extra), encoding="utf-8")
+
+    rows = []
+    for n in sizes:
+        n = min(n, len(base))
+        src = args.work / f"corpus-{n}.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in base[:n]), encoding="utf-8")
+        out = args.work / f"bundle-{n}"
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"building {n:,} papers ...", flush=True)
+        rows.append((f"build {n:,}", n, run_build([src], out, args.jobs, not args.no_model)))
+    largest = args.work / f"bundle-{min(sizes[-1], len(base))}"
+    print(f"adding {args.add:,} papers to {largest.name} ...", flush=True)
+    rows.append(
+        (
+            f"add {args.add:,}",
+            args.add,
+            run_build([add_file], largest, args.jobs, not args.no_model),
+        )
+    )
+
+    print(f"\njobs: {args.jobs}; pipeline: {'rules' if args.no_model else 'rules + model'}")
+    head = (
+        f"{'run':<14} {'wall s':>8} {'ms/paper':>9} {'peak RSS MB':>12} {'papers':>8} "
+        f"{'entities':>9} {'edges':>10} {'triples':>11} {'bundle MB':>10} {'store MB':>9}"
+    )
+    print(head)
+    for name, n, r in rows:
+        triples = f"{r['triples']:,}" if r["triples"] else "-"
+        print(
+            f"{name:<14} {r['wall_s']:>8.1f} {1000 * r['wall_s'] / n:>9.2f} "
+            f"{r['peak_rss_mb']:>12,.0f} {r['papers']:>8,} {r['entities']:>9,} "
+            f"{r['edges']:>10,} {triples:>11} {r['bundle_mb']:>10,.0f} {r['store_mb']:>9,.0f}"
+        )
+    print("\ntime by phase (s):")
+    for name, _, r in rows:
+        print(f"  {name:<14} " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
+
+
+if __name__ == "__main__":
+    main()
