@@ -565,6 +565,8 @@ def export_(
         raise click.BadParameter(str(exc), param_hint="--format") from None
     except BundleError as exc:
         raise BundleProblem(str(exc)) from None
+    except OSError as exc:  # the target cannot be written (a folder in the way, disk full...)
+        raise click.ClickException(str(exc)) from None
     for path in written:
         settings.info(
             f"wrote {path} ({path.stat().st_size:,} bytes)" if path.is_file() else f"wrote {path}"
