@@ -170,6 +170,17 @@ register_export(
 )
 
 
+def _graph_html(ctx: ExportContext) -> bytes:
+    from .view import graph_html_bytes
+
+    return graph_html_bytes(ctx.graph)
+
+
+register_export(
+    Export("html", "graph.html", _graph_html, "interactive HTML explorer (kgraph view)")
+)
+
+
 # --- inputs ------------------------------------------------------------------------------------
 
 
