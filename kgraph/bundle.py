@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -178,6 +179,18 @@ def _graph_html(ctx: ExportContext) -> bytes:
 
 register_export(
     Export("html", "graph.html", _graph_html, "interactive HTML explorer (kgraph view)")
+)
+
+
+def _graph_turtle(ctx: ExportContext, fh: BinaryIO) -> None:
+    from .exporters import DEFAULT_BASE
+    from .rdf.convert import serialize
+
+    serialize(ctx.graph, "ttl", fh, DEFAULT_BASE)
+
+
+register_export(
+    Export("ttl", "graph.ttl", description="RDF Turtle (kgraph export)", write=_graph_turtle)
 )
 
 
@@ -426,7 +439,16 @@ class Staging:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.temps: list[tuple[str, Path]] = []
+        self.temp_dirs: list[tuple[str, Path]] = []  #: (name, temp folder holding it)
         self.info: dict[str, dict[str, Any]] = {}  #: name -> {"sha256", "bytes"}
+
+    def stage_folder(self, name: str, make: Callable[[Path], Any]) -> Any:
+        """Stage a folder ``name``: ``make(tmp)`` must create ``tmp/name``; returns what
+        ``make`` returns. At :meth:`commit` it replaces ``name`` (folders go first)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder))
+        self.temp_dirs.append((name, tmp))
+        return make(tmp)
 
     def __enter__(self) -> Staging:
         return self
@@ -451,9 +473,24 @@ class Staging:
         return self.info[name]
 
     def commit(self) -> None:
-        """Rename every staged file into place, in the order staged (the manifest last)."""
-        for name, tmp in self.temps:
-            os.replace(tmp, self.folder / name)
+        """Put the staged folders in place, then rename every staged file into place in the
+        order staged (the manifest last)."""
+        for name, tmp in self.temp_dirs:
+            final = self.folder / name
+            old = self.folder / f".{name}.old-{os.getpid()}"
+            if final.exists():
+                os.replace(final, old)
+            try:
+                os.replace(tmp / name, final)
+            except BaseException:
+                if old.exists():
+                    os.replace(old, final)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.temp_dirs.clear()
+        for name, tmp_file in self.temps:
+            os.replace(tmp_file, self.folder / name)
         self.temps.clear()
         _sync_folder(self.folder)
 
@@ -461,6 +498,9 @@ class Staging:
         for _, left in self.temps:
             left.unlink(missing_ok=True)
         self.temps.clear()
+        for _, tmp in self.temp_dirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.temp_dirs.clear()
 
 
 def _sync_folder(folder: Path) -> None:
@@ -681,6 +721,9 @@ def build(
         for exp in exports.values():
             staging.stage(exp.filename, partial(exp.write_to, ctx))
             mark = report.lap(f"export {exp.format}", mark)
+        sha = staging.info["graph.json"]["sha256"]
+        store = staging.stage_folder("store", lambda tmp: _write_store(tmp, graph, sha))
+        mark = report.lap("store", mark)
         now = _now()
         manifest = {
             "format": FORMAT,
@@ -694,6 +737,7 @@ def build(
             "inputs": all_inputs,
             "counts": counts,
             "exports": {name: exp.filename for name, exp in exports.items()},
+            "store": store,
             "files": dict(staging.info),
         }
         text = json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
@@ -703,6 +747,21 @@ def build(
     report.written = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _write_store(folder: Path, graph: nx.MultiDiGraph, graph_sha256: str) -> dict[str, Any]:
+    """Build a SPARQL store (``folder/store/``, pyoxigraph) of ``graph``; what the
+    manifest says of it. The store is a cache: ``kgraph query`` rebuilds it from graph.json
+    when it is missing or does not match (e.g. a build stopped between the two)."""
+    from .exporters import DEFAULT_BASE
+    from .rdf.store import STORE, StoreError, write_store
+
+    try:
+        info = write_store(folder, graph, DEFAULT_BASE, graph_sha256=graph_sha256)
+    except StoreError as exc:
+        raise BundleError(str(exc)) from None
+    keep = ("base", "quads", "triples", "graphs", "bytes", "graph_sha256")
+    return {"folder": STORE, **{k: info[k] for k in keep if k in info}}
 
 
 def _extract(

@@ -543,6 +543,7 @@ def export_(
 
     from .bundle import BundleError
     from .exporters import DEFAULT_BASE, UnknownFormat, export_bundle, exporters, get
+    from .rdf.namespaces import InvalidBase
 
     if fmt is None:
         by_ext = {e.extension: n for n, e in exporters().items() if e.extension}
@@ -565,6 +566,8 @@ def export_(
         raise click.BadParameter(str(exc), param_hint="--format") from None
     except BundleError as exc:
         raise BundleProblem(str(exc)) from None
+    except InvalidBase as exc:
+        raise click.BadParameter(str(exc), param_hint="--base") from None
     except OSError as exc:  # the target cannot be written (a folder in the way, disk full...)
         raise click.ClickException(str(exc)) from None
     for path in written:

@@ -18,7 +18,15 @@ from kgraph.bundle import Export, build, bundle_stats, register_export
 from kgraph.cli import cli
 from kgraph.readers import read_papers
 
-FILES = ("manifest.json", "papers.jsonl", "extractions.jsonl", "graph.json")
+FILES = (
+    "manifest.json",
+    "papers.jsonl",
+    "extractions.jsonl",
+    "graph.json",
+    "graph.html",
+    "graph.ttl",
+    "store",
+)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -37,7 +45,12 @@ def kgraph(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+    """Every file under ``folder`` (the store's too, so a half-swapped store would show)."""
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +71,20 @@ def test_bundle_folder_holds_what_the_manifest_says(cli_bundle: Path) -> None:
     assert manifest["created"] == manifest["updated"]
     assert [i["entries"] for i in manifest["inputs"]] == [78, 95, 126, 38]
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
-    assert manifest["exports"] == {"json": "graph.json"}
+    assert manifest["exports"] == {"html": "graph.html", "json": "graph.json", "ttl": "graph.ttl"}
+    # the SPARQL store: built from this very graph.json, its triples counted
+    store = manifest["store"]
+    assert store["folder"] == "store" and store["triples"] > 50_000
+    assert store["graph_sha256"] == manifest["files"]["graph.json"]["sha256"]
+    marker = json.loads((cli_bundle / "store" / "kgraph-store.json").read_text(encoding="utf-8"))
+    assert marker["triples"] == store["triples"] and marker["graphs"] == 315  # 314 papers + 1
     counts = manifest["counts"]
     assert counts["papers"] == 314
     assert counts["paper_records_read"] == 337 and counts["paper_records_merged"] == 23
     assert counts["entity_mentions_before_resolution"] > counts["entities"] > 1000
     assert sum(counts["edges_by_relation"].values()) == counts["edges"]
     assert sum(counts["entities_by_type"].values()) == counts["entities"]
-    for name in ("papers.jsonl", "extractions.jsonl", "graph.json"):
+    for name in ("papers.jsonl", "extractions.jsonl", "graph.json", "graph.html", "graph.ttl"):
         data = (cli_bundle / name).read_bytes()
         assert manifest["files"][name]["bytes"] == len(data)
     papers = (cli_bundle / "papers.jsonl").read_text(encoding="utf-8").splitlines()
@@ -186,7 +205,12 @@ def test_default_exports_are_written_and_listed(
     folder = tmp_path / "exports"
     build(folder, [PAGES[3]])
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["exports"] == {"count": "count.txt", "json": "graph.json"}
+    assert manifest["exports"] == {
+        "count": "count.txt",
+        "html": "graph.html",
+        "json": "graph.json",
+        "ttl": "graph.ttl",
+    }
     graph = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
     assert (folder / "count.txt").read_text() == f"{len(graph['nodes'])}\n"
     assert "count.txt" in manifest["files"]

@@ -1,0 +1,700 @@
+"""The bundle's graph as RDF: a stream of N-Quads statements, and every serialisation of it.
+
+:func:`iter_statements` walks a kgraph ``MultiDiGraph`` once and yields ``(graph, "s p o")``
+pairs already written in N-Triples syntax, so nothing holds millions of term objects: the big
+paths (the Oxigraph store, Turtle, N-Triples, N-Quads, TriG, RDF/XML) hand the text to
+pyoxigraph's Rust parsers and serialisers; rdflib (:func:`to_rdflib`) is used for JSON-LD, the
+ontology, SHACL and tests.
+
+What one paper gives, all in the named graph ``{base}graph/paper/{id}`` (see
+``schemas/kgraph.ttl`` for every term)::
+
+    paper:P   a schema:ScholarlyArticle ; dcterms:identifier "P" ; dcterms:title "..." ;
+              dcterms:abstract "..." ; dcterms:issued "2025-10-09"^^xsd:date ;
+              fabio:hasArXivId "..." ; schema:author <paper/P/author/1> ; ... ;
+              kg:usesDataset dataset:imagenet ;            # the direct triple, for simple queries
+              kg:namesEntity dataset:imagenet ;            # its super-property (not for code)
+              kg:reports result:P/1 .
+    mention:P/dataset/imagenet  a kg:Mention ;            # its evidence
+              prov:wasDerivedFrom paper:P ; kg:refersTo dataset:imagenet ;
+              kg:relation kg:usesDataset ; kg:confidence 0.9 ; kg:extractor "gazetteer" ;
+              kg:sentence "..." ; kg:anchorText "ImageNet" ; kg:startOffset 12 ;
+              kg:endOffset 20 ; kg:spans "12-20 301-309" .
+    result:P/1 a kg:Result ; prov:wasDerivedFrom paper:P ; kg:value 85.3 ;  # xsd:decimal
+              kg:unit "%" ; kg:ofMetric metric:accuracy ; kg:onDataset dataset:imagenet ; ...
+    method:m  kg:evaluatedOn dataset:imagenet .            # derived, provenance = the graph
+
+and in ``{base}graph/entities``: every entity (``a kg:Entity, kg:Method`` /
+``schema:Dataset`` / ``kg:Benchmark`` / ``kg:Metric`` / ``kg:Task`` /
+``schema:SoftwareSourceCode``, ``skos:prefLabel``, ``skos:altLabel`` per alias and short
+form, ``kg:nameKey`` per distinct case-folded name/alias/id (for lookups), ``kg:paperCount``,
+``kg:mentionCount``, ``schema:codeRepository`` for repositories),
+``kg:coOccursWith`` between entities, and the organisations papers list.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import IO, TYPE_CHECKING, Any, Final, cast
+
+import networkx as nx
+
+from ..exporters import DEFAULT_BASE
+from .namespaces import (
+    DCTERMS,
+    FABIO,
+    KG,
+    PROV,
+    RDF,
+    RDFS,
+    SCHEMA,
+    SKOS,
+    XSD,
+    entities_graph_iri,
+    entity_iri_of_node,
+    mention_iri,
+    normalise_base,
+    paper_graph_iri,
+    paper_iri,
+    pct,
+    prefixes,
+    result_iri,
+)
+
+if TYPE_CHECKING:
+    import rdflib
+
+__all__ = [
+    "FORMATS",
+    "RDF_VERSION",
+    "RELATION_PROPERTIES",
+    "TYPE_CLASSES",
+    "iter_statements",
+    "name_key",
+    "nquads_chunks",
+    "ntriples_chunks",
+    "serialize",
+    "statement_count",
+    "text_reader",
+    "to_rdflib",
+    "turtle_bytes",
+]
+
+#: bump when the mapping changes: stores built by an older mapping are rebuilt
+RDF_VERSION: Final = 3
+
+#: graph.json relation -> kg property of the direct paper -> entity triple
+RELATION_PROPERTIES: Final[dict[str, str]] = {
+    "proposes": KG + "proposes",
+    "introduces": KG + "introduces",
+    "code": KG + "hasCode",
+    "uses_method": KG + "usesMethod",
+    "uses_dataset": KG + "usesDataset",
+    "uses_benchmark": KG + "usesBenchmark",
+    "uses_metric": KG + "usesMetric",
+    "addresses": KG + "addresses",
+}
+
+#: entity type -> its class
+TYPE_CLASSES: Final[dict[str, str]] = {
+    "method": KG + "Method",
+    "dataset": SCHEMA + "Dataset",
+    "benchmark": KG + "Benchmark",
+    "metric": KG + "Metric",
+    "task": KG + "Task",
+    "repository": SCHEMA + "SoftwareSourceCode",
+}
+
+#: format name -> (description, pyoxigraph RdfFormat name or "" for rdflib, keeps named graphs)
+FORMATS: Final[dict[str, tuple[str, str, bool]]] = {
+    "ttl": ("Turtle (all triples, prefixed)", "TURTLE", False),
+    "nt": ("N-Triples (all triples, one per line)", "N_TRIPLES", False),
+    "nq": ("N-Quads (one named graph per paper, one for the entities)", "N_QUADS", True),
+    "trig": ("TriG (one named graph per paper, one for the entities)", "TRIG", True),
+    "jsonld": ("JSON-LD (all triples, compacted with schemas/context.jsonld)", "", False),
+    "xml": ("RDF/XML (all triples)", "RDF_XML", False),
+}
+
+
+# --- terms in N-Triples syntax -------------------------------------------------------------------
+
+
+def _i(iri: str) -> str:
+    return f"<{iri}>"
+
+
+_A: Final = _i(RDF + "type")
+_KG: Final = {
+    name: _i(KG + name)
+    for name in (
+        "Entity",
+        "Mention",
+        "Result",
+        "refersTo",
+        "relation",
+        "confidence",
+        "extractor",
+        "sentence",
+        "anchorText",
+        "startOffset",
+        "endOffset",
+        "mentionCount",
+        "paperCount",
+        "spans",
+        "reports",
+        "value",
+        "unit",
+        "resultType",
+        "ofMetric",
+        "onDataset",
+        "byMethod",
+        "metricName",
+        "datasetName",
+        "methodName",
+        "evaluatedOn",
+        "coOccursWith",
+        "gazetteerId",
+        "authorCount",
+        "upvotes",
+        "sourceRecord",
+        "namesEntity",
+        "nameKey",
+    )
+}
+_REL: Final = {rel: _i(p) for rel, p in RELATION_PROPERTIES.items()}
+_CLASS: Final = {t: _i(c) for t, c in TYPE_CLASSES.items()}
+_ARTICLE: Final = _i(SCHEMA + "ScholarlyArticle")
+_PERSON: Final = _i(SCHEMA + "Person")
+_ORG: Final = _i(SCHEMA + "Organization")
+_S_AUTHOR: Final = _i(SCHEMA + "author")
+_S_NAME: Final = _i(SCHEMA + "name")
+_S_POSITION: Final = _i(SCHEMA + "position")
+_S_ORG: Final = _i(SCHEMA + "sourceOrganization")
+_S_CODE: Final = _i(SCHEMA + "codeRepository")
+_DC_ID: Final = _i(DCTERMS + "identifier")
+_DC_TITLE: Final = _i(DCTERMS + "title")
+_DC_ABSTRACT: Final = _i(DCTERMS + "abstract")
+_DC_ISSUED: Final = _i(DCTERMS + "issued")
+_ARXIV: Final = _i(FABIO + "hasArXivId")
+_DERIVED: Final = _i(PROV + "wasDerivedFrom")
+_PREF: Final = _i(SKOS + "prefLabel")
+_ALT: Final = _i(SKOS + "altLabel")
+_SEE_ALSO: Final = _i(RDFS + "seeAlso")
+_INTEGER: Final = f"^^<{XSD}integer>"
+_DECIMAL: Final = f"^^<{XSD}decimal>"
+_DATE: Final = f"^^<{XSD}date>"
+_MONTH_DAY: Final = f"^^<{XSD}gMonthDay>"
+_ANY_URI: Final = f"^^<{XSD}anyURI>"
+
+_NEEDS_ESCAPE: Final = re.compile(r'[\x00-\x1f"\\\x7f\ud800-\udfff]')
+_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ISO_DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_MONTH_DAY_RE: Final = re.compile(r"^--[0-9]{2}-[0-9]{2}$")
+_URL_BAD: Final = re.compile(r'[\x00-\x20<>"{}|\\^`\x7f]')
+_URL_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if "\ud800" <= ch <= "\udfff":  # a lone surrogate cannot be written in UTF-8
+        return "\ufffd"
+    return f"\\u{ord(ch):04X}"
+
+
+def name_key(text: str) -> str:
+    """The lookup key of a name (``kg:nameKey``): spaces collapsed, case folded. Canned
+    queries find entities by the key of the name a user gives."""
+    return " ".join(text.split()).casefold()
+
+
+def _lit(text: str) -> str:
+    """A plain (xsd:string) literal."""
+    if _NEEDS_ESCAPE.search(text):
+        text = _NEEDS_ESCAPE.sub(_escape_char, text)
+    return f'"{text}"'
+
+
+def _int(n: int) -> str:
+    return f'"{int(n)}"{_INTEGER}'
+
+
+def decimal_lexical(x: float | int | str) -> str | None:
+    """``x`` as an xsd:decimal lexical form (always with a '.'), None if not a finite number."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    try:
+        d = Decimal(repr(x) if isinstance(x, float) else str(x))
+    except InvalidOperation:
+        return None
+    if not d.is_finite():
+        return None
+    text = format(d, "f")
+    return text if "." in text else text + ".0"
+
+
+def _dec(x: float | int) -> str | None:
+    lex = decimal_lexical(x)
+    return None if lex is None else f'"{lex}"{_DECIMAL}'
+
+
+@lru_cache(maxsize=65536)
+def url_term(url: str) -> str:
+    """A URL as an IRI term when it can be one (characters IRIs forbid percent-encoded),
+    else as an ``xsd:anyURI`` literal."""
+    if _URL_SCHEME.match(url):
+        fixed = _URL_BAD.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
+        if _valid_iri(fixed):
+            return _i(fixed)
+    return f"{_lit(url)}{_ANY_URI}"
+
+
+def _valid_iri(iri: str) -> bool:
+    import pyoxigraph
+
+    try:
+        pyoxigraph.NamedNode(iri)
+    except ValueError:
+        return False
+    return True
+
+
+# --- the walk --------------------------------------------------------------------------------
+
+
+class _Index:
+    """The graph's edges bucketed once: by paper, by evaluating paper, by co-occurring source."""
+
+    def __init__(self, graph: nx.MultiDiGraph) -> None:
+        self.paper_edges: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        self.evaluated: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.co_occurs: dict[str, list[str]] = defaultdict(list)
+        for u, v, data in graph.edges(data=True):
+            rel = data.get("relation")
+            if rel == "co_occurs":
+                self.co_occurs[u].append(v)
+            elif rel == "evaluated_on":
+                self.evaluated[str(data.get("paper", ""))].append((u, v))
+            else:
+                self.paper_edges[u].append((v, data))
+
+
+def iter_statements(
+    graph: nx.MultiDiGraph,
+    base: str = DEFAULT_BASE,
+    *,
+    union: bool = False,
+    stats: dict[str, int] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Every statement of ``graph`` as ``(graph term, "s p o")``, in N-Triples syntax.
+
+    Statements come paper by paper (sorted by id; each paper's named graph in one run), then
+    the entities graph. ``union=True`` drops the statements that repeat one already given in
+    another graph (the same ``kg:evaluatedOn`` pair from several papers), so the triples of
+    all graphs form a set; ``stats["repeated"]`` counts those statements (dropped or not).
+    :class:`~kgraph.rdf.namespaces.InvalidBase` for a bad ``base``.
+    """
+    base = normalise_base(base)
+    index = _Index(graph)
+    nodes = graph.nodes
+    ent_iri: dict[str, str] = {}
+
+    def entity(node: str) -> str:
+        term = ent_iri.get(node)
+        if term is None:
+            term = ent_iri[node] = _i(entity_iri_of_node(base, node))
+        return term
+
+    organisations: set[str] = set()
+    seen_evaluated: set[tuple[str, str]] = set()
+    repeated = 0
+    papers = sorted(n for n, a in nodes(data="kind") if a == "paper")
+    for pnode in papers:
+        attrs = nodes[pnode]
+        pid = str(attrs.get("paper_id") or pnode.removeprefix("paper:"))
+        g = _i(paper_graph_iri(base, pid))
+        for spo in _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity):
+            yield g, spo
+        org = attrs.get("organization")
+        if org:
+            organisations.add(str(org))
+        for src, dst in index.evaluated.get(pnode, ()):
+            if (src, dst) in seen_evaluated:
+                repeated += 1
+                if union:
+                    continue
+            seen_evaluated.add((src, dst))
+            yield g, f"{entity(src)} {_KG['evaluatedOn']} {entity(dst)}"
+
+    g = _i(entities_graph_iri(base))
+    for node, attrs in nodes(data=True):
+        if attrs.get("kind") != "entity":
+            continue
+        for spo in _entity(node, attrs, entity):
+            yield g, spo
+        me = entity(node)
+        for other in index.co_occurs.get(node, ()):
+            yield g, f"{me} {_KG['coOccursWith']} {entity(other)}"
+    for org in sorted(organisations):
+        o = _i(f"{base}organization/{pct(org)}")
+        yield g, f"{o} {_A} {_ORG}"
+        yield g, f"{o} {_S_NAME} {_lit(org)}"
+    if stats is not None:
+        stats["repeated"] = repeated
+
+
+def _paper(
+    base: str,
+    pid: str,
+    attrs: Mapping[str, Any],
+    edges: Iterable[tuple[str, dict[str, Any]]],
+    nodes: Any,
+    entity: Callable[[str], str],
+) -> Iterator[str]:
+    p = _i(paper_iri(base, pid))
+    yield f"{p} {_A} {_ARTICLE}"
+    yield f"{p} {_DC_ID} {_lit(pid)}"
+    yield f"{p} {_DC_TITLE} {_lit(str(attrs.get('title', '')))}"
+    if attrs.get("abstract"):
+        yield f"{p} {_DC_ABSTRACT} {_lit(str(attrs['abstract']))}"
+    published = str(attrs.get("published") or "")
+    if _ISO_DATE.match(published):
+        yield f'{p} {_DC_ISSUED} "{published}"{_DATE}'
+    elif _MONTH_DAY_RE.match(published):
+        yield f'{p} {_DC_ISSUED} "{published}"{_MONTH_DAY}'
+    if attrs.get("arxiv_id"):
+        yield f"{p} {_ARXIV} {_lit(str(attrs['arxiv_id']))}"
+    if isinstance(attrs.get("authors_count"), int):
+        yield f"{p} {_KG['authorCount']} {_int(attrs['authors_count'])}"
+    if isinstance(attrs.get("upvotes"), int):
+        yield f"{p} {_KG['upvotes']} {_int(attrs['upvotes'])}"
+    if attrs.get("organization"):
+        org = _i(f"{base}organization/{pct(str(attrs['organization']))}")
+        yield f"{p} {_S_ORG} {org}"
+    authors = [str(a) for a in attrs.get("authors") or () if a]
+    author_iris = [_i(f"{paper_iri(base, pid)}/author/{n}") for n in range(1, len(authors) + 1)]
+    for a in author_iris:
+        yield f"{p} {_S_AUTHOR} {a}"
+    for url in attrs.get("urls") or ():
+        yield f"{p} {_SEE_ALSO} {url_term(str(url))}"
+    for src in attrs.get("sources") or ():
+        yield f"{p} {_KG['sourceRecord']} {_lit(str(src))}"
+
+    mentions: list[tuple[str, str, dict[str, Any]]] = []
+    results: list[str] = []
+    for target, data in edges:
+        rel = data.get("relation")
+        if rel == "reports":
+            yield f"{p} {_KG['reports']} {_result_term(base, pid, target)}"
+            results.append(target)
+        elif rel in _REL:
+            e = entity(target)
+            yield f"{p} {_REL[rel]} {e}"
+            if rel != "code":
+                yield f"{p} {_KG['namesEntity']} {e}"
+            mentions.append((target, rel, data))
+
+    for n, (a, name) in enumerate(zip(author_iris, authors, strict=True), 1):
+        yield f"{a} {_A} {_PERSON}"
+        yield f"{a} {_S_NAME} {_lit(name)}"
+        yield f"{a} {_S_POSITION} {_int(n)}"
+    for target, rel, data in mentions:
+        m = _i(mention_iri(base, pid, target.removeprefix("entity:")))
+        yield f"{m} {_A} {_KG['Mention']}"
+        yield f"{m} {_DERIVED} {p}"
+        yield f"{m} {_KG['refersTo']} {entity(target)}"
+        yield f"{m} {_KG['relation']} {_REL[rel]}"
+        yield from _evidence(m, data)
+    for rnode in results:
+        yield from _result(base, pid, rnode, nodes[rnode], p, entity)
+
+
+def _evidence(m: str, data: Mapping[str, Any]) -> Iterator[str]:
+    conf = data.get("confidence")
+    if isinstance(conf, (int, float)) and (term := _dec(conf)) is not None:
+        yield f"{m} {_KG['confidence']} {term}"
+    if data.get("component"):
+        yield f"{m} {_KG['extractor']} {_lit(str(data['component']))}"
+    if data.get("sentence") is not None:
+        yield f"{m} {_KG['sentence']} {_lit(str(data['sentence']))}"
+    if data.get("text") is not None:
+        yield f"{m} {_KG['anchorText']} {_lit(str(data['text']))}"
+    if isinstance(data.get("start"), int):
+        yield f"{m} {_KG['startOffset']} {_int(data['start'])}"
+    if isinstance(data.get("end"), int):
+        yield f"{m} {_KG['endOffset']} {_int(data['end'])}"
+    spans = data.get("spans")
+    if spans:
+        text = " ".join(f"{int(s)}-{int(e)}" for s, e in spans)
+        yield f"{m} {_KG['spans']} {_lit(text)}"
+
+
+def _result_term(base: str, pid: str, rnode: str) -> str:
+    return _i(result_iri(base, pid, rnode.rpartition("/")[2]))
+
+
+def _result(
+    base: str,
+    pid: str,
+    rnode: str,
+    attrs: Mapping[str, Any],
+    paper: str,
+    entity: Callable[[str], str],
+) -> Iterator[str]:
+    r = _result_term(base, pid, rnode)
+    yield f"{r} {_A} {_KG['Result']}"
+    yield f"{r} {_DERIVED} {paper}"
+    value = attrs.get("value")
+    if isinstance(value, (int, float)) and (term := _dec(value)) is not None:
+        yield f"{r} {_KG['value']} {term}"
+    if attrs.get("unit"):
+        yield f"{r} {_KG['unit']} {_lit(str(attrs['unit']))}"
+    if attrs.get("result_type"):
+        yield f"{r} {_KG['resultType']} {_lit(str(attrs['result_type']))}"
+    for key, prop, name_prop in (
+        ("metric", "ofMetric", "metricName"),
+        ("dataset", "onDataset", "datasetName"),
+        ("method", "byMethod", "methodName"),
+    ):
+        if attrs.get(key):
+            yield f"{r} {_KG[prop]} {entity(str(attrs[key]))}"
+        if attrs.get(f"{key}_name"):
+            yield f"{r} {_KG[name_prop]} {_lit(str(attrs[f'{key}_name']))}"
+    yield from _evidence(r, {k: attrs.get(k) for k in ("sentence", "text", "start", "end")})
+
+
+def _entity(node: str, attrs: Mapping[str, Any], entity: Callable[[str], str]) -> Iterator[str]:
+    e = entity(node)
+    typ = str(attrs.get("type", ""))
+    name = str(attrs.get("name", ""))
+    yield f"{e} {_A} {_KG['Entity']}"
+    if typ in _CLASS:
+        yield f"{e} {_A} {_CLASS[typ]}"
+    yield f"{e} {_DC_ID} {_lit(str(attrs.get('entity_id') or node.removeprefix('entity:')))}"
+    yield f"{e} {_PREF} {_lit(name)}"
+    alt = {str(a) for a in attrs.get("aliases") or ()} | {
+        str(s) for s in attrs.get("short_forms") or ()
+    }
+    alt.discard(name)
+    for label in sorted(alt):
+        yield f"{e} {_ALT} {_lit(label)}"
+    ident = str(attrs.get("entity_id") or node.removeprefix("entity:"))
+    for key in sorted({name_key(x) for x in (name, ident, *alt)} - {""}):
+        yield f"{e} {_KG['nameKey']} {_lit(key)}"
+    if isinstance(attrs.get("papers"), int):
+        yield f"{e} {_KG['paperCount']} {_int(attrs['papers'])}"
+    if isinstance(attrs.get("mentions"), int):
+        yield f"{e} {_KG['mentionCount']} {_int(attrs['mentions'])}"
+    if attrs.get("kb_id"):
+        yield f"{e} {_KG['gazetteerId']} {_lit(str(attrs['kb_id']))}"
+    if typ == "repository" and name:
+        yield f"{e} {_S_CODE} {url_term(name)}"
+
+
+# --- serialisations --------------------------------------------------------------------------
+
+_CHUNK: Final = 4096  # statements per chunk of text
+
+
+def nquads_chunks(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> Iterator[bytes]:
+    """The N-Quads of ``graph`` (named graphs kept) as UTF-8 chunks of whole lines."""
+    buf: list[str] = []
+    for g, spo in iter_statements(graph, base):
+        buf.append(f"{spo} {g} .\n")
+        if len(buf) >= _CHUNK:
+            yield "".join(buf).encode("utf-8")
+            buf.clear()
+    if buf:
+        yield "".join(buf).encode("utf-8")
+
+
+def ntriples_chunks(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> Iterator[bytes]:
+    """The N-Triples of ``graph`` (the union of its named graphs, no repeats), in chunks."""
+    buf: list[str] = []
+    for _, spo in iter_statements(graph, base, union=True):
+        buf.append(f"{spo} .\n")
+        if len(buf) >= _CHUNK:
+            yield "".join(buf).encode("utf-8")
+            buf.clear()
+    if buf:
+        yield "".join(buf).encode("utf-8")
+
+
+class ChunkReader(io.RawIOBase):
+    """A binary file over an iterator of byte chunks (to stream text into pyoxigraph)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._buf = b""
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b)
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = chunk
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self.bytes_read += n
+        return n
+
+
+def text_reader(chunks: Iterable[bytes]) -> io.BufferedReader:
+    """A buffered binary file reading the concatenation of ``chunks``."""
+    return io.BufferedReader(ChunkReader(chunks), buffer_size=1 << 20)
+
+
+def statement_count(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> int:
+    """The number of quads :func:`iter_statements` gives for ``graph``."""
+    return sum(1 for _ in iter_statements(graph, base))
+
+
+def _write_oxigraph(graph: nx.MultiDiGraph, base: str, fmt: str, out: IO[bytes]) -> None:
+    import pyoxigraph as ox
+
+    base = normalise_base(base)
+    spaces = prefixes(base)
+    rdf_format = getattr(ox.RdfFormat, FORMATS[fmt][1])
+    sink: IO[bytes] | _PrefixOrder = _PrefixOrder(out, spaces) if fmt in ("ttl", "trig") else out
+    if FORMATS[fmt][2]:  # keeps the named graphs
+        quads = ox.parse(text_reader(nquads_chunks(graph, base)), ox.RdfFormat.N_QUADS)
+        ox.serialize(quads, cast("IO[bytes]", sink), rdf_format, prefixes=spaces)
+    else:
+        quads = ox.parse(text_reader(ntriples_chunks(graph, base)), ox.RdfFormat.N_TRIPLES)
+        ox.serialize(
+            (q.triple for q in quads), cast("IO[bytes]", sink), rdf_format, prefixes=spaces
+        )
+    if isinstance(sink, _PrefixOrder):
+        sink.finish()
+
+
+class _PrefixOrder:
+    """A writer passing everything to ``out``, except that the first 8 KiB (where the
+    ``@prefix`` lines are) go through :func:`ordered_prefixes` first: streamed, so a large
+    graph's Turtle is never held in memory."""
+
+    HEAD = 8192
+
+    def __init__(self, out: IO[bytes], spaces: Mapping[str, str]) -> None:
+        self.out, self.spaces = out, spaces
+        self.head: bytearray | None = bytearray()
+
+    def write(self, data: bytes) -> int:
+        if self.head is None:
+            self.out.write(data)
+        else:
+            self.head += data
+            if len(self.head) >= self.HEAD:
+                self._flush_head()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _flush_head(self) -> None:
+        assert self.head is not None
+        head = bytes(self.head)
+        self.head = None
+        self.out.write(ordered_prefixes(head[: self.HEAD], self.spaces))
+        self.out.write(head[self.HEAD :])
+
+    def finish(self) -> None:
+        if self.head is not None:
+            self._flush_head()
+
+
+def ordered_prefixes(head: bytes, spaces: Mapping[str, str]) -> bytes:
+    """``head`` (the start of a Turtle or TriG text) with its leading ``@prefix`` lines in the
+    order of ``spaces`` (pyoxigraph writes them in hash order)."""
+    lines = head.split(b"\n")
+    n = 0
+    while n < len(lines) - 1 and lines[n].startswith(b"@prefix "):
+        n += 1
+    order = {name.encode(): i for i, name in enumerate(spaces)}
+
+    def rank(line: bytes) -> int:
+        return order.get(line[len(b"@prefix ") :].split(b":", 1)[0], len(order))
+
+    return b"\n".join([*sorted(lines[:n], key=rank), *lines[n:]])
+
+
+def serialize(
+    graph: nx.MultiDiGraph,
+    fmt: str,
+    out: IO[bytes],
+    base: str = DEFAULT_BASE,
+) -> None:
+    """Write ``graph`` as ``fmt`` (a key of :data:`FORMATS`) to the binary stream ``out``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown RDF format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt == "nt":
+        for chunk in ntriples_chunks(graph, base):
+            out.write(chunk)
+    elif fmt == "nq":
+        for chunk in nquads_chunks(graph, base):
+            out.write(chunk)
+    elif fmt == "jsonld":
+        out.write(jsonld_bytes(graph, base))
+    else:
+        _write_oxigraph(graph, base, fmt, out)
+
+
+def turtle_bytes(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> bytes:
+    """The Turtle of ``graph``: every triple (union of the named graphs), prefixes declared,
+    each subject's triples grouped. The default ``graph.ttl`` export of a bundle."""
+    out = io.BytesIO()
+    _write_oxigraph(graph, base, "ttl", out)
+    return out.getvalue()
+
+
+def to_rdflib(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> rdflib.Dataset:
+    """``graph`` as an rdflib ``Dataset`` (named graphs kept, default graph = their union)."""
+    import rdflib
+
+    ds = rdflib.Dataset(default_union=True)
+    data = b"".join(nquads_chunks(graph, base))
+    ds.parse(data=data, format="nquads")
+    for prefix, ns in prefixes(normalise_base(base)).items():
+        ds.bind(prefix, ns, override=True)
+    return ds
+
+
+def jsonld_context(base: str = DEFAULT_BASE) -> dict[str, Any]:
+    """The JSON-LD ``@context`` of exports: ``context.jsonld`` plus the data prefixes."""
+    import json
+    from importlib.resources import files
+
+    ctx: dict[str, Any] = json.loads(
+        files("kgraph.rdf").joinpath("context.jsonld").read_text(encoding="utf-8")
+    )["@context"]
+    base = normalise_base(base)
+    from .namespaces import data_prefixes
+
+    return {**ctx, **data_prefixes(base)}
+
+
+def jsonld_bytes(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> bytes:
+    """JSON-LD of every triple, compacted with ``schemas/context.jsonld`` (through rdflib: slow
+    on big graphs, about 20k triples/s)."""
+    import rdflib
+
+    g = rdflib.Graph()
+    g.parse(data=b"".join(ntriples_chunks(graph, base)), format="nt")
+    text = g.serialize(format="json-ld", context=jsonld_context(base), auto_compact=True)
+    return text.encode("utf-8")

@@ -1,0 +1,266 @@
+"""The bundle's embedded SPARQL store: an on-disk Oxigraph database in ``DIR/store/``.
+
+The store is a derived cache of ``graph.json`` (so queries do not parse files again)::
+
+    DIR/store/                      the Oxigraph (RocksDB) database: one named graph per paper,
+                                    one for the entities (see kgraph.rdf.convert)
+    DIR/store/kgraph-store.json     marker: SHA-256 of the graph.json it was built from (as the
+                                    manifest lists it), base IRI, quad and triple counts
+
+:func:`ensure_store` (re)builds it when it is missing or stale (graph.json changed, another
+base asked for, the RDF mapping changed); :func:`write_store` is the build step itself. A
+store is built in a temporary folder inside the bundle and renamed into place only when
+complete, so a crash never leaves half a store, and an old store is replaced only by a whole
+new one. Queries run over the union of the named graphs
+(``use_default_graph_as_union=True``, see :mod:`kgraph.rdf.queries`)::
+
+    from kgraph.rdf.store import open_store
+    store = open_store("out/graph")             # read-only pyoxigraph.Store
+    store.query("SELECT ...", use_default_graph_as_union=True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import networkx as nx
+
+from .. import __version__
+from ..exporters import DEFAULT_BASE
+from .convert import RDF_VERSION, iter_statements, text_reader
+from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
+
+__all__ = [
+    "MARKER",
+    "STORE",
+    "StoreError",
+    "ensure_store",
+    "entities_graph_iri",
+    "graph_bytes",
+    "named_graphs",
+    "open_store",
+    "paper_graph_iri",
+    "store_info",
+    "write_store",
+]
+
+STORE: Final = "store"
+MARKER: Final = "kgraph-store.json"
+_FORMAT: Final = "kgraph-store"
+
+
+class StoreError(Exception):
+    """The store cannot be built or opened (one-line message)."""
+
+
+def _graph_sha256_from_manifest(bundle_dir: Path) -> str:
+    from ..bundle import read_manifest
+
+    manifest = read_manifest(bundle_dir)
+    assert manifest is not None
+    try:
+        return str(manifest["files"]["graph.json"]["sha256"])
+    except (KeyError, TypeError):
+        from ..bundle import BundleError
+
+        raise BundleError(f"{bundle_dir}: manifest.json lists no graph.json") from None
+
+
+def store_info(bundle_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The marker of the bundle's store (what it was built from, counts), None if none."""
+    try:
+        info = json.loads((Path(bundle_dir) / STORE / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("format") == _FORMAT else None
+
+
+def _is_fresh(info: dict[str, Any] | None, sha256: str, base: str | None) -> bool:
+    return (
+        info is not None
+        and info.get("graph_sha256") == sha256
+        and info.get("rdf_version") == RDF_VERSION
+        and (base is None or info.get("base") == base)
+    )
+
+
+def ensure_store(bundle_dir: str | os.PathLike[str], base: str | None = None) -> Path:
+    """The path of the bundle's Oxigraph store ``bundle_dir/store/``, (re)built from
+    ``graph.json`` if it is missing or stale.
+
+    ``base``: the base of the data IRIs; None keeps the store's (the default base for a new
+    store). :class:`kgraph.bundle.BundleError` if the bundle is unsound, :class:`StoreError`
+    if the store cannot be written, :class:`~kgraph.rdf.namespaces.InvalidBase`.
+    """
+    folder = Path(bundle_dir)
+    wanted = normalise_base(base) if base is not None else None
+    sha256 = _graph_sha256_from_manifest(folder)
+    info = store_info(folder)
+    if _is_fresh(info, sha256, wanted):
+        return folder / STORE
+    from ..bundle import load_graph
+
+    _, graph = load_graph(folder)
+    use = wanted or (info or {}).get("base") or DEFAULT_BASE
+    write_store(folder, graph, use, graph_sha256=sha256)
+    return folder / STORE
+
+
+def open_store(
+    bundle_dir: str | os.PathLike[str], read_only: bool = True, base: str | None = None
+) -> Any:
+    """The bundle's store as a ``pyoxigraph.Store`` (built first if needed; read-only by
+    default, so several processes can query it at once)."""
+    import pyoxigraph as ox
+
+    path = ensure_store(bundle_dir, base)
+    try:
+        return ox.Store.read_only(str(path)) if read_only else ox.Store(str(path))
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the store ({exc})") from None
+
+
+def _counted(stream: Iterator[tuple[str, str]], counts: dict[str, int]) -> Iterator[bytes]:
+    buf: list[str] = []
+    n = 0
+    graphs: set[str] = set()
+    last = ""
+    for g, spo in stream:
+        if g != last:
+            graphs.add(g)
+            last = g
+        buf.append(f"{spo} {g} .\n")
+        n += 1
+        if len(buf) >= 4096:
+            yield "".join(buf).encode("utf-8")
+            buf.clear()
+    if buf:
+        yield "".join(buf).encode("utf-8")
+    counts["quads"] = n
+    counts["graphs"] = len(graphs)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def write_store(
+    bundle_dir: str | os.PathLike[str],
+    graph: nx.MultiDiGraph,
+    base: str = DEFAULT_BASE,
+    *,
+    graph_sha256: str | None = None,
+) -> dict[str, Any]:
+    """Build the store of ``graph`` into ``bundle_dir/store/`` (atomically) and return its
+    marker: ``graph_sha256``, ``base``, ``quads``, ``triples`` (the union's), ``graphs``,
+    ``bytes`` on disk, ``seconds``.
+
+    ``graph_sha256`` is the SHA-256 of the ``graph.json`` the graph comes from (what the
+    manifest lists; computed from the graph when not given).
+    """
+    import pyoxigraph as ox
+
+    started, cpu = time.perf_counter(), time.process_time()
+    folder = Path(bundle_dir)
+    base = normalise_base(base)
+    if graph_sha256 is None:
+        from ..bundle import graph_json
+
+        graph_sha256 = hashlib.sha256(graph_json(graph)).hexdigest()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".store-", suffix=".tmp", dir=folder))
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot write the store ({exc.strerror or exc})") from None
+    try:
+        counts: dict[str, int] = {}
+        stats: dict[str, int] = {}
+        store = ox.Store(str(tmp))
+        store.bulk_load(
+            text_reader(_counted(iter_statements(graph, base, stats=stats), counts)),
+            ox.RdfFormat.N_QUADS,
+        )
+        store.flush()
+        del store  # closes the database before it is moved
+        info: dict[str, Any] = {
+            "format": _FORMAT,
+            "rdf_version": RDF_VERSION,
+            "graph_sha256": graph_sha256,
+            "base": base,
+            "quads": counts["quads"],
+            "triples": counts["quads"] - stats.get("repeated", 0),
+            "graphs": counts["graphs"],
+            "kgraph_version": __version__,
+            "pyoxigraph_version": ox.__version__,
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        info["bytes"] = _size(tmp)
+        info["seconds"] = round(time.perf_counter() - started, 3)
+        info["cpu_seconds"] = round(time.process_time() - cpu, 3)
+        (tmp / MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        _swap(tmp, folder / STORE)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise StoreError(f"{folder}: cannot write the store ({exc})") from None
+        raise
+    return info
+
+
+def _swap(new: Path, final: Path) -> None:
+    """Put the complete store ``new`` at ``final``; an old store there goes only afterwards."""
+    os.chmod(new, 0o777 & ~_umask())
+    if not final.exists():
+        try:
+            os.rename(new, final)
+            return
+        except OSError:
+            if not final.exists():
+                raise
+    old = final.with_name(f".{final.name}-old-{os.getpid()}-{time.monotonic_ns()}")
+    os.rename(final, old)
+    try:
+        os.rename(new, final)
+    except OSError:
+        os.rename(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# --- reading named graphs back (for push, serve) ------------------------------------------------
+
+
+def named_graphs(store: Any) -> list[str]:
+    """The IRIs of the store's named graphs, sorted."""
+    return sorted(str(g.value) for g in store.named_graphs())
+
+
+def graph_bytes(store: Any, graph_iri: str, fmt: str = "nt", *, base: str = DEFAULT_BASE) -> bytes:
+    """The triples of one named graph of ``store`` as N-Triples (``fmt="nt"``) or Turtle
+    (``"ttl"``, prefixes of ``base`` declared); empty for a graph the store lacks.
+
+    The graph of a paper is :func:`~kgraph.rdf.namespaces.paper_graph_iri` ``(base, id)``,
+    the entities' :func:`~kgraph.rdf.namespaces.entities_graph_iri` ``(base)``.
+    """
+    import pyoxigraph as ox
+
+    formats = {"nt": ox.RdfFormat.N_TRIPLES, "ttl": ox.RdfFormat.TURTLE}
+    if fmt not in formats:
+        raise ValueError(f"unknown format {fmt!r}; valid: nt, ttl")
+    triples = (q.triple for q in store.quads_for_pattern(None, None, None, ox.NamedNode(graph_iri)))
+    spaces = prefixes(normalise_base(base)) if fmt == "ttl" else None
+    return bytes(ox.serialize(triples, format=formats[fmt], prefixes=spaces) or b"")

@@ -1,0 +1,217 @@
+"""The mapping of a kgraph graph to RDF (kgraph.rdf.convert): IRIs, named graphs, evidence,
+typed literals, escaping, the union without repeats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pyoxigraph as ox
+import pytest
+from fixtures.rdf.helpers import fixture_graph
+
+from kgraph.exporters import DEFAULT_BASE
+from kgraph.rdf.convert import iter_statements, name_key, nquads_chunks, turtle_bytes
+from kgraph.rdf.namespaces import (
+    KG,
+    InvalidBase,
+    entity_iri,
+    mention_iri,
+    normalise_base,
+    paper_graph_iri,
+    paper_iri,
+)
+
+B = DEFAULT_BASE
+XSD = "http://www.w3.org/2001/XMLSchema#"
+PROV = "http://www.w3.org/ns/prov#"
+DCT = "http://purl.org/dc/terms/"
+
+
+def quads(base: str = B) -> list[ox.Quad]:
+    data = b"".join(nquads_chunks(fixture_graph(), base))
+    return list(ox.parse(data, ox.RdfFormat.N_QUADS))
+
+
+def objects(qs: list[ox.Quad], s: str, p: str) -> list[ox.NamedNode | ox.Literal]:
+    return [q.object for q in qs if q.subject == ox.NamedNode(s) and q.predicate.value == p]
+
+
+def test_iris_are_percent_encoded_and_stable() -> None:
+    assert paper_iri(B, "cs/0112017") == B + "paper/cs%2F0112017"
+    assert paper_iri(B, "2401.00001") == B + "paper/2401.00001"
+    assert entity_iri(B, "method/gamma-net") == B + "entity/method/gamma-net"
+    assert entity_iri(B, "dataset/Γ net") == B + "entity/dataset/%CE%93%20net"
+    assert mention_iri(B, "cs/0112017", "dataset/imagenet") == (
+        B + "mention/cs%2F0112017/dataset/imagenet"
+    )
+    assert paper_graph_iri(B, "cs/0112017") == B + "graph/paper/cs%2F0112017"
+    # the same graph gives the same statements
+    assert list(iter_statements(fixture_graph())) == list(iter_statements(fixture_graph()))
+
+
+def test_base_is_checked_and_completed() -> None:
+    assert normalise_base("https://example.org/kg") == "https://example.org/kg/"
+    assert normalise_base("https://example.org/kg#") == "https://example.org/kg#"
+    for bad in ("example.org/kg/", "https://exa mple.org/", "https://e.org/<x>/", "kg/"):
+        with pytest.raises(InvalidBase):
+            normalise_base(bad)
+    qs = quads("https://example.org/kg/")
+    assert all(q.subject.value.startswith("https://example.org/kg/") for q in qs)
+    assert all(q.graph_name.value.startswith("https://example.org/kg/graph/") for q in qs)
+
+
+def test_named_graphs_one_per_paper_and_one_for_entities() -> None:
+    qs = quads()
+    graphs = {q.graph_name.value for q in qs}
+    assert graphs == {
+        B + "graph/paper/2401.00001",
+        B + "graph/paper/cs%2F0112017",
+        B + "graph/paper/t-0123456789ab",
+        B + "graph/entities",
+    }
+    entities = B + "graph/entities"
+    paper_g = B + "graph/paper/cs%2F0112017"
+    in_graph = {(q.subject.value, q.predicate.value) for q in qs if q.graph_name.value == paper_g}
+    # the paper, its edges, its mentions, its results and its evaluated_on edges
+    assert (B + "paper/cs%2F0112017", KG + "introduces") in in_graph
+    assert (B + "mention/cs%2F0112017/benchmark/betaset", KG + "confidence") in in_graph
+    assert (B + "result/cs%2F0112017/1", KG + "value") in in_graph
+    assert (B + "entity/method/beta-model", KG + "evaluatedOn") in in_graph
+    # nothing about another paper, no entity description
+    assert not any("2401.00001" in s or "t-0123" in s for s, _ in in_graph)
+    described = {
+        q.subject.value
+        for q in qs
+        if q.predicate.value == "http://www.w3.org/2004/02/skos/core#prefLabel"
+    }
+    assert all(
+        q.graph_name.value == entities
+        for q in qs
+        if q.subject.value in described and q.predicate.value != KG + "evaluatedOn"
+    )
+    assert len(described) == 10
+
+
+def test_direct_triple_and_its_evidence() -> None:
+    qs = quads()
+    paper = B + "paper/2401.00001"
+    imagenet = ox.NamedNode(B + "entity/dataset/imagenet")
+    assert imagenet in objects(qs, paper, KG + "usesDataset")
+    assert imagenet in objects(qs, paper, KG + "namesEntity")
+    m = B + "mention/2401.00001/dataset/imagenet"
+    assert objects(qs, m, PROV + "wasDerivedFrom") == [ox.NamedNode(paper)]
+    assert objects(qs, m, KG + "refersTo") == [imagenet]
+    assert objects(qs, m, KG + "relation") == [ox.NamedNode(KG + "usesDataset")]
+    assert objects(qs, m, KG + "confidence") == [
+        ox.Literal("0.9", datatype=ox.NamedNode(XSD + "decimal"))
+    ]
+    assert objects(qs, m, KG + "extractor") == [ox.Literal("gazetteer")]
+    start = objects(qs, m, KG + "startOffset")[0]
+    end = objects(qs, m, KG + "endOffset")[0]
+    assert start.datatype.value == XSD + "integer"
+    g = fixture_graph()
+    text = g.nodes["paper:2401.00001"]["title"] + "\n\n" + g.nodes["paper:2401.00001"]["abstract"]
+    assert text[int(start.value) : int(end.value)] == "ImageNet"
+    assert objects(qs, m, KG + "anchorText") == [ox.Literal("ImageNet")]
+    assert objects(qs, m, KG + "spans") == [ox.Literal(f"{start.value}-{end.value}")]
+    sentence = objects(qs, m, KG + "sentence")[0].value
+    assert sentence.startswith("It reaches 85.3% accuracy")
+    # a code link is a direct triple with evidence but names no entity
+    repo = ox.NamedNode(B + "entity/repository/https-github-com-ex-alphanet")
+    assert objects(qs, paper, KG + "hasCode") == [repo]
+    assert repo not in objects(qs, paper, KG + "namesEntity")
+
+
+def test_results_are_typed_decimals_linked_to_their_paper() -> None:
+    qs = quads()
+    r1 = B + "result/2401.00001/1"
+    r2 = B + "result/cs%2F0112017/1"
+    (v1,) = objects(qs, r1, KG + "value")
+    (v2,) = objects(qs, r2, KG + "value")
+    assert v1.datatype.value == XSD + "decimal" and Decimal(v1.value) == Decimal("85.3")
+    assert v2.datatype.value == XSD + "decimal" and v2.value == "2.0"
+    assert objects(qs, r2, KG + "unit") == [ox.Literal("points")]
+    assert objects(qs, r2, KG + "resultType") == [ox.Literal("gain")]
+    assert objects(qs, r1, KG + "ofMetric") == [ox.NamedNode(B + "entity/metric/accuracy")]
+    assert objects(qs, r1, KG + "byMethod") == [ox.NamedNode(B + "entity/method/alphanet")]
+    assert objects(qs, r2, KG + "methodName") == [ox.Literal("our model")]
+    assert objects(qs, r2, KG + "byMethod") == []
+    assert ox.NamedNode(r1) in objects(qs, B + "paper/2401.00001", KG + "reports")
+    assert objects(qs, r1, PROV + "wasDerivedFrom") == [ox.NamedNode(B + "paper/2401.00001")]
+
+
+def test_paper_and_entity_descriptions() -> None:
+    qs = quads()
+    p1, p2 = B + "paper/2401.00001", B + "paper/cs%2F0112017"
+    assert objects(qs, p1, DCT + "issued") == [
+        ox.Literal("2024-01-02", datatype=ox.NamedNode(XSD + "date"))
+    ]
+    assert objects(qs, p2, DCT + "issued") == [
+        ox.Literal("--02-05", datatype=ox.NamedNode(XSD + "gMonthDay"))
+    ]
+    assert objects(qs, p2, DCT + "title") == [
+        ox.Literal('Beta}Set: a {tricky} benchmark \\ for Beta "Model"')
+    ]
+    assert "\n" in objects(qs, p1, DCT + "abstract")[0].value
+    assert objects(qs, p1, "http://purl.org/spar/fabio/hasArXivId") == [ox.Literal("2401.00001")]
+    authors = objects(qs, p1, "https://schema.org/author")
+    assert [a.value for a in authors] == [p1 + "/author/1", p1 + "/author/2"]
+    assert objects(qs, p1 + "/author/2", "https://schema.org/name") == [ox.Literal("Alan Turing")]
+    e = B + "entity/method/alphanet"
+    types = {t.value for t in objects(qs, e, "http://www.w3.org/1999/02/22-rdf-syntax-ns#type")}
+    assert types == {KG + "Entity", KG + "Method"}
+    skos = "http://www.w3.org/2004/02/skos/core#"
+    assert objects(qs, e, skos + "prefLabel") == [ox.Literal("AlphaNet")]
+    assert objects(qs, e, skos + "altLabel") == [ox.Literal("Alpha-Net")]
+    assert {k.value for k in objects(qs, e, KG + "nameKey")} == {
+        "alphanet",
+        "alpha-net",
+        "method/alphanet",
+    }
+    assert objects(qs, e, KG + "paperCount") == [
+        ox.Literal("2", datatype=ox.NamedNode(XSD + "integer"))
+    ]
+    bench = B + "entity/benchmark/betaset"
+    assert KG + "Benchmark" in {
+        t.value for t in objects(qs, bench, "http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    }
+    # a URL with a space becomes a valid IRI
+    repo = B + "entity/repository/https-example-org-a-b"
+    assert objects(qs, repo, "https://schema.org/codeRepository") == [
+        ox.NamedNode("https://example.org/a%20b")
+    ]
+    co = objects(qs, B + "entity/dataset/imagenet", KG + "coOccursWith")
+    assert ox.NamedNode(B + "entity/task/image-classification") in co
+
+
+def test_union_drops_repeated_statements_only() -> None:
+    g = fixture_graph()
+    stats: dict[str, int] = {}
+    all_quads = list(iter_statements(g, stats=stats))
+    union = [spo for _, spo in iter_statements(g, union=True)]
+    assert stats["repeated"] == 1  # alphanet evaluatedOn imagenet, stated by two papers
+    assert len(union) == len(all_quads) - 1 == len(set(union))
+    assert len({spo for _, spo in all_quads}) == len(union)
+
+
+def test_name_key() -> None:
+    assert name_key("  Image\tNet ") == "image net"
+    assert name_key("STRASSE") == name_key("Straße")
+
+
+def test_turtle_declares_prefixes_in_order() -> None:
+    ttl = turtle_bytes(fixture_graph()).decode()
+    head = [line for line in ttl.splitlines() if line.startswith("@prefix")]
+    assert [h.split()[1] for h in head[:3]] == ["kg:", "schema:", "dcterms:"]
+    assert "paper:2401.00001 a schema:ScholarlyArticle" in ttl
+    assert turtle_bytes(fixture_graph()) == turtle_bytes(fixture_graph())
+
+
+def test_fixture_is_a_valid_kgraph_graph() -> None:
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from fixtures.rdf.helpers import FIXTURE_GRAPH, ROOT
+
+    schema = json.loads((ROOT / "schemas" / "graph.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(FIXTURE_GRAPH.read_text(encoding="utf-8")), schema)

@@ -1,0 +1,144 @@
+"""The bundle's Oxigraph store: built on first use, reused while fresh, rebuilt when graph.json
+or the base changes, replaced atomically; named graphs read back for push/serve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+from fixtures.rdf.helpers import fixture_bundle, fixture_graph, seed_copy, write_bundle
+
+from kgraph.bundle import graph_json
+from kgraph.rdf import convert, store
+from kgraph.rdf.convert import RDF_VERSION, iter_statements
+from kgraph.rdf.namespaces import entities_graph_iri, paper_graph_iri
+from kgraph.rdf.store import (
+    MARKER,
+    StoreError,
+    ensure_store,
+    graph_bytes,
+    named_graphs,
+    open_store,
+    store_info,
+    write_store,
+)
+
+BASE = "https://w3id.org/kgraph/id/"
+
+
+def count(s: ox.Store) -> int:
+    """Distinct triples of the union (Oxigraph's union default graph keeps repeats)."""
+    (row,) = s.query(
+        "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }",
+        use_default_graph_as_union=True,
+    )
+    return int(row["n"].value)
+
+
+def test_built_on_first_use_with_its_marker(tmp_path: Path) -> None:
+    bundle = fixture_bundle(tmp_path / "b")
+    path = ensure_store(bundle)
+    assert path == bundle / "store"
+    info = json.loads((path / MARKER).read_text())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert info["graph_sha256"] == manifest["files"]["graph.json"]["sha256"]
+    assert info["base"] == BASE and info["rdf_version"] == RDF_VERSION
+    n_quads = sum(1 for _ in iter_statements(fixture_graph()))
+    assert info["quads"] == n_quads and info["triples"] == n_quads - 1
+    assert info["graphs"] == 4 and info["bytes"] > 0
+    s = open_store(bundle)
+    assert len(s) == n_quads and count(s) == n_quads - 1
+    assert sorted(p.name for p in bundle.iterdir()) == ["graph.json", "manifest.json", "store"]
+
+
+def test_fresh_store_is_reused_stale_one_rebuilt(tmp_path: Path) -> None:
+    bundle = fixture_bundle(tmp_path / "b")
+    ensure_store(bundle)
+    marker = bundle / "store" / MARKER
+    before = marker.stat().st_mtime_ns
+    assert ensure_store(bundle) == bundle / "store"
+    assert marker.stat().st_mtime_ns == before
+    # graph.json changes (a paper less): the store follows
+    g = fixture_graph()
+    g.remove_node("paper:t-0123456789ab")
+    write_bundle(bundle, graph_json(g))
+    ensure_store(bundle)
+    info = store_info(bundle)
+    assert info is not None and info["graphs"] == 3
+    assert paper_graph_iri(BASE, "t-0123456789ab") not in named_graphs(open_store(bundle))
+    # another base: rebuilt under it, kept afterwards when no base is asked for
+    ensure_store(bundle, base="https://example.org/kg")
+    assert store_info(bundle)["base"] == "https://example.org/kg/"  # type: ignore[index]
+    ensure_store(bundle)
+    assert store_info(bundle)["base"] == "https://example.org/kg/"  # type: ignore[index]
+    assert all(
+        g.startswith("https://example.org/kg/graph/") for g in named_graphs(open_store(bundle))
+    )
+    assert not [p for p in bundle.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_build_keeps_the_old_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = fixture_bundle(tmp_path / "b")
+    ensure_store(bundle)
+    old = store_info(bundle)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        yield from list(convert.iter_statements(*args, **kwargs))[:10]  # type: ignore[arg-type]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "iter_statements", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_store(bundle, fixture_graph())
+    assert store_info(bundle) == old
+    assert len(open_store(bundle)) == old["quads"]  # type: ignore[index]
+    assert not [p for p in bundle.iterdir() if p.name.startswith(".")]
+
+
+def test_unwritable_bundle_gives_a_store_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = fixture_bundle(tmp_path / "b")
+
+    def denied(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store.tempfile, "mkdtemp", denied)
+    with pytest.raises(StoreError, match=r"cannot write the store .*Permission denied"):
+        ensure_store(bundle)
+
+
+def test_read_only_store_refuses_updates(tmp_path: Path) -> None:
+    s = open_store(fixture_bundle(tmp_path / "b"))
+    with pytest.raises((OSError, RuntimeError)):
+        s.update("INSERT DATA { <urn:a> <urn:b> <urn:c> }")
+
+
+def test_named_graph_bytes_for_push(tmp_path: Path) -> None:
+    s = open_store(fixture_bundle(tmp_path / "b"))
+    g = paper_graph_iri(BASE, "cs/0112017")
+    nt = graph_bytes(s, g, "nt")
+    triples = set(ox.parse(nt, ox.RdfFormat.N_TRIPLES))
+    expected = {q.triple for q in s.quads_for_pattern(None, None, None, ox.NamedNode(g))}
+    assert triples == {ox.Quad(t.subject, t.predicate, t.object) for t in expected}
+    assert any(q.subject.value.endswith("paper/cs%2F0112017") for q in triples)
+    ttl = graph_bytes(s, g, "ttl")
+    assert b"@prefix kg: <https://w3id.org/kgraph/ontology#> ." in ttl
+    assert set(ox.parse(ttl, ox.RdfFormat.TURTLE)) == triples
+    entities = set(ox.parse(graph_bytes(s, entities_graph_iri(BASE)), ox.RdfFormat.N_TRIPLES))
+    assert len(entities) > 50
+    assert graph_bytes(s, BASE + "graph/nothing") == b""
+    with pytest.raises(ValueError):
+        graph_bytes(s, g, "xml")
+
+
+def test_seed_store(tmp_path: Path) -> None:
+    bundle = seed_copy(tmp_path / "seeds")
+    s = open_store(bundle)
+    graphs = named_graphs(s)
+    assert len(graphs) == 315  # 314 papers + the entities
+    info = store_info(bundle)
+    assert info is not None and info["quads"] == len(s) > 60_000
