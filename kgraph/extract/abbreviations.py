@@ -61,6 +61,7 @@ Output
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -68,11 +69,12 @@ from typing import Final
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .urls import doc_text
+from .view import TokenView
 
 __all__ = [
     "Abbreviation",
     "AbbreviationDetector",
+    "definition_offsets",
     "find_abbreviations",
     "is_short_form",
     "make_abbreviation_detector",
@@ -82,8 +84,6 @@ __all__ = [
 
 LONG: Final = "long"
 SHORT: Final = "short"
-
-
 
 
 #: longest parenthesis looked at, in tokens
@@ -192,16 +192,16 @@ def _span(doc: Doc, start: int, end: int) -> Span | None:
     return doc.char_span(start, end) or doc.char_span(start, end, alignment_mode="expand")
 
 
-def _window_start(doc: Doc, text: str, open_i: int, max_words: int) -> int:
+def _window_start(v: TokenView, text: str, open_i: int, max_words: int) -> int:
     """First character the long form of the parenthesis at token ``open_i`` may use."""
-    end = doc[open_i].idx
+    end = v.idx[open_i]
     lo = end
     for k in range(open_i - 1, max(-1, open_i - 1 - 4 * max_words), -1):
-        tok = doc[k]
-        if tok.text in _BOUNDARY_TOKENS or (tok.is_space and "\n\n" in tok.text):
+        t = v.text[k]
+        if t in _BOUNDARY_TOKENS or (v.space[k] and "\n\n" in t):
             break
-        lo = tok.idx
-        if tok.is_sent_start:
+        lo = v.idx[k]
+        if v.sent_start[k]:
             break
     starts = [m.start() for m in _WORD.finditer(text, lo, end)]
     return starts[-max_words] if len(starts) > max_words else lo
@@ -216,13 +216,13 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _long_before(doc: Doc, text: str, open_i: int, short: str) -> tuple[int, int] | None:
+def _long_before(v: TokenView, text: str, open_i: int, short: str) -> tuple[int, int] | None:
     """ "long form (SHORT)": the long form's characters before the parenthesis at ``open_i``."""
-    if doc[open_i].is_sent_start:
+    if v.sent_start[open_i]:
         return None
     max_words = min(len(short) + 5, 2 * len(short))
-    lo = _window_start(doc, text, open_i, max_words)
-    lo, hi = _strip_span(text, lo, doc[open_i].idx)
+    lo = _window_start(v, text, open_i, max_words)
+    lo, hi = _strip_span(text, lo, v.idx[open_i])
     if hi <= lo:
         return None
     offset = match_long_form(short, text[lo:hi])
@@ -249,55 +249,53 @@ def _long_inside(text: str, start: int, end: int, short: str) -> tuple[int, int]
     return start + offset, end
 
 
-def _closing(doc: Doc, open_i: int) -> int | None:
+def _closing(v: TokenView, open_i: int) -> int | None:
     """Index of the ``)`` closing the ``(`` at ``open_i`` in the same sentence, if any."""
-    for k in range(open_i + 1, min(len(doc), open_i + 1 + MAX_PAREN_TOKENS)):
-        tok = doc[k]
-        t = tok.text
+    for k in range(open_i + 1, min(v.n, open_i + 1 + MAX_PAREN_TOKENS)):
+        t = v.text[k]
         if t == ")":
             return k
-        if (t in _BOUNDARY_TOKENS and t not in ":;") or tok.is_sent_start:
+        if (t in _BOUNDARY_TOKENS and t not in ":;") or v.sent_start[k]:
             return None
     return None
 
 
-def _definition(doc: Doc, text: str, open_i: int, close_i: int) -> Abbreviation | None:
+def _definition(doc: Doc, v: TokenView, open_i: int, close_i: int) -> Abbreviation | None:
     """The definition in the parenthesis ``open_i`` .. ``close_i``, if it holds one."""
-    in_start, in_end = doc[open_i].idx + 1, doc[close_i].idx
+    text = v.doc_text
+    in_start, in_end = v.idx[open_i] + 1, v.idx[close_i]
     inner = text[in_start:in_end].strip()
     if not inner or _NOT_ABBREVIATION.match(inner) or _CITATION.search(inner):
         return None
-    cut = min((i for i in (text.find(c, in_start, in_end) for c in ",;") if i >= 0), default=in_end)
+    # the short form is the piece before the first "," or ";"
+    cuts = [i for i in (text.find(c, in_start, in_end) for c in ",;") if i >= 0]
+    cut = min(cuts) if cuts else in_end
     s_start, s_end = _strip_span(text, in_start, cut)
     piece = text[s_start:s_end]
     long_range: tuple[int, int] | None = None
     short_range = (s_start, s_end)
-    if is_short_form(piece):
+    piece_is_short = is_short_form(piece)
+    if piece_is_short:
         # "long form (SHORT)", then "(SHORT, long form)"
-        long_range = _long_before(doc, text, open_i, piece)
+        long_range = _long_before(v, text, open_i, piece)
         if long_range is None and cut < in_end:
             long_range = _long_inside(text, cut + 1, in_end, piece)
-    if long_range is None and open_i > 0 and not doc[open_i].is_sent_start:
+    elif open_i > 0 and not v.sent_start[open_i]:
         # "SHORT (long form)": the word right before the parenthesis
-        w_end = doc[open_i].idx
+        w_end = v.idx[open_i]
         while w_end > 0 and text[w_end - 1].isspace():
             w_end -= 1
         w_start = w_end
         while w_start > 0 and not text[w_start - 1].isspace() and text[w_start - 1] not in "([":
             w_start -= 1
         word = text[w_start:w_end]
-        k = open_i - 1
-        while k > 0 and doc[k].idx > w_start:
-            k -= 1
-        same_sentence = not any(doc[j].is_sent_start for j in range(k + 1, open_i))
-        if (
-            same_sentence
-            and word[-1:] not in (",", ";", ":")
-            and is_short_form(word)
-            and not is_short_form(piece)
-        ):
-            long_range = _long_inside(text, s_start, s_end, word)
-            short_range = (w_start, w_end)
+        if word[-1:] not in (",", ";", ":") and is_short_form(word):
+            k = open_i - 1
+            while k > 0 and v.idx[k] > w_start:
+                k -= 1
+            if not any(v.sent_start[k + 1 : open_i]):  # the word is in the same sentence
+                long_range = _long_inside(text, s_start, s_end, word)
+                short_range = (w_start, w_end)
     if long_range is None:
         return None
     long_span = _span(doc, *long_range)
@@ -309,18 +307,20 @@ def _definition(doc: Doc, text: str, open_i: int, close_i: int) -> Abbreviation 
 
 def find_abbreviations(doc: Doc) -> list[Abbreviation]:
     """Every abbreviation definition in ``doc``, in text order."""
-    return _find(doc, doc_text(doc))
+    return _find(doc, TokenView.of(doc))
 
 
-def _find(doc: Doc, text: str) -> list[Abbreviation]:
+def _find(doc: Doc, v: TokenView) -> list[Abbreviation]:
     found: list[Abbreviation] = []
+    text, idx = v.doc_text, v.idx
     pos = text.find("(")
     while pos >= 0:
-        paren = doc.char_span(pos, pos + 1)  # only a "(" that is a token of its own
-        if paren is not None:
-            close_i = _closing(doc, paren.start)
+        # only a "(" that is a token of its own
+        open_i = bisect.bisect_left(idx, pos)
+        if open_i < v.n and idx[open_i] == pos and v.text[open_i] == "(":
+            close_i = _closing(v, open_i)
             if close_i is not None:
-                abbreviation = _definition(doc, text, paren.start, close_i)
+                abbreviation = _definition(doc, v, open_i, close_i)
                 if abbreviation is not None:
                     found.append(abbreviation)
         pos = text.find("(", pos + 1)
@@ -350,6 +350,12 @@ def _get_abbreviations(doc: Doc) -> list[Abbreviation] | None:
     return [Abbreviation(long=doc[ls:le], short=doc[ss:se]) for ls, le, ss, se in rows]
 
 
+def definition_offsets(doc: Doc) -> list[tuple[int, int, int, int]]:
+    """The token offsets ``(long_start, long_end, short_start, short_end)`` of every definition
+    in ``doc._.abbreviations``, without making spans (empty before the component ran)."""
+    return [(ls, le, ss, se) for ls, le, ss, se in doc.user_data.get(_DEFINITIONS_KEY) or ()]
+
+
 if not Doc.has_extension("abbreviations"):
     Doc.set_extension("abbreviations", getter=_get_abbreviations)
 if not Doc.has_extension("abbreviation_map"):
@@ -364,17 +370,18 @@ class AbbreviationDetector:
         self.spans_key = spans_key
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc_text(doc)
-        found = _find(doc, text) if "(" in text else []
+        v = TokenView.of(doc)
+        found = _find(doc, v) if "(" in v.doc_text else []
         mapping: dict[str, str] = {}
         spans: list[Span] = []
         for abbr in found:
-            long_text = _normal(abbr.long.text)
-            mapping.setdefault(abbr.short.text, long_text)
-            spans.append(Span(doc, abbr.long.start, abbr.long.end, label=LONG, kb_id=long_text))
-            spans.append(Span(doc, abbr.short.start, abbr.short.end, label=SHORT, kb_id=long_text))
+            long, short = abbr.long, abbr.short
+            long_text = _normal(v.span_text(long.start, long.end))
+            mapping.setdefault(v.span_text(short.start, short.end), long_text)
+            spans.append(Span(doc, long.start, long.end, label=LONG, kb_id=long_text))
+            spans.append(Span(doc, short.start, short.end, label=SHORT, kb_id=long_text))
         if found:
-            spans.extend(_mentions(doc, text, found, mapping))
+            spans.extend(_mentions(doc, v, found, mapping))
             spans.sort(key=lambda s: (s.start, s.end))
         doc.spans[self.spans_key] = spans
         doc.user_data[_DEFINITIONS_KEY] = [
@@ -385,28 +392,44 @@ class AbbreviationDetector:
 
 
 def _mentions(
-    doc: Doc, text: str, found: list[Abbreviation], mapping: dict[str, str]
+    doc: Doc, v: TokenView, found: list[Abbreviation], mapping: dict[str, str]
 ) -> list[Span]:
     """Every other occurrence of a defined short form, or of its plural / singular: the same
-    characters in ``text``, starting and ending on token boundaries, outside the definitions."""
-    taken = [False] * len(doc)
+    characters in the text, starting and ending on token boundaries, outside the definitions."""
+    text = v.doc_text
+    taken = [False] * v.n
     for abbr in found:
         for part in (abbr.long, abbr.short):
             taken[part.start : part.end] = [True] * len(part)
     forms: dict[str, str] = {}
     for abbr in found:
-        for form in _variants(abbr.short.text):
-            forms.setdefault(form, mapping[abbr.short.text])
+        short = v.span_text(abbr.short.start, abbr.short.end)
+        for form in _variants(short):
+            forms.setdefault(form, mapping[short])
     out: list[Span] = []
     for form in sorted(forms, key=len, reverse=True):  # longest first: "MoE-VLM" before "MoE"
         pos = text.find(form)
         while pos >= 0:
-            span = doc.char_span(pos, pos + len(form))
-            if span is not None and not any(taken[span.start : span.end]):
-                out.append(Span(doc, span.start, span.end, label=SHORT, kb_id=forms[form]))
-                taken[span.start : span.end] = [True] * len(span)
+            tokens = _token_range(v, pos, pos + len(form))
+            if tokens is not None and not any(taken[tokens[0] : tokens[1]]):
+                start, end = tokens
+                out.append(Span(doc, start, end, label=SHORT, kb_id=forms[form]))
+                taken[start:end] = [True] * (end - start)
             pos = text.find(form, pos + 1)
     return out
+
+
+def _token_range(v: TokenView, start_char: int, end_char: int) -> tuple[int, int] | None:
+    """The tokens ``start, end`` covering exactly ``start_char:end_char`` (a token starts at
+    ``start_char`` and one ends at ``end_char``), like ``doc.char_span``; else ``None``."""
+    idx = v.idx
+    start = bisect.bisect_left(idx, start_char)
+    if start == v.n or idx[start] != start_char:
+        return None
+    last = bisect.bisect_left(idx, end_char) - 1  # the last token starting before end_char
+    if last < start or idx[last] + len(v.text[last]) != end_char:
+        return None
+    return start, last + 1
 
 
 @Language.factory("kgraph_abbreviations", default_config={"spans_key": "abbreviations"})

@@ -19,13 +19,17 @@ import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import compress
+from operator import attrgetter
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..records import CODE, INTRODUCES, PROPOSES, USES, Entity, Mention
+from .abbreviations import definition_offsets
 from .lexicon import load_lexicon
-from .patterns import TokenView, title_end_of
+from .view import TokenView, WordCache
 
 if not Doc.has_extension("kg_entities"):
     Doc.set_extension("kg_entities", default=None)
@@ -51,6 +55,8 @@ _SIZE_OR_DIM = re.compile(r"^\d+(\.\d+)?[BMKbmkD]?$|^\d+D$")
 _DATA_PREPOSITIONS = {"on", "across", "from", "including", "like", "as"}
 _LEFT_FILLERS = {",", ":", "called", "named", "dubbed", "termed", "the", "a", "an", "("}
 _BENCHY = re.compile(r"bench|eval\b|eval$|arena")
+_START_CHAR = attrgetter("start_char")
+_PRIORITY = {source: priority for source, (_, priority) in SOURCES.items()}
 OWN_SUBJECTS = {"we", "paper", "work", "study", "this", "our", "i"}
 CLAUSE_BREAKS = {
     ";",
@@ -77,12 +83,19 @@ CLAUSE_BREAKS = {
 }
 
 
+_LATEX = re.compile(r"\\[a-z]+|[${}^]")
+_JOINERS = re.compile(r"[-_/]")
+_NOT_KEY = re.compile(r"[^\w\s+#.@]")
+_ACRONYM_PLURAL = re.compile(r"[A-Z][A-Z0-9]+s")
+
+
+@lru_cache(maxsize=1 << 16)
 def norm_key(text: str) -> str:
     """The form under which two surface forms count as one thing: case, hyphens, plural."""
     s = text.lower().strip()
-    s = re.sub(r"\\[a-z]+|[${}^]", "", s)
-    s = re.sub(r"[-_/]", " ", s)
-    s = re.sub(r"[^\w\s+#.@]", "", s).strip(" .")
+    s = _LATEX.sub("", s)
+    s = _JOINERS.sub(" ", s)
+    s = _NOT_KEY.sub("", s).strip(" .")
     words = s.split()
     if words:
         last = words[-1]
@@ -91,6 +104,7 @@ def norm_key(text: str) -> str:
     return "".join(words)
 
 
+@lru_cache(maxsize=1 << 16)
 def singular(text: str) -> str:
     """``large language models`` -> ``large language model`` (lowercase phrases only)."""
     if not text or text[-1] != "s" or text.endswith("ss") or len(text) < 4:
@@ -102,12 +116,12 @@ def singular(text: str) -> str:
         if last.endswith(("sses", "xes", "ches", "shes")):  # processes, boxes, patches
             return text[:-2]
         return text[:-1]
-    if re.fullmatch(r"[A-Z][A-Z0-9]+s", last):  # LLMs -> LLM
+    if _ACRONYM_PLURAL.fullmatch(last):  # LLMs -> LLM
         return text[:-1]
     return text
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     start: int  #: token index
     end: int
@@ -124,7 +138,7 @@ class Candidate:
         return self.end_char - self.start_char
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     cands: list[Candidate] = field(default_factory=list)
     long_form: str | None = None
@@ -143,6 +157,8 @@ class Assembler:
         self.generic = {norm_key(w) for w in lexicon["generic_names"]}
         self.min_confidence = min_confidence
         self.eval_words = lexicon["evaluation_verbs"]
+        #: a name that says it is a benchmark ("MMLU-Bench", "Chatbot Arena"), per surface form
+        self._benchy = WordCache(lambda text: _BENCHY.search(text.lower()) is not None)
         self.context_types: dict[str, str] = {}
         for list_name, typ in (
             ("dataset_nouns", "dataset"),
@@ -158,10 +174,12 @@ class Assembler:
         out: list[Candidate] = []
         full = v.doc_text
 
+        idx, tokens = v.idx, v.text
+
         def add(start: int, end: int, typ: str | None, source: str, kb_id: str = "") -> None:
             if end <= start:
                 return
-            a, b = v.char_span(start, end)
+            a, b = idx[start], idx[end - 1] + len(tokens[end - 1])
             text = full[a:b]
             if text.strip():
                 out.append(Candidate(start, end, a, b, text, typ, source, kb_id))
@@ -178,9 +196,9 @@ class Assembler:
             for span in doc.spans["patterns"]:
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, span.kb_id_ or "name")
-        for abbr in doc._.abbreviations or []:
-            add(abbr.long.start, abbr.long.end, None, "abbreviation", "long")
-            add(abbr.short.start, abbr.short.end, None, "abbreviation", "short")
+        for long_start, long_end, short_start, short_end in definition_offsets(doc):
+            add(long_start, long_end, None, "abbreviation", "long")
+            add(short_start, short_end, None, "abbreviation", "short")
         return out
 
     def _model_span_ok(self, v: TokenView, start: int, end: int) -> bool:
@@ -202,32 +220,25 @@ class Assembler:
     # -- 2. overlaps -----------------------------------------------------------------------------
     @staticmethod
     def _resolve(cands: list[Candidate]) -> list[Candidate]:
-        order = sorted(
-            cands,
-            key=lambda c: (
-                -SOURCES[c.source][1] if c.source == "url" else 0,
-                -(c.end - c.start),
-                -SOURCES[c.source][1],
-                c.start,
-            ),
-        )
+        order = sorted(cands, key=_resolve_order)
         taken: list[Candidate] = []
-        occupied: set[int] = set()
+        by_extent: dict[tuple[int, int], Candidate] = {}
+        occupied = bytearray(max((c.end for c in cands), default=0))
         for c in order:
-            toks = set(range(c.start, c.end))
-            if toks & occupied:
+            if any(occupied[c.start : c.end]):
                 # same extent from another source: keep its type knowledge
-                for t in taken:
-                    if (t.start, t.end) == (c.start, c.end):
-                        if t.type is None and c.type is not None:
-                            t.type = c.type
-                        if not t.kb_id and c.kb_id and c.source == "gazetteer":
-                            t.kb_id = c.kb_id
-                        if c.source == "title":
-                            t.own = True
+                t = by_extent.get((c.start, c.end))
+                if t is not None:
+                    if t.type is None and c.type is not None:
+                        t.type = c.type
+                    if not t.kb_id and c.kb_id and c.source == "gazetteer":
+                        t.kb_id = c.kb_id
+                    if c.source == "title":
+                        t.own = True
                 continue
-            occupied |= toks
+            occupied[c.start : c.end] = b"\x01" * (c.end - c.start)
             taken.append(c)
+            by_extent[c.start, c.end] = c
         taken.sort(key=lambda c: c.start)
         return taken
 
@@ -235,43 +246,44 @@ class Assembler:
     def _context_type(self, v: TokenView, c: Candidate) -> str | None:
         """A type from the words around a name, most specific first: "X benchmark", "the X
         and Y datasets", "a new dataset, X", "experiments on X and Y"."""
-        if c.source != "phrase" and _BENCHY.search(c.text.lower()):
+        if c.source != "phrase" and self._benchy[c.text]:
             return "benchmark"
+        text, lower, n, context_types = v.text, v.lower, v.n, self.context_types
         j = c.end
-        while j < v.n and v.text[j] in (")", "'s", "’s"):
+        while j < n and text[j] in (")", "'s", "’s"):
             j += 1
-        nxt = v.lower[j] if j < v.n else ""
-        nxt2 = f"{nxt} {v.lower[j + 1]}" if j + 1 < v.n else nxt
-        typ = self.context_types.get(nxt2) or self.context_types.get(nxt)
+        nxt = lower[j] if j < n else ""
+        nxt2 = f"{nxt} {lower[j + 1]}" if j + 1 < n else nxt
+        typ = context_types.get(nxt2) or context_types.get(nxt)
         if typ is not None:
             return typ
         # look right past coordinated names: "the X and Y benchmarks"
         k = c.end
-        while k < v.n and k < c.end + 8 and (v.lower[k] in _COORD or _NAMED.search(v.text[k])):
+        while k < n and k < c.end + 8 and (lower[k] in _COORD or _NAMED.search(text[k])):
             k += 1
-        if c.end < k < v.n and v.lower[k - 1] not in _COORD:
-            t2 = self.context_types.get(v.lower[k])
+        if c.end < k < n and lower[k - 1] not in _COORD:
+            t2 = context_types.get(lower[k])
             if t2 in ("dataset", "benchmark"):
                 return t2
         # look left: "a new dataset, X"
         k = c.start - 1
-        while k >= 0 and k > c.start - 4 and v.lower[k] in _LEFT_FILLERS:
+        while k >= 0 and k > c.start - 4 and lower[k] in _LEFT_FILLERS:
             k -= 1
-        t1 = self.context_types.get(v.lower[k]) if k >= 0 else None
+        t1 = context_types.get(lower[k]) if k >= 0 else None
         if t1 in ("dataset", "benchmark"):
             return t1
         if c.source == "phrase":
             return None
         # look left past coordinated names for "on": "experiments on SciWorld and ALFWorld"
         k = c.start - 1
-        while k >= 0 and k > c.start - 10 and (v.lower[k] in _COORD or _NAMED.search(v.text[k])):
+        while k >= 0 and k > c.start - 10 and (lower[k] in _COORD or _NAMED.search(text[k])):
             k -= 1
-        if k >= 0 and v.lower[k] == "the":
+        if k >= 0 and lower[k] == "the":
             k -= 1
         if (
             k >= 0
-            and v.lower[k] in _DATA_PREPOSITIONS
-            and self.eval_words.intersection(v.lower[max(0, k - 8) : k])
+            and lower[k] in _DATA_PREPOSITIONS
+            and self.eval_words.intersection(lower[max(0, k - 8) : k])
         ):
             return "dataset"
         return None
@@ -283,32 +295,35 @@ class Assembler:
         own_verbs = self.lex["own_verbs"]
         by_start = {c.start: c for c in taken}
         low = v.lower
-        for s_start, s_end in sents:
-            if s_end <= title_end:
+        sent_starts = [a for a, _ in sents]
+        # each own verb ("propose", "introduce") in an abstract sentence
+        for i in compress(range(v.n), map(own_verbs.__contains__, low)):
+            k = bisect.bisect_right(sent_starts, i) - 1
+            if k < 0:
                 continue
-            for i in range(s_start, s_end):
-                if low[i] not in own_verbs:
+            s_start, s_end = sents[k]
+            if s_end <= title_end or i >= s_end:
+                continue
+            if not OWN_SUBJECTS.intersection(low[max(s_start, i - 6) : i]):
+                continue
+            # the first names after the verb, up to the end of the clause
+            found = 0
+            for t in range(i + 1, min(i + 16, s_end)):
+                if low[t] in CLAUSE_BREAKS:
+                    break
+                c = by_start.get(t)
+                if c is None or c.source == "url" or c.type in ("task", "metric"):
                     continue
-                if not OWN_SUBJECTS.intersection(low[max(s_start, i - 6) : i]):
+                if not _NAMED.search(c.text) or c.source == "gazetteer":
+                    # an unnamed method ("a multimodal adapter") is the paper itself, and
+                    # a name the knowledge base already has is not new
                     continue
-                # the first names after the verb, up to the end of the clause
-                found = 0
-                for t in range(i + 1, min(i + 16, s_end)):
-                    if low[t] in CLAUSE_BREAKS:
-                        break
-                    c = by_start.get(t)
-                    if c is None or c.source == "url" or c.type in ("task", "metric"):
-                        continue
-                    if not _NAMED.search(c.text) or c.source == "gazetteer":
-                        # an unnamed method ("a multimodal adapter") is the paper itself, and
-                        # a name the knowledge base already has is not new
-                        continue
-                    if found and low[c.start - 1] not in ("and", ","):
-                        break
-                    c.own = True
-                    found += 1
-                    if found >= 3:
-                        break
+                if found and low[c.start - 1] not in ("and", ","):
+                    break
+                c.own = True
+                found += 1
+                if found >= 3:
+                    break
         # "X, a new dataset / benchmark / method"
         for c in taken:
             j = c.end
@@ -323,8 +338,8 @@ class Assembler:
     # -- main ------------------------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
         v = TokenView.of(doc)
-        title_end = title_end_of(v)
-        sents = [(s.start, s.end) for s in doc.sents]
+        title_end = v.title_end
+        sents = v.sentences(doc)
         cands = self._resolve(self._candidates(doc, v))
         for c in cands:
             if c.source == "title":
@@ -334,10 +349,11 @@ class Assembler:
         # 3. group: abbreviations link short and long forms
         abbrev_long: dict[str, str] = {}
         long_keys: dict[str, str] = {}
-        for abbr in doc._.abbreviations or []:
-            abbrev_long[norm_key(singular(abbr.short.text))] = abbr.long.text
-            abbrev_long[norm_key(abbr.short.text)] = abbr.long.text
-            long_keys.setdefault(norm_key(abbr.long.text), abbr.long.text)
+        for long_start, long_end, short_start, short_end in definition_offsets(doc):
+            short, long = v.span_text(short_start, short_end), v.span_text(long_start, long_end)
+            abbrev_long[norm_key(singular(short))] = long
+            abbrev_long[norm_key(short)] = long
+            long_keys.setdefault(norm_key(long), long)
         groups: dict[str, _Group] = defaultdict(_Group)
         sent_texts: dict[int, str] = {}
         for c in cands:
@@ -375,7 +391,7 @@ class Assembler:
             ent = self._entity(doc, v, sents, key, g, sent_texts)
             if ent is not None and ent.confidence >= self.min_confidence:
                 entities.append(ent)
-        entities += self._urls(doc)
+        entities += self._urls(doc, v)
         entities.sort(key=lambda e: e.mentions[0].start if e.mentions else 0)
         doc._.kg_entities = entities
         return doc
@@ -405,8 +421,8 @@ class Assembler:
             if sources <= {"capitalised"}:
                 return None  # capitalised words with no type evidence: too weak
             votes["method"] = 0.5
-        typ = max(votes.items(), key=lambda kv: kv[1])[0]
-        named = any(re.search(r"[A-Z0-9]", c.text) for c in cands)
+        typ = max(votes, key=votes.__getitem__)  # the first of the best
+        named = any(_NAMED.search(c.text) for c in cands)
         if all(c.source == "abbreviation" for c in cands) and not named:
             return None
         # a long form whose words are generic ("out-of-domain") is not a thing on its own
@@ -443,9 +459,9 @@ class Assembler:
                 c.end_char,
                 c.text,
                 c.source,
-                _sentence(doc, sents, c.start, sent_texts),
+                _sentence(v, sents, c.start, sent_texts),
             )
-            for c in sorted(cands, key=lambda c: c.start_char)
+            for c in sorted(cands, key=_START_CHAR)
         )
         kb = next((c.kb_id for c in cands if c.source == "gazetteer" and c.kb_id), None)
         return Entity(
@@ -459,12 +475,12 @@ class Assembler:
         )
 
     @staticmethod
-    def _urls(doc: Doc) -> list[Entity]:
+    def _urls(doc: Doc, v: TokenView) -> list[Entity]:
         by_url: dict[str, list[Mention]] = defaultdict(list)
         for start, end, canonical in doc._.kg_urls or []:
             span = doc.char_span(start, end, alignment_mode="expand")
-            sentence = span.sent.text if span is not None else ""
-            by_url[canonical].append(Mention(start, end, doc.text[start:end], "urls", sentence))
+            sentence = _span_sentence(doc, v, span.start, span.end) if span is not None else ""
+            by_url[canonical].append(Mention(start, end, v.doc_text[start:end], "urls", sentence))
         return [
             Entity(
                 name=url,
@@ -478,7 +494,7 @@ class Assembler:
         ]
 
 
-def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int, cache: dict[int, str]) -> str:
+def _sentence(v: TokenView, sents: list[tuple[int, int]], token: int, cache: dict[int, str]) -> str:
     """The text of the sentence holding ``token``; ``cache`` keeps each sentence's text."""
     k = bisect.bisect_right(sents, (token, 1 << 30)) - 1
     if k < 0:
@@ -486,7 +502,26 @@ def _sentence(doc: Doc, sents: list[tuple[int, int]], token: int, cache: dict[in
     text = cache.get(k)
     if text is None:
         a, b = sents[k]
-        view = TokenView.of(doc)
-        start, end = view.char_span(a, b)
-        text = cache[k] = view.doc_text[start:end].strip()
+        start, end = v.char_span(a, b)
+        text = cache[k] = v.doc_text[start:end].strip()
     return text
+
+
+def _resolve_order(c: Candidate) -> tuple[int, int, int, int]:
+    """Overlaps go to URLs first, then to the longest, then to the most trusted source."""
+    priority = _PRIORITY[c.source]
+    return (-priority if c.source == "url" else 0, c.start - c.end, -priority, c.start)
+
+
+def _span_sentence(doc: Doc, v: TokenView, start: int, end: int) -> str:
+    """``doc[start:end].sent.text``: the sentence holding token ``start`` (a span that crosses
+    a sentence boundary gets its first sentence, as in spaCy)."""
+    if not v.sentenced or "sents" in doc.user_hooks or "sent" in doc.user_span_hooks:
+        return str(doc[start:end].sent.text)
+    sent_start = v.sent_start
+    first, last = start, start + 1
+    while first > 0 and not sent_start[first]:
+        first -= 1
+    while last < v.n and not sent_start[last]:
+        last += 1
+    return v.span_text(first, last)

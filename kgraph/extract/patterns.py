@@ -19,14 +19,17 @@ Word lists live in ``kgraph/data/lexicon.jsonl``.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, cast
+from itertools import compress, filterfalse
+from operator import eq, gt, or_
+from typing import NamedTuple
 
-from spacy.attrs import IDX, IS_SPACE, LENGTH, SENT_START, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .lexicon import load_lexicon
-from .urls import doc_text
+from .view import TokenView, WordCache
+
+__all__ = ["PatternFinder", "TokenView", "Word", "name_shaped", "title_end_of", "words_of"]
 
 _LETTER_DIGIT = re.compile(r"[A-Za-z].*\d|\d.*[A-Za-z]")
 _LOWER_UPPER = re.compile(r"[a-z][A-Z]")
@@ -40,14 +43,16 @@ def name_shaped(t: str, not_names: frozenset[str] = frozenset()) -> bool:
     capital after a lowercase letter (``RegMean``, ``eCeLLM``) or two capitals (``CHGNet``,
     ``BERT``, ``TED-Adapter``) that is not itself a common acronym (``Human-AI``).
     """
-    if not any(c.isalpha() for c in t):
+    if not any(map(str.isalpha, t)):
         return False
     if t.endswith("++") or _LETTER_DIGIT.search(t):
         return True
+    if t.islower():  # no capital letter: neither CamelCase nor capitals
+        return False
     for part in _PARTS.split(t):
         if _LOWER_UPPER.search(part):
             return True
-        caps = sum(c.isupper() for c in part)
+        caps = sum(map(str.isupper, part))
         if caps >= 2 and part not in not_names and part.rstrip("s") not in not_names:
             return True
     return False
@@ -73,82 +78,61 @@ class Word(NamedTuple):
     text: str
 
 
-_LAST_VIEW: dict[str, object] = {}
+class Words:
+    """The words of a doc (see :func:`words_of`) as parallel lists, with what the rules ask of
+    each word computed once: ``starts`` / ``ends`` (token indices), ``texts``, ``lowers``, and
+    ``joined[k]``: words ``k`` and ``k + 1`` are separated by plain spaces only (no punctuation,
+    no line break)."""
 
+    __slots__ = ("ends", "joined", "lowers", "n", "starts", "texts")
 
+    def __init__(self, v: TokenView) -> None:
+        text, ws, n = v.text, v.ws, v.n
+        #: white space and punctuation tokens are no part of a word; a break after the last token
+        brk = list(map(or_, v.space, map(_PUNCT.__contains__, text)))
+        brk.append(True)
+        starts: list[int] = []
+        ends: list[int] = []
+        texts: list[str] = []
+        i = 0
+        while i < n:
+            if brk[i]:
+                i += 1
+                continue
+            j = i + 1
+            if ws[i] or brk[j]:  # a word of one token, the usual case
+                starts.append(i)
+                ends.append(j)
+                texts.append(text[i])
+                i = j
+                continue
+            while not ws[j - 1] and not brk[j]:  # tokens with nothing between them
+                j += 1
+            # a trailing connector ("RegMean-") is not part of the word
+            while j - 1 > i and text[j - 1] in _CONNECTORS:
+                j -= 1
+            starts.append(i)
+            ends.append(j)
+            texts.append(text[i] if j - i == 1 else "".join(text[i:j]))
+            i = j
+        self.starts, self.ends, self.texts = starts, ends, texts
+        self.n = len(texts)
+        self.lowers = list(map(str.lower, texts))
+        # only a space between them (no punctuation, no line break): word k ends where k + 1
+        # starts (a line break would be a white-space token between them)
+        self.joined = list(map(eq, ends, starts[1:]))
 
-
-class TokenView:
-    """Plain Python lists of what the rules read about each token (indexing a Doc is slow)."""
-
-    __slots__ = (
-        "doc_text",
-        "idx",
-        "lower",
-        "n",
-        "newline_after",
-        "sent_start",
-        "space",
-        "text",
-        "ws",
-    )
-
-    def __init__(self, doc: Doc) -> None:
-        full = self.doc_text = doc_text(doc)
-        rows = doc.to_array([IDX, LENGTH, SPACY, IS_SPACE, SENT_START]).tolist() if len(doc) else []
-        self.idx: list[int] = [r[0] for r in rows]
-        self.text: list[str] = [full[r[0] : r[0] + r[1]] for r in rows]
-        self.ws = [" " if r[2] else "" for r in rows]
-        self.space = [bool(r[3]) for r in rows]
-        self.sent_start = [r[4] == 1 for r in rows]
-        self.lower = [t.lower() for t in self.text]
-        self.n = len(self.text)
-        # a blank line (title | abstract) breaks a phrase; a wrapped line does not
-        space, text = self.space, self.text
-        self.newline_after = [
-            i + 1 < self.n and space[i + 1] and "\n\n" in text[i + 1] for i in range(self.n)
-        ]
-
-    @classmethod
-    def of(cls, doc: Doc) -> TokenView:
-        """The view of ``doc``, built once for all the components that read it in a row."""
-        cached = _LAST_VIEW.get("view")
-        if cached is not None and _LAST_VIEW.get("doc") is doc:
-            return cast(TokenView, cached)
-        view = cls(doc)
-        _LAST_VIEW["doc"], _LAST_VIEW["view"] = doc, view
-        return view
-
-    def char_span(self, start: int, end: int) -> tuple[int, int]:
-        """Character offsets of tokens ``start`` to ``end`` (exclusive)."""
-        return self.idx[start], self.idx[end - 1] + len(self.text[end - 1])
-
-    def span_text(self, start: int, end: int) -> str:
-        return (
-            "".join(self.text[i] + self.ws[i] for i in range(start, end - 1)) + self.text[end - 1]
-        )
+    def as_tuples(self) -> list[Word]:
+        return [Word(*w) for w in zip(self.starts, self.ends, self.texts, strict=True)]
 
 
 def words_of(doc: Doc, view: TokenView | None = None) -> list[Word]:
     """Split ``doc`` into whitespace-delimited words, punctuation at their edges kept apart."""
-    v = view or TokenView(doc)
-    text, ws, space = v.text, v.ws, v.space
-    out: list[Word] = []
-    i = 0
-    n = v.n
-    while i < n:
-        if space[i] or text[i] in _PUNCT:
-            i += 1
-            continue
-        j = i + 1
-        while j < n and not ws[j - 1] and not space[j] and text[j] not in _PUNCT:
-            j += 1
-        # a trailing connector ("RegMean-") is not part of the word
-        while j - 1 > i and text[j - 1] in _CONNECTORS:
-            j -= 1
-        out.append(Word(i, j, "".join(text[i:j]) if j - i > 1 else text[i]))
-        i = j
-    return out
+    return Words(view or TokenView.of(doc)).as_tuples()
+
+
+#: a rule's hit: first token, end token, label, rule name
+Hit = tuple[int, int, str, str]
 
 
 @Language.factory("kgraph_patterns", default_config={"lexicon": None})
@@ -157,6 +141,9 @@ def make_patterns(nlp: Language, name: str, lexicon: str | None) -> PatternFinde
 
 
 class PatternFinder:
+    """The ``kgraph_patterns`` component (see the module doc). Word-level facts (is it
+    name-shaped, capitalised, a head word, a modifier) are cached per word text."""
+
     def __init__(self, lexicon: dict[str, frozenset[str]]) -> None:
         self.lex = lexicon
         self.not_names = lexicon["not_names"]
@@ -171,29 +158,33 @@ class PatternFinder:
             **{w: "method" for w in lexicon["method_heads"]},
             **{w: "task" for w in lexicon["task_heads"]},
         }
-        self._name_cache: dict[str, bool] = {}
-        self._mod_cache: dict[str, bool] = {}
+        self._name_cache = WordCache(self._is_name)
+        self._mod_cache = WordCache(self._modifier_ok)
+        self._caps_cache = WordCache(lambda t: _CAPITALISED.match(t) is not None)
+        self._kind_cache = WordCache(self._head_kind)
 
     def __call__(self, doc: Doc) -> Doc:
         v = TokenView.of(doc)
-        words = words_of(doc, v)
-        title_end = title_end_of(v)
-        found: list[tuple[int, int, str, str]] = []
-        found += self._names(v, words, title_end)
-        found += self._capitalised(v, words, title_end)
+        w = Words(v)
+        title_end = v.title_end
+        names = list(map(self._name_cache.__getitem__, w.texts))
+        caps = list(map(self._caps_cache.__getitem__, w.texts))
+        found: list[Hit] = []
+        found += self._names(v, w, title_end, names, caps)
+        found += self._listed_names(v, w, title_end, names, caps)
+        found += self._capitalised(v, w, title_end, caps)
         found += self._title_prefix(v, title_end)
-        found += self._phrases(v, words, title_end)
+        found += self._phrases(v, w, title_end)
+        strings = doc.vocab.strings
+        ids = {s: strings.add(s) for s in {x for hit in found for x in hit[2:]}}
         doc.spans["patterns"] = [
-            Span(doc, a, b, label=lab, kb_id=rule) for a, b, lab, rule in found
+            Span(doc, a, b, label=ids[lab], kb_id=ids[rule]) for a, b, lab, rule in found
         ]
         return doc
 
     # -- names ---------------------------------------------------------------------------------
     def is_name(self, t: str) -> bool:
-        hit = self._name_cache.get(t)
-        if hit is None:
-            hit = self._name_cache[t] = self._is_name(t)
-        return hit
+        return self._name_cache[t]
 
     def _is_name(self, t: str) -> bool:
         if len(t) < 2 or t in self.not_names or t.rstrip("s") in self.not_names:
@@ -207,70 +198,69 @@ class PatternFinder:
         return name_shaped(t, self.not_names)
 
     def _names(
-        self, v: TokenView, words: list[Word], title_end: int
-    ) -> list[tuple[int, int, str, str]]:
+        self, v: TokenView, w: Words, title_end: int, names: list[bool], caps: list[bool]
+    ) -> list[Hit]:
         out = []
-        for k, w in enumerate(words):
-            if not self.is_name(w.text):
-                continue
-            start, end = w.start, w.end
+        text, lower, sent_start = v.text, v.lower, v.sent_start
+        starts, ends, texts, lowers, joined = w.starts, w.ends, w.texts, w.lowers, w.joined
+        for k in compress(range(w.n), names):
+            start, end = starts[k], ends[k]
             # "ChatGPT-powered" -> "ChatGPT", "OpenAI's" -> "OpenAI"
             while (
-                end - start >= 3
-                and v.text[end - 2] == "-"
-                and v.lower[end - 1] in self.name_suffixes
+                end - start >= 3 and text[end - 2] == "-" and lower[end - 1] in self.name_suffixes
             ):
                 end -= 2
-            if end - start >= 2 and v.lower[end - 1] in ("'s", "’s"):
+            if end - start >= 2 and lower[end - 1] in ("'s", "’s"):
                 end -= 1
             # a size or version right after: "Llama-2 7B", "wav2vec 2.0"
-            if (
-                k + 1 < len(words)
-                and _SIZE.match(words[k + 1].text)
-                and _gap_is_space(v, w, words[k + 1])
-            ):
-                end = words[k + 1].end
+            if k + 1 < w.n and _SIZE.match(texts[k + 1]) and joined[k]:
+                end = ends[k + 1]
             # capitalised words right before, inside an abstract sentence: "Neural PG-RANK"
             j = k - 1
             while (
                 j >= 0
-                and words[j].start >= title_end
-                and _CAPITALISED.match(words[j].text)
-                and _gap_is_space(v, words[j], words[j + 1])
-                and not v.sent_start[words[j].start]
-                and words[j].text.lower() not in self.non_modifiers
+                and starts[j] >= title_end
+                and caps[j]
+                and joined[j]
+                and not sent_start[starts[j]]
+                and lowers[j] not in self.non_modifiers
             ):
-                start = words[j].start
+                start = starts[j]
                 j -= 1
             out.append((start, end, "name", "name"))
-        return out + self._listed_names(v, words, title_end)
+        return out
 
     def _listed_names(
-        self, v: TokenView, words: list[Word], title_end: int
-    ) -> list[tuple[int, int, str, str]]:
+        self, v: TokenView, w: Words, title_end: int, names: list[bool], caps: list[bool]
+    ) -> list[Hit]:
         """A capitalised word listed between names is a name too: in "CHGNet > MEGNet >
         Wrenformer > BOWSR" or "BERT, Wrenformer and T5", Wrenformer is one."""
-        out = []
-        words = [w for w in words if w.text.lower() not in _LIST_SEPARATORS]
-        for k in range(1, len(words) - 1):
-            w = words[k]
+        out: list[Hit] = []
+        starts, ends, texts, lowers = w.starts, w.ends, w.texts, w.lowers
+        sent_start = v.sent_start
+        separators = set(compress(range(w.n), map(_LIST_SEPARATORS.__contains__, lowers)))
+        kept = list(filterfalse(separators.__contains__, range(w.n)))
+        # capitalised words that are no names, with a word on each side
+        inner = range(1, len(kept) - 1)
+        for m in compress(
+            inner, map(gt, map(caps.__getitem__, kept[1:-1]), map(names.__getitem__, kept[1:-1]))
+        ):
+            k = kept[m]
             if (
-                w.start < title_end
-                or not _CAPITALISED.match(w.text)
-                or "-" in w.text
-                or v.sent_start[w.start]
-                or w.text.lower() in self.non_modifiers
-                or self.is_name(w.text)
+                starts[k] < title_end
+                or "-" in texts[k]
+                or sent_start[starts[k]]
+                or lowers[k] in self.non_modifiers
             ):
                 continue
-            left, right = words[k - 1], words[k + 1]
+            left, right = kept[m - 1], kept[m + 1]
             if (
-                self.is_name(left.text)
-                and self.is_name(right.text)
-                and self._listed(v, left.end, w.start)
-                and self._listed(v, w.end, right.start)
+                names[left]
+                and names[right]
+                and self._listed(v, ends[left], starts[k])
+                and self._listed(v, ends[k], starts[right])
             ):
-                out.append((w.start, w.end, "name", "name"))
+                out.append((starts[k], ends[k], "name", "name"))
         return out
 
     @staticmethod
@@ -279,31 +269,28 @@ class PatternFinder:
         between = v.lower[a:b]
         return bool(between) and all(t in _LIST_SEPARATORS for t in between)
 
-    def _capitalised(
-        self, v: TokenView, words: list[Word], title_end: int
-    ) -> list[tuple[int, int, str, str]]:
-        out = []
-        run: list[Word] = []
-        for w in words:
-            if w.start < title_end:
+    def _capitalised(self, v: TokenView, w: Words, title_end: int, caps: list[bool]) -> list[Hit]:
+        """Runs of two or more capitalised words inside an abstract sentence."""
+        out: list[Hit] = []
+        starts, ends, lowers, joined = w.starts, w.ends, w.lowers, w.joined
+        sent_start, non_modifiers = v.sent_start, self.non_modifiers
+        first = last = -1  # the first and last word of the current run (-1: no run)
+        for k in compress(range(w.n), caps):  # any other word ends a run
+            if starts[k] < title_end:
                 continue
-            ok = (
-                _CAPITALISED.match(w.text) is not None
-                and not v.sent_start[w.start]
-                and w.text.lower() not in self.non_modifiers
-            )
-            if ok and run and _gap_is_space(v, run[-1], w):
-                run.append(w)
+            ok = not sent_start[starts[k]] and lowers[k] not in non_modifiers
+            if ok and first >= 0 and last == k - 1 and joined[last]:
+                last = k  # the run goes on
                 continue
-            if len(run) >= 2:
-                out.append((run[0].start, run[-1].end, "name", "capitalised"))
-            run = [w] if ok else []
-        if len(run) >= 2:
-            out.append((run[0].start, run[-1].end, "name", "capitalised"))
+            if last > first >= 0:
+                out.append((starts[first], ends[last], "name", "capitalised"))
+            first = last = k if ok else -1
+        if last > first >= 0:
+            out.append((starts[first], ends[last], "name", "capitalised"))
         return out
 
     # -- title -----------------------------------------------------------------------------------
-    def _title_prefix(self, v: TokenView, title_end: int) -> list[tuple[int, int, str, str]]:
+    def _title_prefix(self, v: TokenView, title_end: int) -> list[Hit]:
         """The name before ":" in a title: a name-shaped word ("SWE-RL", "Online DPO") or one
         single word ("Satori"); a plain phrase ("On Scale", "Two at Once") is not a name."""
         for i in range(min(title_end, v.n, 8)):
@@ -342,10 +329,7 @@ class PatternFinder:
 
     # -- head phrases ----------------------------------------------------------------------------
     def modifier_ok(self, text: str) -> bool:
-        hit = self._mod_cache.get(text)
-        if hit is None:
-            hit = self._mod_cache[text] = self._modifier_ok(text)
-        return hit
+        return self._mod_cache[text]
 
     def _modifier_ok(self, text: str) -> bool:
         low = text.lower()
@@ -364,43 +348,46 @@ class PatternFinder:
             and not low.endswith(("-based", "-augmented", "-supervised", "-guided", "-conditioned"))
         )
 
-    def _phrases(
-        self, v: TokenView, words: list[Word], title_end: int
-    ) -> list[tuple[int, int, str, str]]:
-        out = []
-        heads = self.heads
-        for k, w in enumerate(words):
-            head = w.text.lower()
-            kind = heads.get(head)
-            if kind is None and "-" in head:
-                kind = heads.get(head.rsplit("-", 1)[-1])
-            if kind is None:
-                continue
-            in_title = w.start < title_end
-            if w.text[0].isupper() and not in_title and not v.sent_start[w.start]:
+    def _head_kind(self, low: str) -> str:
+        """The type a lowercase head word implies ("" for none); a hyphenated word is judged by
+        its last part ("self-supervision")."""
+        kind = self.heads.get(low)
+        if kind is None and "-" in low:
+            kind = self.heads.get(low.rsplit("-", 1)[-1])
+        return kind or ""
+
+    def _phrases(self, v: TokenView, w: Words, title_end: int) -> list[Hit]:
+        out: list[Hit] = []
+        starts, ends, texts, lowers, joined = w.starts, w.ends, w.texts, w.lowers, w.joined
+        sent_start, proper = v.sent_start, self.proper_modifiers
+        modifier_ok = self._mod_cache.__getitem__
+        kinds = list(map(self._kind_cache.__getitem__, lowers))
+        for k in compress(range(w.n), kinds):
+            head = lowers[k]
+            if texts[k][0].isupper() and starts[k] >= title_end and not sent_start[starts[k]]:
                 continue
             mods = 0
-            start = w.start
+            start = starts[k]
             j = k - 1
-            while j >= 0 and mods < 3 and _gap_is_space(v, words[j], words[j + 1]):
-                m = words[j]
-                if not self.modifier_ok(m.text):
+            while j >= 0 and mods < 3 and joined[j]:
+                m = texts[j]
+                if not modifier_ok(m):
                     break
                 # capitals inside an abstract sentence belong to names, not to phrases
                 if (
-                    m.text[0].isupper()
-                    and not m.text.isupper()
-                    and m.start >= title_end
-                    and not v.sent_start[m.start]
-                    and m.text.lower() not in self.proper_modifiers
+                    m[0].isupper()
+                    and not m.isupper()
+                    and starts[j] >= title_end
+                    and not sent_start[starts[j]]
+                    and lowers[j] not in proper
                 ):
                     break
-                start = m.start
+                start = starts[j]
                 mods += 1
                 j -= 1
             if mods == 0 and "-" not in head:
                 continue
-            out.append((start, w.end, kind, "phrase"))
+            out.append((start, ends[k], kinds[k], "phrase"))
         return out
 
 
@@ -411,7 +398,4 @@ def _gap_is_space(v: TokenView, left: Word, right: Word) -> bool:
 
 def title_end_of(v: TokenView) -> int:
     """Index of the first token after the title (title and abstract are joined by a blank line)."""
-    for i in range(v.n):
-        if (v.space[i] and "\n\n" in v.text[i]) or "\n\n" in v.ws[i]:
-            return i + 1
-    return v.n
+    return v.title_end

@@ -1,10 +1,16 @@
 """The extraction pipeline: ``spacy.blank("en")`` plus kgraph's own components.
 
     sentencizer -> kgraph_sections -> kgraph_urls -> kgraph_abbreviations
-      -> gazetteer_exact, gazetteer_lower (span_ruler) -> kgraph_patterns
+      -> gazetteer_exact, gazetteer_lower -> kgraph_patterns
       -> kgraph_model (the trained span tagger, unless model=False) -> kgraph_entities
 
 Everything it reads ships inside the package (``kgraph/data``); nothing is downloaded.
+
+Speed (``benchmarks/bench_extract.py``): the tokenizer keeps each doc's text and the kgraph
+components share one per-doc view of the tokens (``kgraph.extract.view``) instead of reading
+spaCy objects token by token; ``sentencizer`` is ``kgraph_sentencizer`` (spaCy's rule, same
+boundaries) and the gazetteers are ``kgraph_gazetteer`` (a ``span_ruler`` with a faster match
+step, same spans).
 """
 
 from __future__ import annotations
@@ -15,29 +21,21 @@ from typing import cast
 
 import spacy
 from spacy.language import Language
-from spacy.pipeline import SpanRuler
 from spacy.tokenizer import Tokenizer
-from spacy.tokens import Doc
 from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from ..records import Entity, Paper
 from . import abbreviations as _abbreviations  # noqa: F401 - registers the factory
 from . import assemble as _assemble  # noqa: F401 - registers the factory
+from . import gazetteer as _gazetteer  # noqa: F401 - registers the factory
 from . import patterns as _patterns  # noqa: F401 - registers the factory
+from . import sentences as _sentences  # noqa: F401 - registers the factories
 from . import urls as _urls  # noqa: F401 - registers the factory
+from .gazetteer import GazetteerRuler
 from .lexicon import DATA, read_jsonl
+from .view import KgraphTokenizer
 
 GAZETTEER_KEY = "gazetteer"
-
-
-@Language.component("kgraph_sections")
-def sections(doc: Doc) -> Doc:
-    """The title is a sentence of its own: the token after the blank line starts a sentence."""
-    for tok in doc[:-1]:
-        if (tok.is_space and "\n\n" in tok.text) or "\n\n" in tok.whitespace_:
-            doc[tok.i + 1].is_sent_start = True
-            break
-    return doc
 
 
 #: a final "." after a capital or digit ends a sentence ("... with Zeta-7B."), unless the token
@@ -48,9 +46,12 @@ EXTRA_INFIXES = [r"(?<=[A-Za-z0-9])\)(?=[-A-Za-z])"]
 
 
 def make_nlp() -> Language:
-    """``spacy.blank("en")`` with kgraph's one tokenizer tweak (:data:`EXTRA_SUFFIXES`)."""
+    """``spacy.blank("en")`` with kgraph's tokenizer tweaks (:data:`EXTRA_SUFFIXES`,
+    :data:`EXTRA_INFIXES`); the tokenizer keeps each doc's text for the components
+    (:class:`~kgraph.extract.view.KgraphTokenizer`)."""
     nlp = spacy.blank("en")
-    tokenizer = cast(Tokenizer, nlp.tokenizer)
+    tokenizer = KgraphTokenizer.like(cast(Tokenizer, nlp.tokenizer))
+    nlp.tokenizer = tokenizer
     suffixes = [*cast(list[str], nlp.Defaults.suffixes), *EXTRA_SUFFIXES]
     tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     infixes = [*cast(list[str], nlp.Defaults.infixes), *EXTRA_INFIXES]
@@ -65,7 +66,8 @@ def build_pipeline(*, gazetteer: bool = True, model: bool = True) -> Language:
     ``False`` keeps the faster rules-only pipeline.
     """
     nlp = make_nlp()
-    nlp.add_pipe("sentencizer")
+    # spaCy's sentencizer rule, reading kgraph's shared token view (same boundaries, faster)
+    nlp.add_pipe("kgraph_sentencizer", name="sentencizer")
     nlp.add_pipe("kgraph_sections")
     nlp.add_pipe("kgraph_urls")
     nlp.add_pipe("kgraph_abbreviations")
@@ -75,7 +77,7 @@ def build_pipeline(*, gazetteer: bool = True, model: bool = True) -> Language:
             if not path.exists():
                 continue
             ruler = nlp.add_pipe(
-                "span_ruler",
+                "kgraph_gazetteer",  # a span_ruler that matches faster (same spans)
                 name=f"gazetteer_{case}",
                 config={
                     "spans_key": GAZETTEER_KEY,
@@ -84,7 +86,7 @@ def build_pipeline(*, gazetteer: bool = True, model: bool = True) -> Language:
                     "validate": False,
                 },
             )
-            cast(SpanRuler, ruler).add_patterns(read_jsonl(path))
+            cast(GazetteerRuler, ruler).add_patterns(read_jsonl(path))
     # matching ~15k pattern strings filled the tokenizer's cache with them; resetting the
     # rules clears it (measured: 3x faster tokenizing afterwards)
     tokenizer = cast(Tokenizer, nlp.tokenizer)

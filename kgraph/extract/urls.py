@@ -60,6 +60,8 @@ from typing import Final
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from .view import TEXT_KEY, doc_text
+
 __all__ = [
     "CODE_HOSTS",
     "GITHUB_RESERVED",
@@ -76,20 +78,6 @@ __all__ = [
 ]
 
 LABEL: Final = "repository"
-
-
-#: ``doc.text`` joins every token (slow); kgraph components share it through ``doc.user_data``
-TEXT_KEY: Final = "kgraph.text"
-
-
-def doc_text(doc: Doc) -> str:
-    """``doc.text``, computed once per doc and shared by the kgraph components."""
-    text = doc.user_data.get(TEXT_KEY)
-    if isinstance(text, str) and len(doc) and len(text) == doc[-1].idx + len(doc[-1].text_with_ws):
-        return text
-    text = doc.text
-    doc.user_data[TEXT_KEY] = text
-    return text
 
 
 CODE_HOSTS: Final = frozenset({"github.com", "gitlab.com", "bitbucket.org", "gitee.com"})
@@ -315,10 +303,46 @@ class UrlMatch:
     example: bool = False
 
 
+#: every match of _URL_RE holds one of these (case-folded) at its start, or ".github.io" after
+#: the host name it starts with
+_URL_ANCHORS: Final = (
+    "http",
+    "www.",
+    *(f"{host}/" for host in ("github.com", "gitlab.com", "bitbucket.org", "gitee.com")),
+    "huggingface.co/",
+    "hf.co/",
+)
+#: the only non-ASCII characters that match ASCII letters under re.IGNORECASE
+_FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _url_search(text: str, folded: str | None, pos: int) -> re.Match[str] | None:
+    """``_URL_RE.search(text, pos)``, faster: the regex (case-insensitive, with lookbehinds at
+    every position) only runs from the first place a URL could start, found by plain substring
+    search in ``folded`` (``text`` case-folded, same length; ``None`` to search the plain way)."""
+    if folded is None:
+        return _URL_RE.search(text, pos)
+    first = -1
+    for anchor in _URL_ANCHORS:
+        i = folded.find(anchor, pos)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    io = folded.find(".github.io", pos)
+    if io >= 0:
+        # the match starts at the host name: go back over the characters it may hold
+        while io > pos and (folded[io - 1].isalnum() or folded[io - 1] in "_-"):
+            io -= 1
+        first = io if first < 0 else min(first, io)
+    return None if first < 0 else _URL_RE.search(text, first)
+
+
 def _candidates(text: str) -> Iterator[tuple[int, int]]:
+    folded = text.translate(_FOLD).lower()
+    # (a character whose lower case is longer would shift the offsets: search the plain way)
+    anchors = folded if len(folded) == len(text) else None
     pos = 0
     while True:
-        m = _URL_RE.search(text, pos)
+        m = _url_search(text, anchors, pos)
         if m is None:
             return
         start, end = m.start(), m.end()

@@ -1,0 +1,224 @@
+"""What the kgraph components read about a doc, computed once per doc and shared by all of them.
+
+Reading a spaCy ``Doc`` token by token from Python is slow: ``doc[i]``, ``tok.text``,
+``doc.text`` and ``doc.sents`` each build a ``Token`` (or ``Span``) object per access. The rule
+components therefore read plain Python lists instead, built once per doc with one
+``Doc.to_array`` call (:class:`TokenView`), and the doc's text, which kgraph's tokenizer
+(:class:`KgraphTokenizer`) keeps in ``doc.user_data`` as it makes the doc (:func:`doc_text`).
+
+The view lives outside the doc (a small cache of the last docs seen, :meth:`TokenView.of`): a
+Python object in ``doc.user_data`` would stop docs from serialising (``Doc.to_bytes``,
+``DocBin``). Components that change what the view holds (sentence starts) update the cached view
+too; a component that changes sentence starts after a kgraph component has read the doc must
+come before the kgraph components (spaCy's ``sentencizer``, ``senter`` and parser do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import accumulate, compress, pairwise
+from operator import add
+from typing import Any, Final, TypeVar, cast
+
+import numpy
+from spacy.attrs import ORTH, SENT_START, SPACY
+from spacy.strings import StringStore
+from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
+
+#: ``doc.text`` joins every token (slow); kgraph components share it through ``doc.user_data``
+TEXT_KEY: Final = "kgraph.text"
+
+
+def doc_text(doc: Doc) -> str:
+    """``doc.text``, computed once per doc and shared by the kgraph components.
+
+    Docs made by :class:`KgraphTokenizer` already hold their text; others get it computed and
+    stored on first use. The stored text is checked against the doc's length, so a doc whose
+    tokens were changed since does not get a stale text.
+    """
+    text = doc.user_data.get(TEXT_KEY)
+    if isinstance(text, str) and len(doc) and len(text) == doc[-1].idx + len(doc[-1].text_with_ws):
+        return text
+    text = doc.text
+    doc.user_data[TEXT_KEY] = text
+    return text
+
+
+class KgraphTokenizer(Tokenizer):  # type: ignore[misc]  # spaCy's Cython class is untyped
+    """spaCy's :class:`~spacy.tokenizer.Tokenizer` that keeps the text of each doc it makes in
+    ``doc.user_data[TEXT_KEY]`` (a tokenizer never changes the text: ``doc.text == text``), so
+    no component has to join the tokens again (see :func:`doc_text`)."""
+
+    def __call__(self, text: str) -> Doc:
+        doc = cast(Doc, super().__call__(text))
+        doc.user_data[TEXT_KEY] = text
+        return doc
+
+    @classmethod
+    def like(cls, tokenizer: Tokenizer) -> KgraphTokenizer:
+        """A :class:`KgraphTokenizer` with the vocab, rules and affix patterns of ``tokenizer``."""
+        return cls(
+            tokenizer.vocab,
+            rules=tokenizer.rules,
+            prefix_search=tokenizer.prefix_search,
+            suffix_search=tokenizer.suffix_search,
+            infix_finditer=tokenizer.infix_finditer,
+            token_match=tokenizer.token_match,
+            url_match=tokenizer.url_match,
+            faster_heuristics=tokenizer.faster_heuristics,
+        )
+
+
+_ATTRS: Final = [ORTH, SPACY, SENT_START]
+
+
+class _OrthTexts(dict[int, str]):
+    """Token text by orth id (a hash of the text, the same in every vocab): a dict lookup is
+    cheaper than asking the string store each time; a missing text comes from ``strings``."""
+
+    __slots__ = ("strings",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strings: StringStore | None = None
+
+    def __missing__(self, orth: int) -> str:
+        if len(self) > _MAX_TEXTS:
+            self.clear()
+        text = self[orth] = cast(StringStore, self.strings)[orth]
+        return text
+
+
+#: bound on the cache (the vocab of a large corpus has millions of words)
+_MAX_TEXTS: Final = 300_000
+_TEXTS = _OrthTexts()
+
+
+def _token_texts(doc: Doc, orth: list[int]) -> list[str]:
+    """``[t.text for t in doc]`` from the doc's ``ORTH`` column."""
+    _TEXTS.strings = doc.vocab.strings
+    return list(map(_TEXTS.__getitem__, orth))
+
+
+_T = TypeVar("_T")
+
+
+class WordCache(dict[str, _T]):
+    """A per-word (per-string) cache of ``fn``: a missing key is computed and kept, so
+    ``map(cache.__getitem__, words)`` runs at C speed for the words already seen. Emptied
+    when it holds ``limit`` words (the vocabulary of a large corpus is unbounded)."""
+
+    __slots__ = ("fn", "limit")
+
+    def __init__(self, fn: Callable[[str], _T], limit: int = 200_000) -> None:
+        super().__init__()
+        self.fn = fn
+        self.limit = limit
+
+    def __missing__(self, key: str) -> _T:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+#: the views of the last docs seen, by ``id(doc)`` (each entry keeps its doc alive, so the id
+#: cannot be reused while it is here); a batching component between kgraph's own (the model)
+#: holds up to a batch of docs before the next component sees them
+_VIEWS: dict[int, tuple[Doc, TokenView]] = {}
+_MAX_VIEWS: Final = 512
+
+
+class TokenView:
+    """Plain Python lists of what the rules read about each token (indexing a Doc is slow).
+
+    ``text`` / ``lower`` / ``ws`` (1 when a space follows) / ``idx`` / ``space`` (white-space
+    token) / ``sent_start`` per token; ``newline_after[i]``: token ``i + 1`` is white space
+    holding a blank line; ``title_end``: the first token after the title (the title and the
+    abstract are joined by a blank line), ``n`` when there is no blank line.
+    """
+
+    __slots__ = (
+        "doc_text",
+        "idx",
+        "lower",
+        "n",
+        "newline_after",
+        "sent",
+        "sent_start",
+        "sentenced",
+        "space",
+        "text",
+        "title_end",
+        "ws",
+    )
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc_text = doc_text(doc)
+        n = self.n = len(doc)
+        if n:
+            orth, spacy, sent = doc.to_array(_ATTRS).T.tolist()
+        else:
+            orth = spacy = sent = []
+        text = self.text = _token_texts(doc, orth)
+        #: 1 when a space follows the token (``Token.whitespace_``), else 0
+        self.ws: list[int] = spacy
+        self.idx: list[int] = list(accumulate(map(add, map(len, text), spacy), initial=0))
+        self.idx.pop()
+        #: white-space tokens (``Token.is_space``)
+        space = self.space = list(map(str.isspace, text))
+        #: ``Token.sent_start`` as written in the doc: 1 starts a sentence, -1 does not, 0 unset
+        if max(sent, default=0) > 1:  # -1 comes out of the uint64 array as 2**64 - 1
+            sent = [s if s < 2 else -1 for s in sent]
+        self.sent: list[int] = sent
+        self.sent_start: list[bool] = list(map((1).__eq__, sent))
+        #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
+        self.sentenced = n <= 1 or any(self.sent[1:])
+        self.lower: list[str] = list(map(str.lower, text))
+        # a blank line (title | abstract) breaks a phrase; a wrapped line does not
+        newline_after = self.newline_after = [False] * n
+        self.title_end = n
+        for i in compress(range(n), space):
+            if "\n\n" in text[i]:
+                if i:
+                    newline_after[i - 1] = True
+                if self.title_end == n:
+                    self.title_end = i + 1
+
+    @classmethod
+    def of(cls, doc: Doc) -> TokenView:
+        """The view of ``doc``, built once for all the components that read it."""
+        entry = _VIEWS.get(id(doc))
+        if entry is not None and entry[0] is doc and entry[1].n == len(doc):
+            return entry[1]
+        view = cls(doc)
+        _VIEWS[id(doc)] = (doc, view)
+        if len(_VIEWS) > _MAX_VIEWS:
+            del _VIEWS[next(iter(_VIEWS))]  # the oldest
+        return view
+
+    def set_sent_starts(self, doc: Doc, values: list[int]) -> None:
+        """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view."""
+        column = numpy.array(values, dtype=numpy.int64).view(numpy.uint64)
+        doc.from_array([SENT_START], cast(Any, column))
+        self.sent = values
+        self.sent_start = list(map((1).__eq__, values))
+        self.sentenced = self.n <= 1 or any(values[1:])
+
+    def char_span(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets of tokens ``start`` to ``end`` (exclusive)."""
+        return self.idx[start], self.idx[end - 1] + len(self.text[end - 1])
+
+    def span_text(self, start: int, end: int) -> str:
+        """The text of tokens ``start`` to ``end`` (exclusive), like ``doc[start:end].text``."""
+        a, b = self.char_span(start, end)
+        return self.doc_text[a:b]
+
+    def sentences(self, doc: Doc) -> list[tuple[int, int]]:
+        """``[(s.start, s.end) for s in doc.sents]``, read from the view's sentence starts."""
+        if not self.sentenced or "sents" in doc.user_hooks:
+            return [(s.start, s.end) for s in doc.sents]  # raises like doc.sents when unset
+        starts = list(compress(range(1, self.n), self.sent_start[1:]))
+        bounds = [0, *starts, self.n] if self.n else []
+        return list(pairwise(bounds))
