@@ -19,5 +19,19 @@ def test_example_bundle_is_current() -> None:
 
 
 def test_example_bundle_is_small() -> None:
-    size = sum(p.stat().st_size for p in SEEDS.rglob("*") if p.is_file())
+    # what graphs/ ships (the bundle, its HTML and Turtle, the pages, the screenshot); the
+    # bundle's store/ is a cache rebuilt from graph.json on first query, not committed
+    graphs = SEEDS.parent
+    store = SEEDS / "store"
+    size = sum(
+        p.stat().st_size for p in graphs.rglob("*") if p.is_file() and store not in p.parents
+    )
     assert size < 10 * 1024 * 1024
+
+
+def test_example_bundle_has_its_exports_and_screenshot() -> None:
+    manifest = json.loads((SEEDS / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["exports"] == {"html": "graph.html", "json": "graph.json", "ttl": "graph.ttl"}
+    for name in ("graph.html", "graph.ttl"):
+        assert manifest["files"][name]["bytes"] == (SEEDS / name).stat().st_size
+    assert (SEEDS.parent / "seeds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

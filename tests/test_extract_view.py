@@ -1,0 +1,139 @@
+"""The fast paths of the extraction pipeline give what the spaCy calls they replace give:
+the shared token view, the sentencizer, the gazetteer ruler, URL search, token ranges and
+sentences of spans. Real texts: the 314 sample papers of ``graphs/seeds``."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.pipeline import Sentencizer, SpanRuler
+from spacy.tokens import Doc, DocBin
+
+from kgraph.extract import urls
+from kgraph.extract.abbreviations import _token_range
+from kgraph.extract.assemble import _span_sentence
+from kgraph.extract.gazetteer import GazetteerRuler
+from kgraph.extract.lexicon import DATA, read_jsonl
+from kgraph.extract.pipeline import build_pipeline, make_nlp
+from kgraph.extract.sentences import FastSentencizer
+from kgraph.extract.view import TEXT_KEY, TokenView, doc_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_texts() -> list[str]:
+    with (ROOT / "graphs" / "seeds" / "papers.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [f"{r['title']}\n\n{r['abstract']}" for r in rows]
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return seed_texts()
+
+
+@pytest.fixture(scope="module")
+def rules() -> Language:
+    return build_pipeline(model=False)
+
+
+def test_the_tokenizer_keeps_the_text(rules: Language) -> None:
+    text = "Title  here\n\nAn abstract (ABS) with https://github.com/o/r."
+    doc = rules.make_doc(text)
+    assert doc.user_data[TEXT_KEY] == text == doc.text
+    assert doc_text(doc) == text
+    # a doc whose text is not stored gets it computed
+    plain = spacy.blank("en")("no stored text")
+    assert TEXT_KEY not in plain.user_data
+    assert doc_text(plain) == "no stored text"
+
+
+def test_view_matches_the_tokens(rules: Language, texts: list[str]) -> None:
+    for text in [*texts[:120], "", " ", "One.", "A  b\n\n\n c"]:
+        doc = rules(text)
+        v = TokenView.of(doc)
+        assert v.text == [t.text for t in doc]
+        assert v.lower == [t.lower_ for t in doc]
+        assert v.idx == [t.idx for t in doc]
+        assert v.ws == [len(t.whitespace_) for t in doc]
+        assert v.space == [t.is_space for t in doc]
+        assert v.sent_start == [bool(t.is_sent_start) for t in doc]
+        assert v.sentences(doc) == [(s.start, s.end) for s in doc.sents]
+        assert v.doc_text == doc.text
+
+
+def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:
+    nlp = make_nlp()
+    tricky = ["e.g. this... and that?! Yes.", "U.S. (see Fig. 2). Then 3.5% rose!", "“Quoted.” No"]
+    for text in [*texts, *tricky]:
+        for overwrite in (False, True):
+            ours, theirs = nlp.make_doc(text), nlp.make_doc(text)
+            if len(ours) > 3:  # a start set beforehand is kept unless overwrite
+                ours[3].is_sent_start = theirs[3].is_sent_start = False
+            FastSentencizer(overwrite=overwrite)(ours)
+            Sentencizer(overwrite=overwrite)(theirs)
+            assert [t.is_sent_start for t in ours] == [t.is_sent_start for t in theirs]
+
+
+def test_gazetteer_ruler_gives_span_ruler_spans(texts: list[str]) -> None:
+    nlp = make_nlp()
+    for case, attr in (("exact", "ORTH"), ("lower", "LOWER")):
+        patterns = read_jsonl(DATA / f"gazetteer_{case}.jsonl")
+        ours = GazetteerRuler(nlp, "ours", spans_key="gaz", phrase_matcher_attr=attr)
+        theirs = SpanRuler(nlp, "them", spans_key="gaz", phrase_matcher_attr=attr, overwrite=False)
+        ours.add_patterns(patterns)
+        theirs.add_patterns(patterns)
+        found = 0
+        for text in texts:
+            a, b = ours(nlp.make_doc(text)), theirs(nlp.make_doc(text))
+            got = [(s.start, s.end, s.label_, s.id_) for s in a.spans["gaz"]]
+            assert got == [(s.start, s.end, s.label_, s.id_) for s in b.spans["gaz"]]
+            found += len(got)
+        assert found > 300
+
+
+def test_url_search_skips_to_the_anchors() -> None:
+    # (ı, İ, ſ and the Kelvin sign match ASCII letters when the case is ignored)
+    pieces = ["http", "https://", "WWW.", "GitHub.com/", "gıthub.com/", "bitbuc\u212aet.org/"]
+    pieces += ["hf.co/", ".github.io", "x-y", "-", "_", "@", ".", "/", " ", "\n", "ſ", "İ"]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        folded = text.translate(urls._FOLD).lower()
+        anchors = folded if len(folded) == len(text) else None
+        for pos in range(len(text) + 1):
+            plain = urls._URL_RE.search(text, pos)
+            fast = urls._url_search(text, anchors, pos)
+            assert (plain and plain.span()) == (fast and fast.span()), (text, pos)
+
+
+def test_token_ranges_and_span_sentences(rules: Language, texts: list[str]) -> None:
+    rng = random.Random(3)
+    for text in texts[:60]:
+        doc = rules(text)
+        v = TokenView.of(doc)
+        for _ in range(80):
+            a = rng.randrange(len(text))
+            b = rng.randint(a + 1, len(text))
+            span = doc.char_span(a, b)
+            assert _token_range(v, a, b) == (None if span is None else (span.start, span.end))
+            s = rng.randrange(len(doc))
+            e = rng.randint(s + 1, len(doc))
+            assert _span_sentence(doc, v, s, e) == doc[s:e].sent.text
+
+
+def test_processed_docs_still_serialise(rules: Language) -> None:
+    """The view and the kept text add nothing to a doc that stops it from serialising."""
+    with rules.select_pipes(disable=["kgraph_entities"]):  # (Entity objects do not serialise)
+        doc = rules("Knowledge Distillation\n\nKnowledge distillation (KD) is simple. KD works.")
+    bin_ = DocBin(store_user_data=True)
+    bin_.add(doc)
+    (back,) = DocBin().from_bytes(bin_.to_bytes()).get_docs(rules.vocab)
+    assert isinstance(back, Doc)
+    assert back._.abbreviation_map == {"KD": "Knowledge distillation"}
+    assert [s.text for s in back.spans["gazetteer"]] == [s.text for s in doc.spans["gazetteer"]]
