@@ -391,11 +391,6 @@ class PatternFinder:
         return out
 
 
-def _gap_is_space(v: TokenView, left: Word, right: Word) -> bool:
-    """True when only plain spaces separate two words (no punctuation, no line break)."""
-    return right.start == left.end and not v.newline_after[left.end - 1]
-
-
 def title_end_of(v: TokenView) -> int:
     """Index of the first token after the title (title and abstract are joined by a blank line)."""
     return v.title_end

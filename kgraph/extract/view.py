@@ -134,9 +134,8 @@ class TokenView:
     """Plain Python lists of what the rules read about each token (indexing a Doc is slow).
 
     ``text`` / ``lower`` / ``ws`` (1 when a space follows) / ``idx`` / ``space`` (white-space
-    token) / ``sent_start`` per token; ``newline_after[i]``: token ``i + 1`` is white space
-    holding a blank line; ``title_end``: the first token after the title (the title and the
-    abstract are joined by a blank line), ``n`` when there is no blank line.
+    token) / ``sent_start`` per token; ``title_end``: the first token after the title (the title
+    and the abstract are joined by a blank line), ``n`` when there is no blank line.
     """
 
     __slots__ = (
@@ -144,7 +143,6 @@ class TokenView:
         "idx",
         "lower",
         "n",
-        "newline_after",
         "sent",
         "sent_start",
         "sentenced",
@@ -176,15 +174,8 @@ class TokenView:
         #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
         self.sentenced = n <= 1 or any(self.sent[1:])
         self.lower: list[str] = list(map(str.lower, text))
-        # a blank line (title | abstract) breaks a phrase; a wrapped line does not
-        newline_after = self.newline_after = [False] * n
-        self.title_end = n
-        for i in compress(range(n), space):
-            if "\n\n" in text[i]:
-                if i:
-                    newline_after[i - 1] = True
-                if self.title_end == n:
-                    self.title_end = i + 1
+        # the title and the abstract are joined by a blank line
+        self.title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
 
     @classmethod
     def of(cls, doc: Doc) -> TokenView:
