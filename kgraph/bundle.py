@@ -47,6 +47,7 @@ from . import __version__
 from .dedupe import merge_papers
 from .extractions import Extraction
 from .graph import CO_OCCURS, graph_from_data
+from .io import file_mode
 from .readers import ReadLog, expand_inputs
 from .readers import _read_one as read_stream  # one input from bytes already read (hashed)
 from .records import Paper
@@ -400,14 +401,6 @@ def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes
     return data
 
 
-@lru_cache(maxsize=1)
-def _file_mode() -> int:
-    """0o666 less the process umask: what ``open()`` would give a new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 #: what a bundle file is made from: its bytes, or a function streaming them into a file
 Content = bytes | Callable[[BinaryIO], None]
 
@@ -460,7 +453,7 @@ class Staging:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
         self.temps.append((name, Path(tmp_name)))
-        os.chmod(tmp_name, _file_mode())
+        os.chmod(tmp_name, file_mode())
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             sink = _Hashing(fh)
             if isinstance(content, bytes):

@@ -15,7 +15,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, cast
+
+from ..io import atomic_open, file_mode
 
 __all__ = [
     "ExportTargetError",
@@ -33,58 +35,31 @@ class ExportTargetError(OSError):
     """The target of an export cannot be written (e.g. a folder is asked for, a file is there)."""
 
 
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _sync_close(fh: TextIO | BinaryIO) -> None:
     fh.flush()
     os.fsync(fh.fileno())
     fh.close()
 
 
+def _not_a_folder(path: Path) -> None:
+    if path.is_dir():
+        raise ExportTargetError(f"{path} is a folder: give a file name")
+
+
 @contextmanager
 def atomic_text(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
     """A UTF-8 text file to stream into; it replaces ``path`` when the block ends without error."""
-    if path.is_dir():
-        raise ExportTargetError(f"{path} is a folder: give a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        fh = os.fdopen(fd, "w", encoding="utf-8", newline=newline, buffering=_BUFFER)
-        try:
-            yield fh
-        finally:
-            if not fh.closed:
-                _sync_close(fh)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _not_a_folder(path)
+    with atomic_open(path, text=True, newline=newline) as fh:
+        yield cast(TextIO, fh)
 
 
 @contextmanager
 def atomic_bytes(path: Path) -> Iterator[BinaryIO]:
     """A binary file to stream into; it replaces ``path`` when the block ends without error."""
-    if path.is_dir():
-        raise ExportTargetError(f"{path} is a folder: give a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        fh = os.fdopen(fd, "wb", buffering=_BUFFER)
-        try:
-            yield fh
-        finally:
-            if not fh.closed:
-                _sync_close(fh)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _not_a_folder(path)
+    with atomic_open(path) as fh:
+        yield cast(BinaryIO, fh)
 
 
 @contextmanager
@@ -107,7 +82,7 @@ def staged_files(folder: Path) -> Iterator[Path]:
             if created:  # leave no empty folder behind
                 shutil.rmtree(folder, ignore_errors=True)
             raise
-        mode = _file_mode()
+        mode = file_mode()
         names = sorted(p.name for p in stage.iterdir())
         for name in names:
             if (folder / name).is_dir():

@@ -9,14 +9,13 @@ interrupted export never leaves half a file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
 import networkx as nx
 
 from . import Exporter, ExportOptions, register
+from ._files import atomic_bytes
 
 __all__ = ["MEDIA_TYPES", "write_rdf"]
 
@@ -36,20 +35,8 @@ def write_rdf(fmt: str, graph: nx.MultiDiGraph, target: Path, options: ExportOpt
     from ..rdf.convert import serialize
 
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            serialize(graph, fmt, fh, options.base)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_bytes(target) as fh:
+        serialize(graph, fmt, fh, options.base)
     return [target]
 
 
