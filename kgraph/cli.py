@@ -1009,15 +1009,10 @@ def push_(
         password = click.prompt(f"password for {user}", hide_input=True, err=True)
 
     def progress(total: int | None) -> Any:
-        from tqdm import tqdm
+        from .progress import bar
 
-        return tqdm(
-            total=total,
-            unit="graph" if target is None else "triple",
-            desc="kgraph: pushing",
-            disable=settings.verbosity < 0 or not sys.stderr.isatty(),
-            file=sys.stderr,
-        )
+        unit = "graph" if target is None else "triple"
+        return bar(total, "pushing", quiet=settings.verbosity < 0, unit=unit)
 
     try:
         report = push_bundle(

@@ -40,8 +40,17 @@ def test_worker_processes_give_the_same_extractions_in_order(
     assert sum(len(r["entities"]) for r in got) > 2000
 
 
-def test_small_inputs_stay_in_process(seed_papers: list) -> None:  # type: ignore[type-arg]
+def test_small_inputs_stay_in_process(
+    seed_papers: list,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # one chunk of work: no pool is started (nothing to gain), same result
+    import kgraph.engines.local as local
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a process pool was started for one chunk of work")
+
+    monkeypatch.setattr(local, "ProcessPoolExecutor", no_pool)
     papers = seed_papers[:5]
     got = list(extract_stream(papers, EngineOptions(jobs=2, model=False, chunk_size=256)))
     assert [e.paper_id for e in got] == [p.id for p in papers]
