@@ -87,7 +87,12 @@ __all__ = [
 ]
 
 #: bump when the mapping changes: stores built by an older mapping are rebuilt
-RDF_VERSION: Final = 3
+RDF_VERSION: Final = 4
+
+#: how many co-occurring entities per entity, and results per metric or leaderboard, the
+#: entities graph lists (kg:coOccurrenceOf, kg:topResult, kg:entry): the canned questions read
+#: these short lists instead of aggregating millions of triples
+TOP_K: Final = 100
 
 #: graph.json relation -> kg property of the direct paper -> entity triple
 RELATION_PROPERTIES: Final[dict[str, str]] = {
@@ -165,6 +170,17 @@ _KG: Final = {
         "sourceRecord",
         "namesEntity",
         "nameKey",
+        "usageRank",
+        "recencyRank",
+        "CoOccurrence",
+        "coOccurrenceOf",
+        "partner",
+        "sharedPapers",
+        "topResult",
+        "metricRank",
+        "Leaderboard",
+        "entry",
+        "leaderboardRank",
     )
 }
 _REL: Final = {rel: _i(p) for rel, p in RELATION_PROPERTIES.items()}
@@ -277,11 +293,12 @@ class _Index:
     def __init__(self, graph: nx.MultiDiGraph) -> None:
         self.paper_edges: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         self.evaluated: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self.co_occurs: dict[str, list[str]] = defaultdict(list)
+        #: entity -> (other entity, papers naming both), one entry per pair (from its source)
+        self.co_occurs: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for u, v, data in graph.edges(data=True):
             rel = data.get("relation")
             if rel == "co_occurs":
-                self.co_occurs[u].append(v)
+                self.co_occurs[u].append((v, int(data.get("count") or 0)))
             elif rel == "evaluated_on":
                 self.evaluated[str(data.get("paper", ""))].append((u, v))
             else:
@@ -342,14 +359,116 @@ def iter_statements(
         for spo in _entity(node, attrs, entity):
             yield g, spo
         me = entity(node)
-        for other in index.co_occurs.get(node, ()):
+        for other, _ in index.co_occurs.get(node, ()):
             yield g, f"{me} {_KG['coOccursWith']} {entity(other)}"
     for org in sorted(organisations):
         o = _i(f"{base}organization/{pct(org)}")
         yield g, f"{o} {_A} {_ORG}"
         yield g, f"{o} {_S_NAME} {_lit(org)}"
+    for spo in _derived(graph, index, base, papers, entity):
+        yield g, spo
     if stats is not None:
         stats["repeated"] = repeated
+
+
+# --- corpus-wide derived facts (ranks and short ranked lists), in the entities graph ---------
+
+_USAGE_GROUP: Final = {"benchmark": "dataset"}  #: datasets and benchmarks are ranked together
+
+
+def _derived(
+    graph: nx.MultiDiGraph,
+    index: _Index,
+    base: str,
+    papers: list[str],
+    entity: Callable[[str], str],
+) -> Iterator[str]:
+    """Facts that depend on the whole corpus, materialised so the canned questions read a few
+    triples instead of grouping and sorting millions (Oxigraph sorts by looking every term up):
+
+    - ``kg:usageRank`` of every entity among its kind (datasets and benchmarks together) by
+      number of papers, then IRI;
+    - ``kg:recencyRank`` of every ``introduces`` mention: newest paper first (full dates
+      first), then paper IRI, then entity IRI;
+    - per entity, its :data:`TOP_K` most co-occurring entities as ``kg:CoOccurrence`` nodes
+      (``kg:coOccurrenceOf``, ``kg:partner``, ``kg:sharedPapers``);
+    - per metric, its :data:`TOP_K` best results (``kg:topResult``, ``kg:metricRank``), and per
+      metric and dataset a ``kg:Leaderboard`` with its :data:`TOP_K` best results
+      (``kg:entry``, ``kg:leaderboardRank``): highest value first, then paper, then result IRI.
+
+    Ranks follow the order of the canned queries, so a query that filters on a rank returns the
+    rows the full aggregate would. Every rank is 1-based."""
+    nodes = graph.nodes
+    key = {n: entity(n)[1:-1] for n, k in nodes(data="kind") if k == "entity"}
+
+    groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for n, iri in key.items():
+        attrs = nodes[n]
+        count = attrs.get("papers")
+        if isinstance(count, int):
+            typ = str(attrs.get("type", ""))
+            groups[_USAGE_GROUP.get(typ, typ)].append((-count, iri, n))
+    for group in groups.values():
+        for rank, (_, iri, _n) in enumerate(sorted(group), 1):
+            yield f"<{iri}> {_KG['usageRank']} {_int(rank)}"
+
+    introductions: list[tuple[str, str, str, str]] = []  # issued, paper, entity, mention
+    for pnode in papers:
+        attrs = nodes[pnode]
+        pid = str(attrs.get("paper_id") or pnode.removeprefix("paper:"))
+        issued = str(attrs.get("published") or "")
+        issued = issued if _ISO_DATE.match(issued) else ""
+        for target, data in index.paper_edges.get(pnode, ()):
+            if data.get("relation") == "introduces":
+                m = mention_iri(base, pid, target.removeprefix("entity:"))
+                introductions.append((issued, paper_iri(base, pid), key[target], m))
+    introductions.sort(key=lambda t: (t[1], t[2]))  # paper, then entity
+    introductions.sort(key=lambda t: t[0], reverse=True)  # newest first; no date last (stable)
+    for rank, (*_, m) in enumerate(introductions, 1):
+        yield f"<{m}> {_KG['recencyRank']} {_int(rank)}"
+
+    partners: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for u, others in index.co_occurs.items():
+        for v, count in others:
+            partners[u].append((-count, key[v]))
+            partners[v].append((-count, key[u]))
+    for n in sorted(partners, key=key.__getitem__):
+        me = key[n]
+        for rank, (neg, other) in enumerate(sorted(partners[n])[:TOP_K], 1):
+            c = f"<{me}/co-occurrence/{rank}>"
+            yield f"{c} {_A} {_KG['CoOccurrence']}"
+            yield f"{c} {_KG['coOccurrenceOf']} <{me}>"
+            yield f"{c} {_KG['partner']} <{other}>"
+            yield f"{c} {_KG['sharedPapers']} {_int(-neg)}"
+
+    by_metric: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    boards: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)
+    for rnode, attrs in nodes(data=True):
+        if attrs.get("kind") != "result" or not attrs.get("metric"):
+            continue
+        value = attrs.get("value")
+        if not isinstance(value, (int, float)) or _dec(value) is None:
+            continue
+        pnode = str(attrs.get("paper", ""))
+        pid = str(nodes[pnode].get("paper_id") or pnode.removeprefix("paper:"))
+        row = (-float(value), paper_iri(base, pid), _result_term(base, pid, rnode)[1:-1])
+        by_metric[str(attrs["metric"])].append(row)
+        if attrs.get("dataset"):
+            boards[(str(attrs["metric"]), str(attrs["dataset"]))].append(row)
+    for metric in sorted(by_metric, key=key.__getitem__):
+        for rank, (_, _, r) in enumerate(sorted(by_metric[metric])[:TOP_K], 1):
+            yield f"<{key[metric]}> {_KG['topResult']} <{r}>"
+            yield f"<{r}> {_KG['metricRank']} {_int(rank)}"
+    for metric, dataset in sorted(boards, key=lambda md: (key[md[0]], key[md[1]])):
+        m_local = key[metric].removeprefix(f"{base}entity/")
+        d_local = key[dataset].removeprefix(f"{base}entity/")
+        lb = f"<{base}leaderboard/{m_local}/on/{d_local}>"
+        yield f"{lb} {_A} {_KG['Leaderboard']}"
+        yield f"{lb} {_KG['ofMetric']} <{key[metric]}>"
+        yield f"{lb} {_KG['onDataset']} <{key[dataset]}>"
+        for rank, (_, _, r) in enumerate(sorted(boards[(metric, dataset)])[:TOP_K], 1):
+            yield f"{lb} {_KG['entry']} <{r}>"
+            yield f"<{r}> {_KG['leaderboardRank']} {_int(rank)}"
 
 
 def _paper(

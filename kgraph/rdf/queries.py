@@ -7,14 +7,22 @@ and declares its parameters::
     # description: Results reported for a metric (on a dataset, when one is given).
     # param: metric: name = accuracy -- the metric: its name, an alias or its id
     # param: dataset: name = "" -- the dataset; empty: any
-    # param: limit: int = 50 -- how many rows
+    # param: limit: int<=100 = 50 -- how many rows (at most 100)
 
 In the body, ``$metric`` stands for the parameter's value. It is replaced, before the query is
 parsed, by one SPARQL term: a ``string`` value becomes an escaped literal (quotes, backslashes,
 line breaks and braces cannot end it early, so no value changes the query's structure), a
 ``name`` value the same after case folding (it is matched against the entities'
-``kg:nameKey``: any case, name, alias or id), an ``int`` value is checked to be a number. A
-parameter without a default is required.
+``kg:nameKey``: any case, name, alias or id), an ``int`` value is checked to be a number (and
+at most its maximum, when the header gives one: ``limit: int<=100``). A parameter without a
+default is required.
+
+The questions that aggregate the whole corpus (top-datasets, newest-datasets, co-occurring,
+results) read ranks and short ranked lists the build materialises in the entities graph
+(``kg:usageRank``, ``kg:recencyRank``, ``kg:CoOccurrence``, ``kg:topResult``,
+``kg:Leaderboard``; see :func:`kgraph.rdf.convert.iter_statements`), so they take
+milliseconds on a 160k-paper store instead of seconds; the tests check that they return the
+rows of the full aggregates.
 
 Queries run over the union of the store's named graphs, with the usual prefixes (``kg:``,
 ``schema:``, ``dcterms:``, ``skos:``, ``prov:``, ``fabio:``, ``rdf:``, ``rdfs:``, ``xsd:``,
@@ -74,6 +82,7 @@ class Param:
     kind: str  #: "string", "name" (matched as a kg:nameKey: case folded) or "int"
     default: str | None  #: None: required
     description: str = ""
+    maximum: int | None = None  #: the largest value an "int" parameter takes (``int<=100``)
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,13 @@ def _term(query: str, param: Param, value: str) -> str:
             raise QueryError(
                 f"query {query!r}: parameter {param.name!r} must be a whole number, not {value!r}"
             )
-        return str(int(value))
+        number = int(value)
+        if param.maximum is not None and number > param.maximum:
+            raise QueryError(
+                f"query {query!r}: parameter {param.name!r} is at most {param.maximum} "
+                f"(not {number}): {param.description}"
+            )
+        return str(number)
     if param.kind == "name":
         from .convert import name_key
 
@@ -158,7 +173,7 @@ def _term(query: str, param: Param, value: str) -> str:
 
 _HEADER: Final = re.compile(r"^#\s*(name|description|param):\s*(.*?)\s*$")
 _PARAM: Final = re.compile(
-    r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<kind>string|name|int)"
+    r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<kind>string|name|int)(?:<=(?P<max>[0-9]+))?"
     r"(?:\s*=\s*(?P<default>.*?))?(?:\s+--\s+(?P<description>.*))?$"
 )
 
@@ -186,7 +201,12 @@ def parse_canned(text: str, source: str = "<query>") -> CannedQuery:
             default = pm["default"]
             if default is not None and default == '""':
                 default = ""
-            params.append(Param(pm["name"], pm["kind"], default, pm["description"] or ""))
+            maximum = int(pm["max"]) if pm["max"] is not None else None
+            if maximum is not None and pm["kind"] != "int":
+                raise ValueError(f"{source}: only an int parameter has a maximum: {line!r}")
+            params.append(
+                Param(pm["name"], pm["kind"], default, pm["description"] or "", maximum)
+            )
     if not name or not description:
         raise ValueError(f"{source}: the header needs '# name:' and '# description:' lines")
     return CannedQuery(name, description, tuple(params), text)
