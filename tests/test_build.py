@@ -3,6 +3,7 @@ incremental builds, interrupted writes, and one clear line for a bad bundle fold
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -187,8 +188,10 @@ def test_interrupted_write_leaves_the_old_bundle(
         build(folder, [new_input])
     assert snapshot(folder) == before
     monkeypatch.undo()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # a failed build restores the collector
     report = build(folder, [new_input])  # and it still works afterwards
     assert report.written and report.added
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     assert bundle_stats(folder)["papers"] == 314 + len(report.added)
     assert len(report.added) == 1 and len(report.updated) >= 2  # 2 papers gain their arXiv id
 

@@ -17,6 +17,7 @@ from kgraph.rdf.namespaces import entities_graph_iri, paper_graph_iri
 from kgraph.rdf.store import (
     MARKER,
     StoreError,
+    StoreLoader,
     ensure_store,
     graph_bytes,
     named_graphs,
@@ -96,6 +97,42 @@ def test_a_failed_build_keeps_the_old_store(
     assert store_info(bundle) == old
     assert len(open_store(bundle)) == old["quads"]  # type: ignore[index]
     assert not [p for p in bundle.iterdir() if p.name.startswith(".")]
+
+
+def test_loader_runs_beside_other_work_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = fixture_graph()
+    reference = write_store(tmp_path / "ref", graph)
+
+    # finish: the same store as write_store, swapped in whole
+    loader = StoreLoader(tmp_path / "a", graph)
+    info = loader.finish(reference["graph_sha256"])
+    assert {k: info[k] for k in ("quads", "triples", "graphs", "graph_sha256")} == {
+        k: reference[k] for k in ("quads", "triples", "graphs", "graph_sha256")
+    }
+    assert sorted(open_store_at(tmp_path / "a")) == sorted(open_store_at(tmp_path / "ref"))
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["store"]
+
+    # abort: nothing left, not even the N-Quads file
+    loader = StoreLoader(tmp_path / "b", graph)
+    loader.abort()
+    assert list((tmp_path / "b").iterdir()) == []
+
+    # a load that fails in its thread fails finish() in the caller, and leaves nothing
+    def fails(self: StoreLoader) -> None:
+        self._error = OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StoreLoader, "_load", fails)
+    loader = StoreLoader(tmp_path / "c", graph)
+    with pytest.raises(StoreError, match="cannot write the store .*No space left"):
+        loader.finish("x")
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+def open_store_at(folder: Path) -> list[str]:
+    s = ox.Store.read_only(str(folder / "store"))
+    return [str(q) for q in s]
 
 
 def test_unwritable_bundle_gives_a_store_error(

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +36,14 @@ import networkx as nx
 
 from .. import __version__
 from ..exporters import DEFAULT_BASE
-from .convert import RDF_VERSION, iter_statements, text_reader
+from .convert import RDF_VERSION, iter_statements
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
 __all__ = [
     "MARKER",
     "STORE",
     "StoreError",
+    "StoreLoader",
     "ensure_store",
     "entities_graph_iri",
     "graph_bytes",
@@ -166,53 +168,123 @@ def write_store(
     ``graph_sha256`` is the SHA-256 of the ``graph.json`` the graph comes from (what the
     manifest lists; computed from the graph when not given).
     """
-    import pyoxigraph as ox
-
-    started, cpu = time.perf_counter(), time.process_time()
-    folder = Path(bundle_dir)
-    base = normalise_base(base)
     if graph_sha256 is None:
         from ..bundle import graph_json
 
         graph_sha256 = hashlib.sha256(graph_json(graph)).hexdigest()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".store-", suffix=".tmp", dir=folder))
-    except OSError as exc:
-        raise StoreError(f"{folder}: cannot write the store ({exc.strerror or exc})") from None
-    try:
-        counts: dict[str, int] = {}
-        stats: dict[str, int] = {}
-        store = ox.Store(str(tmp))
-        store.bulk_load(
-            text_reader(_counted(iter_statements(graph, base, stats=stats), counts)),
-            ox.RdfFormat.N_QUADS,
-        )
-        store.flush()
-        del store  # closes the database before it is moved
-        info: dict[str, Any] = {
-            "format": _FORMAT,
-            "rdf_version": RDF_VERSION,
-            "graph_sha256": graph_sha256,
-            "base": base,
-            "quads": counts["quads"],
-            "triples": counts["quads"] - stats.get("repeated", 0),
-            "graphs": counts["graphs"],
-            "kgraph_version": __version__,
-            "pyoxigraph_version": ox.__version__,
-            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        info["bytes"] = _size(tmp)
-        info["seconds"] = round(time.perf_counter() - started, 3)
-        info["cpu_seconds"] = round(time.process_time() - cpu, 3)
-        (tmp / MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-        _swap(tmp, folder / STORE)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise StoreError(f"{folder}: cannot write the store ({exc})") from None
-        raise
-    return info
+    loader = StoreLoader(bundle_dir, graph, base)
+    return loader.finish(graph_sha256)
+
+
+class StoreLoader:
+    """Builds the store of ``graph`` into ``bundle_dir/store/`` while the caller goes on.
+
+    The constructor writes the graph's N-Quads to a temporary file (Python's part, about a
+    sixth of the work) and starts Oxigraph's bulk loader on that file in a thread: the loader
+    is Rust and does not hold Python's lock, so the caller can write the bundle's other files
+    meanwhile (on the 160k-paper corpus that overlaps the 3-minute store load with the
+    Turtle and JSON exports). :meth:`finish` waits for it, writes the marker and swaps the
+    store into place; :meth:`abort` waits and removes everything. Use one or the other::
+
+        loader = StoreLoader(folder, graph)
+        try:
+            ...  # other work
+            info = loader.finish(sha256_of_graph_json)
+        except BaseException:
+            loader.abort()
+            raise
+    """
+
+    def __init__(
+        self, bundle_dir: str | os.PathLike[str], graph: nx.MultiDiGraph, base: str = DEFAULT_BASE
+    ) -> None:
+        import pyoxigraph as ox
+
+        self._ox = ox
+        self.started, self._cpu = time.perf_counter(), time.process_time()
+        self.folder = Path(bundle_dir)
+        self.base = normalise_base(base)
+        self.counts: dict[str, int] = {}
+        self.stats: dict[str, int] = {}
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=".store-", suffix=".tmp", dir=self.folder))
+            self.quads = self.tmp.with_name(self.tmp.name + ".nq")
+        except OSError as exc:
+            raise StoreError(
+                f"{self.folder}: cannot write the store ({exc.strerror or exc})"
+            ) from None
+        try:
+            with open(self.quads, "wb", buffering=1 << 20) as fh:
+                for chunk in _counted(
+                    iter_statements(graph, self.base, stats=self.stats), self.counts
+                ):
+                    fh.write(chunk)
+        except BaseException as exc:
+            self._cleanup()
+            if isinstance(exc, OSError):
+                raise StoreError(f"{self.folder}: cannot write the store ({exc})") from None
+            raise
+        self._thread = threading.Thread(target=self._load, name="kgraph-store-load", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        ox = self._ox
+        try:
+            store = ox.Store(str(self.tmp))
+            store.bulk_load(path=str(self.quads), format=ox.RdfFormat.N_QUADS)
+            store.flush()
+            del store  # closes the database before it is moved
+        except BaseException as exc:  # re-raised in the caller's thread by finish()
+            self._error = exc
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _cleanup(self) -> None:
+        self.quads.unlink(missing_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Wait for the loader and remove what it wrote."""
+        self._wait()
+        self._cleanup()
+
+    def finish(self, graph_sha256: str) -> dict[str, Any]:
+        """Wait for the load, write the marker, put the store in place; its marker."""
+        ox = self._ox
+        try:
+            self._wait()
+            self.quads.unlink(missing_ok=True)
+            if self._error is not None:
+                raise self._error
+            info: dict[str, Any] = {
+                "format": _FORMAT,
+                "rdf_version": RDF_VERSION,
+                "graph_sha256": graph_sha256,
+                "base": self.base,
+                "quads": self.counts["quads"],
+                "triples": self.counts["quads"] - self.stats.get("repeated", 0),
+                "graphs": self.counts["graphs"],
+                "kgraph_version": __version__,
+                "pyoxigraph_version": ox.__version__,
+                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            info["bytes"] = _size(self.tmp)
+            info["seconds"] = round(time.perf_counter() - self.started, 3)
+            info["cpu_seconds"] = round(time.process_time() - self._cpu, 3)
+            (self.tmp / MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            _swap(self.tmp, self.folder / STORE)
+        except BaseException as exc:
+            self._cleanup()
+            if isinstance(exc, OSError):
+                raise StoreError(f"{self.folder}: cannot write the store ({exc})") from None
+            raise
+        return info
 
 
 def _swap(new: Path, final: Path) -> None:
