@@ -89,11 +89,33 @@ _FILLER: Final = frozenset(
 _SIZE_AFTER: Final = re.compile(
     r"\s*(?:the\b|bigger|larger|smaller|more|fewer|less|longer|shorter|as\b|of\b)", re.I
 )
-#: what may sit between two values whose kinds agree: "by 1.3 percent and 1.4 percent"
+#: what may sit between two values whose kinds agree: "by 1.3 percent and 1.4 percent"; the
+#: definition, as a regular expression to be matched whole (:func:`_coordinated` decides the
+#: same without backtracking: this one took a third of the graph phase on 50,000 papers)
 _COORDINATED: Final = re.compile(
     r"\s*(?:(?:\([^()]{0,20}\)|on|in|for|the|and|or|to|,|-|–|respectively|[A-Z][\w.-]*)\s*){0,8}",
     re.I,
 )
+_GAP_ITEM: Final = re.compile(r"\([^()]{0,20}\)|[,\-–]|[A-Z][\w.-]*", re.I)
+_SPACES: Final = re.compile(r"\s*")
+
+
+def _coordinated(gap: str) -> bool:
+    """Whether ``gap`` is what :data:`_COORDINATED` matches whole: at most 8 items (a short
+    parenthesis, a comma or dash, a word) separated by optional white space. The listed words
+    ("on", "respectively", ...) are words, and a word taken as long as it goes never needs
+    more items than a shorter one (what follows it starts a new item either way), so reading
+    items left to right, each as long as possible, decides it in one pass."""
+    end = len(gap)
+    pos = _SPACES.match(gap).end()
+    for _ in range(8):
+        if pos == end:
+            return True
+        item = _GAP_ITEM.match(gap, pos)
+        if item is None:
+            return False
+        pos = _SPACES.match(gap, item.end()).end()
+    return pos == end
 _SUBJECT_OF: Final = re.compile(
     r"(?:'s)?\s+(?:\w+\s+)?(?:achieves?|achieved|reach(?:es|ed)?|attains?|attained"
     r"|obtains?|obtained|scores?|scored|gets?|yields?|is|was|of|with)\s+(?:an?\s+|the\s+)?"
@@ -228,7 +250,7 @@ def find_results(
                 previous is not None
                 and kind == ABSOLUTE
                 and not sign
-                and _COORDINATED.fullmatch(text[previous[0] : v_start])
+                and _coordinated(text[previous[0] : v_start])
             ):
                 kind, fall = previous[1], previous[2]  # "by 1.3 and 1.4 percent"
             previous = (v_end, kind, fall)

@@ -168,3 +168,49 @@ def test_seed_known_result(seed_results: list[tuple[Paper, Result]]) -> None:
     # "With IBN-Net, we won ... with an mIoU of 86.18%."
     hits = [r for _, r in seed_results if r.text == "86.18%"]
     assert len(hits) == 1 and hits[0].value == 86.18 and hits[0].kind == "absolute"
+
+
+# --- the coordination test between two values: one pass, same answers as the regex -----------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kgraph.results import _COORDINATED, _coordinated  # noqa: E402
+
+_PIECES = st.sampled_from(
+    [" ", "  ", "\t", "on", "in", "the", "and", "respectively", ",", "-", "–", "(", ")",
+     "(ours)", "(a)", "(" + "x" * 21 + ")", "GSM8K", "x", "Top-1", "1", "1.5", "_", ".", "%",
+     "ImageNet", "ſ", "K", "é", "e.g."]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_PIECES, max_size=14))
+def test_coordinated_agrees_with_its_regex(pieces: list[str]) -> None:
+    gap = "".join(pieces)
+    assert _coordinated(gap) == bool(_COORDINATED.fullmatch(gap)), repr(gap)
+
+
+@pytest.mark.parametrize(
+    ("gap", "expected"),
+    [
+        (" and ", True),
+        (" percent on ImageNet and ", True),
+        (", respectively, ", True),
+        (" (ours) and ", True),
+        (" a b c d e f g h ", True),  # 8 items
+        (" a b c d e f g h i ", False),  # 9
+        (" 1 and ", False),  # a number is not a connector
+        (" (" + "x" * 21 + ") ", False),  # a parenthesis of more than 20 characters
+        ("", True),
+    ],
+)
+def test_coordinated_examples(gap: str, expected: bool) -> None:
+    assert _coordinated(gap) is expected
+    assert bool(_COORDINATED.fullmatch(gap)) is expected
+
+
+def test_coordinated_is_fast_where_the_regex_backtracks() -> None:
+    # one long word run with no way to match: the regex tries exponentially many splits
+    gap = " " + "on" * 30 + " 1"
+    assert _coordinated(gap) is False
