@@ -67,6 +67,27 @@ def test_view_matches_the_tokens(rules: Language, texts: list[str]) -> None:
         assert v.doc_text == doc.text
 
 
+def test_view_of_a_new_doc_and_written_sentence_starts(rules: Language, texts: list[str]) -> None:
+    # a doc fresh from the tokenizer (only its first token is a start) takes the short way
+    for text in [*texts[:60], "", "One.", "A b"]:
+        doc = rules.make_doc(text)
+        v = TokenView(doc)
+        assert v.sent_start == [bool(t.is_sent_start) for t in doc]
+        assert v.sentenced == (len(doc) <= 1 or doc.has_annotation("SENT_START"))
+        if not len(doc):
+            continue
+        # writing the starts with their indices gives what writing the values alone gives
+        values = [1 if i % 7 == 0 else -1 for i in range(len(doc))]
+        starts = [i for i, x in enumerate(values) if x == 1]
+        other = rules.make_doc(text)
+        w = TokenView(other)
+        v.set_sent_starts(doc, values, starts)
+        w.set_sent_starts(other, values)
+        assert v.sent_start == w.sent_start == [bool(t.is_sent_start) for t in doc]
+        assert [t.is_sent_start for t in doc] == [t.is_sent_start for t in other]
+        assert v.sentenced == w.sentenced
+
+
 def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:
     nlp = make_nlp()
     tricky = ["e.g. this... and that?! Yes.", "U.S. (see Fig. 2). Then 3.5% rose!", "“Quoted.” No"]

@@ -15,6 +15,7 @@ come before the kgraph components (spaCy's ``sentencizer``, ``senter`` and parse
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from itertools import accumulate, compress, pairwise
 from operator import add
@@ -170,9 +171,13 @@ class TokenView:
         if max(sent, default=0) > 1:  # -1 comes out of the uint64 array as 2**64 - 1
             sent = [s if s < 2 else -1 for s in sent]
         self.sent: list[int] = sent
-        self.sent_start: list[bool] = list(map((1).__eq__, sent))
-        #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
-        self.sentenced = n <= 1 or any(self.sent[1:])
+        if n and sent[0] == 1 and sent.count(0) == n - 1:  # a new doc: only the first is set
+            self.sent_start: list[bool] = [True, *[False] * (n - 1)]
+            #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
+            self.sentenced = n <= 1
+        else:
+            self.sent_start = list(map((1).__eq__, sent))
+            self.sentenced = n <= 1 or any(sent[1:])
         self.lower: list[str] = list(map(str.lower, text))
         # the title and the abstract are joined by a blank line
         self.title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
@@ -189,12 +194,21 @@ class TokenView:
             del _VIEWS[next(iter(_VIEWS))]  # the oldest
         return view
 
-    def set_sent_starts(self, doc: Doc, values: list[int]) -> None:
-        """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view."""
-        column = numpy.array(values, dtype=numpy.int64).view(numpy.uint64)
+    def set_sent_starts(self, doc: Doc, values: list[int], starts: list[int] | None = None) -> None:
+        """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view.
+
+        ``starts``: the indices where ``values`` is 1, when the caller knows them (saves a pass
+        over the tokens)."""
+        # array("q") converts the ints in C, much faster than numpy.array(list)
+        column = numpy.frombuffer(array("q", values), dtype=numpy.int64).view(numpy.uint64)
         doc.from_array([SENT_START], cast(Any, column))
         self.sent = values
-        self.sent_start = list(map((1).__eq__, values))
+        if starts is None:
+            self.sent_start = list(map((1).__eq__, values))
+        else:
+            sent_start = self.sent_start = [False] * self.n
+            for i in starts:
+                sent_start[i] = True
         self.sentenced = self.n <= 1 or any(values[1:])
 
     def char_span(self, start: int, end: int) -> tuple[int, int]:
