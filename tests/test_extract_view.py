@@ -19,6 +19,7 @@ from kgraph.extract.abbreviations import _token_range
 from kgraph.extract.assemble import _span_sentence
 from kgraph.extract.gazetteer import GazetteerRuler
 from kgraph.extract.lexicon import DATA, read_jsonl
+from kgraph.extract.patterns import Words, _split_words
 from kgraph.extract.pipeline import build_pipeline, make_nlp
 from kgraph.extract.sentences import FastSentencizer
 from kgraph.extract.view import TEXT_KEY, TokenView, doc_text
@@ -86,6 +87,27 @@ def test_view_of_a_new_doc_and_written_sentence_starts(rules: Language, texts: l
         assert v.sent_start == w.sent_start == [bool(t.is_sent_start) for t in doc]
         assert [t.is_sent_start for t in doc] == [t.is_sent_start for t in other]
         assert v.sentenced == w.sentenced
+
+
+def test_words_match_the_token_loop(rules: Language, texts: list[str]) -> None:
+    # Words finds word boundaries with whole-number operations; the loop is the reference
+    tricky = [
+        "RegMean- and x-_ y",  # a trailing connector: the loop's way
+        "pre- and post-training of GPT-4o-mini (CNN)-based, C++ / A/B",
+        "a--b  -  x_y_ ...z  \n\n  U.S.-based",
+        "",
+        " ",
+        "-",
+        "One",
+    ]
+    for text in [*texts, *tricky]:
+        v = TokenView(rules.make_doc(text))
+        w = Words(v)
+        starts, ends, words = _split_words(v)
+        assert (w.starts, w.ends, w.texts) == (starts, ends, words)
+        assert w.lowers == [t.lower() for t in words]
+        assert w.n == len(words)
+        assert w.joined == [e == s for e, s in zip(ends, starts[1:], strict=False)]
 
 
 def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:
