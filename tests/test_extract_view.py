@@ -55,7 +55,8 @@ def test_the_tokenizer_keeps_the_text(rules: Language) -> None:
 
 
 def test_view_matches_the_tokens(rules: Language, texts: list[str]) -> None:
-    for text in [*texts[:120], "", " ", "One.", "A  b\n\n\n c"]:
+    blanks = ["A  b\n\n\n c", "\n\nA", "A \n\n", "A\n \n\n B\n\nC", "x\t\n\n\ty", "\n\n"]
+    for text in [*texts[:120], "", " ", "One.", *blanks]:
         doc = rules(text)
         v = TokenView.of(doc)
         assert v.text == [t.text for t in doc]
@@ -66,6 +67,9 @@ def test_view_matches_the_tokens(rules: Language, texts: list[str]) -> None:
         assert v.sent_start == [bool(t.is_sent_start) for t in doc]
         assert v.sentences(doc) == [(s.start, s.end) for s in doc.sents]
         assert v.doc_text == doc.text
+        # the first white-space token holding a blank line ends the title (found by search)
+        blank = [i + 1 for i, t in enumerate(doc) if t.is_space and "\n\n" in t.text]
+        assert v.title_end == (blank[0] if blank else len(doc))
 
 
 def test_view_of_a_new_doc_and_written_sentence_starts(rules: Language, texts: list[str]) -> None:

@@ -16,13 +16,13 @@ come before the kgraph components (spaCy's ``sentencizer``, ``senter`` and parse
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable
-from itertools import accumulate, compress, pairwise
-from operator import add
+from itertools import compress, pairwise
 from typing import Any, Final, TypeVar, cast
 
 import numpy
-from spacy.attrs import ORTH, SENT_START, SPACY
+from spacy.attrs import IDX, ORTH, SENT_START, SPACY
 from spacy.strings import StringStore
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
@@ -71,7 +71,7 @@ class KgraphTokenizer(Tokenizer):  # type: ignore[misc]  # spaCy's Cython class 
         )
 
 
-_ATTRS: Final = [ORTH, SPACY, SENT_START]
+_ATTRS: Final = [ORTH, SPACY, SENT_START, IDX]
 
 
 class _OrthTexts(dict[int, str]):
@@ -140,6 +140,7 @@ class TokenView:
     """
 
     __slots__ = (
+        "_space",
         "doc_text",
         "idx",
         "lower",
@@ -147,7 +148,6 @@ class TokenView:
         "sent",
         "sent_start",
         "sentenced",
-        "space",
         "text",
         "title_end",
         "ws",
@@ -157,16 +157,15 @@ class TokenView:
         self.doc_text = doc_text(doc)
         n = self.n = len(doc)
         if n:
-            orth, spacy, sent = doc.to_array(_ATTRS).T.tolist()
+            orth, spacy, sent, idx = doc.to_array(_ATTRS).T.tolist()
         else:
-            orth = spacy = sent = []
+            orth = spacy = sent = idx = []
         text = self.text = _token_texts(doc, orth)
         #: 1 when a space follows the token (``Token.whitespace_``), else 0
         self.ws: list[int] = spacy
-        self.idx: list[int] = list(accumulate(map(add, map(len, text), spacy), initial=0))
-        self.idx.pop()
-        #: white-space tokens (``Token.is_space``)
-        space = self.space = list(map(str.isspace, text))
+        #: ``Token.idx``
+        self.idx: list[int] = idx
+        self._space: list[bool] | None = None
         #: ``Token.sent_start`` as written in the doc: 1 starts a sentence, -1 does not, 0 unset
         if max(sent, default=0) > 1:  # -1 comes out of the uint64 array as 2**64 - 1
             sent = [s if s < 2 else -1 for s in sent]
@@ -179,8 +178,27 @@ class TokenView:
             self.sent_start = list(map((1).__eq__, sent))
             self.sentenced = n <= 1 or any(sent[1:])
         self.lower: list[str] = list(map(str.lower, text))
-        # the title and the abstract are joined by a blank line
-        self.title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
+        # the title and the abstract are joined by a blank line: the first white-space token
+        # holding "\n\n" holds the first "\n\n" of the text (a token that is not white space
+        # holds none), so it is found by a string search instead of a pass over the tokens
+        title_end = n
+        pos = self.doc_text.find("\n\n")
+        if pos >= 0:
+            k = bisect_right(idx, pos) - 1
+            if k >= 0 and "\n\n" in text[k] and text[k].isspace():
+                title_end = k + 1
+            else:  # (not met: the token-by-token way)
+                space = self.space
+                title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
+        self.title_end = title_end
+
+    @property
+    def space(self) -> list[bool]:
+        """White-space tokens (``Token.is_space``), computed on first use."""
+        space = self._space
+        if space is None:
+            space = self._space = list(map(str.isspace, self.text))
+        return space
 
     @classmethod
     def of(cls, doc: Doc) -> TokenView:
