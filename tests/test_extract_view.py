@@ -19,7 +19,7 @@ from kgraph.extract.abbreviations import _token_range
 from kgraph.extract.assemble import _span_sentence
 from kgraph.extract.gazetteer import GazetteerRuler
 from kgraph.extract.lexicon import DATA, read_jsonl
-from kgraph.extract.patterns import Words, _split_words
+from kgraph.extract.patterns import _LIST_SEPARATORS, PatternFinder, Words, _split_words
 from kgraph.extract.pipeline import build_pipeline, make_nlp
 from kgraph.extract.sentences import FastSentencizer
 from kgraph.extract.view import TEXT_KEY, TokenView, doc_text
@@ -112,6 +112,57 @@ def test_words_match_the_token_loop(rules: Language, texts: list[str]) -> None:
         assert w.lowers == [t.lower() for t in words]
         assert w.n == len(words)
         assert w.joined == [e == s for e, s in zip(ends, starts[1:], strict=False)]
+
+
+def _listed_names_by_kept_words(
+    finder: PatternFinder, v: TokenView, w: Words, names: list[bool], caps: list[bool]
+) -> list[tuple[int, int, str, str]]:
+    """The first version of ``PatternFinder._listed_names``: the list of the words that are no
+    separators, then each inner one of them."""
+    out = []
+    separators = {k for k in range(w.n) if w.lowers[k] in _LIST_SEPARATORS}
+    kept = [k for k in range(w.n) if k not in separators]
+    for m in range(1, len(kept) - 1):
+        k = kept[m]
+        if not caps[k] or names[k]:
+            continue
+        if (
+            w.starts[k] < v.title_end
+            or "-" in w.texts[k]
+            or v.sent_start[w.starts[k]]
+            or w.lowers[k] in finder.non_modifiers
+        ):
+            continue
+        left, right = kept[m - 1], kept[m + 1]
+        if (
+            names[left]
+            and names[right]
+            and finder._listed(v, w.ends[left], w.starts[k])
+            and finder._listed(v, w.ends[k], w.starts[right])
+        ):
+            out.append((w.starts[k], w.ends[k], "name", "name"))
+    return out
+
+
+def test_listed_names_match_the_kept_words_way(rules: Language, texts: list[str]) -> None:
+    finder = rules.get_pipe("kgraph_patterns")
+    assert isinstance(finder, PatternFinder)
+    tricky = [
+        "Title\n\nWe compare CHGNet > MEGNet > Wrenformer > BOWSR and BERT, Wrenformer and T5.",
+        "Title\n\nModels such as GPT-4, Claude, and LLaMA or Mistral vs Gemini; And Or.",
+        "Title\n\nX and Wrenformer",
+    ]
+    found = 0
+    for text in [*texts, *tricky]:
+        doc = rules(text)
+        v = TokenView.of(doc)
+        w = Words(v)
+        names = [finder.is_name(t) for t in w.texts]
+        caps = [finder._caps_cache[t] for t in w.texts]
+        ours = finder._listed_names(v, w, v.title_end, names, caps)
+        assert ours == _listed_names_by_kept_words(finder, v, w, names, caps)
+        found += len(ours)
+    assert found
 
 
 def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:

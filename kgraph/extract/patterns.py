@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from itertools import compress, filterfalse
+from itertools import compress
 from operator import eq, gt, or_
 from typing import NamedTuple
 
@@ -283,14 +283,20 @@ class PatternFinder:
         out: list[Hit] = []
         starts, ends, texts, lowers = w.starts, w.ends, w.texts, w.lowers
         sent_start = v.sent_start
-        separators = set(compress(range(w.n), map(_LIST_SEPARATORS.__contains__, lowers)))
-        kept = list(filterfalse(separators.__contains__, range(w.n)))
-        # capitalised words that are no names, with a word on each side
-        inner = range(1, len(kept) - 1)
-        for m in compress(
-            inner, map(gt, map(caps.__getitem__, kept[1:-1]), map(names.__getitem__, kept[1:-1]))
-        ):
-            k = kept[m]
+        n = w.n
+        separator = list(map(_LIST_SEPARATORS.__contains__, lowers))
+        # capitalised words that are no names (nor separators), with a word on each side
+        for k in compress(range(n), map(gt, caps, names)):
+            if separator[k]:
+                continue
+            left = k - 1  # the nearest words on each side that are no separators
+            while left >= 0 and separator[left]:
+                left -= 1
+            right = k + 1
+            while right < n and separator[right]:
+                right += 1
+            if left < 0 or right == n:
+                continue
             if (
                 starts[k] < title_end
                 or "-" in texts[k]
@@ -298,7 +304,6 @@ class PatternFinder:
                 or lowers[k] in self.non_modifiers
             ):
                 continue
-            left, right = kept[m - 1], kept[m + 1]
             if (
                 names[left]
                 and names[right]
