@@ -165,6 +165,44 @@ def test_listed_names_match_the_kept_words_way(rules: Language, texts: list[str]
     assert found
 
 
+def test_noted_span_rows_are_the_spans(rules: Language, texts: list[str]) -> None:
+    # the assembler reads the gazetteer's and the rules' spans from rows the components noted
+    for text in texts[:150]:
+        doc = rules(text)
+        v = TokenView.of(doc)
+        for key in ("gazetteer", "patterns"):
+            rows = v.span_rows(doc, key)
+            assert rows == [(s.start, s.end, s.label_, s.kb_id_, s.id_) for s in doc.spans[key]]
+    # rows go stale when the group is replaced or changes size: read the spans then
+    doc = rules(texts[0])
+    v = TokenView.of(doc)
+    assert v.span_rows(doc, "gazetteer") is not None
+    doc.spans["gazetteer"].append(doc[0:1])
+    assert v.span_rows(doc, "gazetteer") is None
+    doc.spans["patterns"] = list(doc.spans["patterns"])
+    assert v.span_rows(doc, "patterns") is None
+    del doc.spans["patterns"]
+    assert v.span_rows(doc, "patterns") is None
+    # a ruler that does not add to the noted group (overwrite) notes only its own spans
+    nlp = make_nlp()
+    first = nlp.add_pipe("kgraph_gazetteer", name="a", config={"spans_key": "k"})
+    first.add_patterns([{"label": "method", "pattern": "BERT", "id": "bert"}])
+    second = nlp.add_pipe("kgraph_gazetteer", name="b", config={"spans_key": "k"})
+    second.add_patterns([{"label": "dataset", "pattern": "SQuAD"}])
+    doc = nlp("BERT on SQuAD")
+    rows = TokenView.of(doc).span_rows(doc, "k")
+    assert rows == [(0, 1, "method", "", "bert"), (2, 3, "dataset", "", "")]
+    assert rows == [(s.start, s.end, s.label_, s.kb_id_, s.id_) for s in doc.spans["k"]]
+    over = make_nlp()
+    a = over.add_pipe("kgraph_gazetteer", name="a", config={"spans_key": "k"})
+    a.add_patterns([{"label": "method", "pattern": "BERT"}])
+    b = over.add_pipe("kgraph_gazetteer", name="b", config={"spans_key": "k", "overwrite": True})
+    b.add_patterns([{"label": "dataset", "pattern": "SQuAD"}])
+    doc = over("BERT on SQuAD")
+    assert TokenView.of(doc).span_rows(doc, "k") == [(2, 3, "dataset", "", "")]
+    assert [(s.start, s.end) for s in doc.spans["k"]] == [(2, 3)]
+
+
 def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:
     nlp = make_nlp()
     tricky = ["e.g. this... and that?! Yes.", "U.S. (see Fig. 2). Then 3.5% rose!", "“Quoted.” No"]

@@ -184,7 +184,14 @@ class Assembler:
             if text.strip():
                 out.append(Candidate(start, end, a, b, text, typ, source, kb_id))
 
+        # the gazetteer's and the rules' spans as the kgraph components noted them (no Span
+        # objects to make), else read from doc.spans
         for key, source in (("gazetteer", "gazetteer"), ("model", "model")):
+            rows = v.span_rows(doc, key) if source == "gazetteer" else None
+            if rows is not None:
+                for start, end, label, _, span_id in rows:
+                    add(start, end, None if label == "name" else label, source, span_id)
+                continue
             if key not in doc.spans:
                 continue
             for span in doc.spans[key]:
@@ -192,7 +199,11 @@ class Assembler:
                     continue
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, source, span.id_)
-        if "patterns" in doc.spans:
+        rows = v.span_rows(doc, "patterns")
+        if rows is not None:
+            for start, end, label, kb_id, _ in rows:
+                add(start, end, None if label == "name" else label, kb_id or "name")
+        elif "patterns" in doc.spans:
             for span in doc.spans["patterns"]:
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, span.kb_id_ or "name")

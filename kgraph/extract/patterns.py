@@ -225,6 +225,7 @@ class PatternFinder:
         doc.spans["patterns"] = [
             Span(doc, a, b, label=ids[lab], kb_id=ids[rule]) for a, b, lab, rule in found
         ]
+        v.keep_spans(doc, "patterns", [(a, b, lab, rule, "") for a, b, lab, rule in found])
         return doc
 
     # -- names ---------------------------------------------------------------------------------

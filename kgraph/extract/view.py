@@ -25,7 +25,7 @@ import numpy
 from spacy.attrs import IDX, ORTH, SENT_START, SPACY
 from spacy.strings import StringStore
 from spacy.tokenizer import Tokenizer
-from spacy.tokens import Doc
+from spacy.tokens import Doc, SpanGroup
 
 #: ``doc.text`` joins every token (slow); kgraph components share it through ``doc.user_data``
 TEXT_KEY: Final = "kgraph.text"
@@ -104,6 +104,9 @@ def _token_texts(doc: Doc, orth: list[int]) -> list[str]:
 
 _T = TypeVar("_T")
 
+#: a span as plain values: start token, end token, label, ``kb_id_``, ``id_``
+SpanRow = tuple[int, int, str, str, str]
+
 
 class WordCache(dict[str, _T]):
     """A per-word (per-string) cache of ``fn``: a missing key is computed and kept, so
@@ -141,6 +144,7 @@ class TokenView:
 
     __slots__ = (
         "_space",
+        "_spans",
         "doc_text",
         "idx",
         "lower",
@@ -166,6 +170,7 @@ class TokenView:
         #: ``Token.idx``
         self.idx: list[int] = idx
         self._space: list[bool] | None = None
+        self._spans: dict[str, tuple[SpanGroup, int, list[SpanRow]]] = {}
         #: ``Token.sent_start`` as written in the doc: 1 starts a sentence, -1 does not, 0 unset
         if max(sent, default=0) > 1:  # -1 comes out of the uint64 array as 2**64 - 1
             sent = [s if s < 2 else -1 for s in sent]
@@ -237,6 +242,29 @@ class TokenView:
         """The text of tokens ``start`` to ``end`` (exclusive), like ``doc[start:end].text``."""
         a, b = self.char_span(start, end)
         return self.doc_text[a:b]
+
+    def keep_spans(self, doc: Doc, key: str, rows: list[SpanRow]) -> None:
+        """Note that ``doc.spans[key]`` (just written) holds the spans ``rows``, so that a later
+        component reads them from :meth:`span_rows` without making a ``Span`` of each."""
+        group = doc.spans[key]
+        if len(group) == len(rows):
+            self._spans[key] = (group, len(rows), rows)
+        else:
+            self._spans.pop(key, None)
+
+    def span_rows(self, doc: Doc, key: str) -> list[SpanRow] | None:
+        """The spans of ``doc.spans[key]`` as ``(start, end, label, kb_id, id)`` rows, when a
+        kgraph component wrote them (:meth:`keep_spans`) and that group is still in place with
+        as many spans; else ``None`` (read the spans themselves). A component that changes
+        spans of such a group in place, keeping their number, must come after the reader."""
+        entry = self._spans.get(key)
+        if entry is None:
+            return None
+        group, size, rows = entry
+        spans = doc.spans
+        if key in spans and spans[key] is group and len(group) == size:
+            return rows
+        return None
 
     def sentences(self, doc: Doc) -> list[tuple[int, int]]:
         """``[(s.start, s.end) for s in doc.sents]``, read from the view's sentence starts."""
