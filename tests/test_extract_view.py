@@ -167,14 +167,21 @@ def test_listed_names_match_the_kept_words_way(rules: Language, texts: list[str]
 
 def test_noted_span_rows_are_the_spans(rules: Language, texts: list[str]) -> None:
     # the assembler reads the gazetteer's and the rules' spans from rows the components noted
+    def before_the_assembler(text: str) -> Doc:  # (which releases the doc's view)
+        doc = rules.make_doc(text)
+        for name, proc in rules.pipeline:
+            if name != "kgraph_entities":
+                doc = proc(doc)
+        return doc
+
     for text in texts[:150]:
-        doc = rules(text)
+        doc = before_the_assembler(text)
         v = TokenView.of(doc)
         for key in ("gazetteer", "patterns"):
             rows = v.span_rows(doc, key)
             assert rows == [(s.start, s.end, s.label_, s.kb_id_, s.id_) for s in doc.spans[key]]
     # rows go stale when the group is replaced or changes size: read the spans then
-    doc = rules(texts[0])
+    doc = before_the_assembler(texts[0])
     v = TokenView.of(doc)
     assert v.span_rows(doc, "gazetteer") is not None
     doc.spans["gazetteer"].append(doc[0:1])
@@ -201,6 +208,20 @@ def test_noted_span_rows_are_the_spans(rules: Language, texts: list[str]) -> Non
     doc = over("BERT on SQuAD")
     assert TokenView.of(doc).span_rows(doc, "k") == [(2, 3, "dataset", "", "")]
     assert [(s.start, s.end) for s in doc.spans["k"]] == [(2, 3)]
+
+
+def test_the_view_is_released_after_the_last_component(rules: Language) -> None:
+    from kgraph.extract import view
+
+    doc = rules("A title\n\nWe propose Foo-Net (FN), better than BERT on SQuAD.")
+    assert id(doc) not in view._VIEWS  # the doc is freed when its user drops it
+    again = TokenView.of(doc)  # a later reader builds it anew, the same
+    assert again.text == [t.text for t in doc]
+    assert again.sent_start == [bool(t.is_sent_start) for t in doc]
+    assert TokenView.of(doc) is again
+    TokenView.release(doc)
+    TokenView.release(doc)  # twice is harmless
+    assert id(doc) not in view._VIEWS
 
 
 def test_fast_sentencizer_gives_spacy_boundaries(texts: list[str]) -> None:

@@ -405,6 +405,7 @@ class Assembler:
         entities += self._urls(doc, v)
         entities.sort(key=lambda e: e.mentions[0].start if e.mentions else 0)
         doc._.kg_entities = entities
+        TokenView.release(doc)  # the last kgraph component: the view is no longer needed
         return doc
 
     def _entity(

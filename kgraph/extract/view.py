@@ -217,6 +217,14 @@ class TokenView:
             del _VIEWS[next(iter(_VIEWS))]  # the oldest
         return view
 
+    @staticmethod
+    def release(doc: Doc) -> None:
+        """Forget the view of ``doc`` (the last kgraph component is done with it), so that
+        the doc is freed as soon as its user drops it: a doc kept alive by the cache until
+        512 more docs have come holds memory that a new doc would otherwise reuse while it is
+        still in the CPU caches. A later reader builds the view again."""
+        _VIEWS.pop(id(doc), None)  # (an entry keeps its doc alive: the id is this doc's)
+
     def set_sent_starts(self, doc: Doc, values: list[int], starts: list[int] | None = None) -> None:
         """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view.
 
