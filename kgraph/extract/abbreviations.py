@@ -198,7 +198,7 @@ def _window_start(v: TokenView, text: str, open_i: int, max_words: int) -> int:
     lo = end
     for k in range(open_i - 1, max(-1, open_i - 1 - 4 * max_words), -1):
         t = v.text[k]
-        if t in _BOUNDARY_TOKENS or (v.space[k] and "\n\n" in t):
+        if t in _BOUNDARY_TOKENS or ("\n\n" in t and t.isspace()):  # a blank line
             break
         lo = v.idx[k]
         if v.sent_start[k]:

@@ -184,7 +184,14 @@ class Assembler:
             if text.strip():
                 out.append(Candidate(start, end, a, b, text, typ, source, kb_id))
 
+        # the gazetteer's and the rules' spans as the kgraph components noted them (no Span
+        # objects to make), else read from doc.spans
         for key, source in (("gazetteer", "gazetteer"), ("model", "model")):
+            rows = v.span_rows(doc, key) if source == "gazetteer" else None
+            if rows is not None:
+                for start, end, label, _, span_id in rows:
+                    add(start, end, None if label == "name" else label, source, span_id)
+                continue
             if key not in doc.spans:
                 continue
             for span in doc.spans[key]:
@@ -192,7 +199,11 @@ class Assembler:
                     continue
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, source, span.id_)
-        if "patterns" in doc.spans:
+        rows = v.span_rows(doc, "patterns")
+        if rows is not None:
+            for start, end, label, kb_id, _ in rows:
+                add(start, end, None if label == "name" else label, kb_id or "name")
+        elif "patterns" in doc.spans:
             for span in doc.spans["patterns"]:
                 label = span.label_
                 add(span.start, span.end, None if label == "name" else label, span.kb_id_ or "name")
@@ -394,6 +405,7 @@ class Assembler:
         entities += self._urls(doc, v)
         entities.sort(key=lambda e: e.mentions[0].start if e.mentions else 0)
         doc._.kg_entities = entities
+        TokenView.release(doc)  # the last kgraph component: the view is no longer needed
         return doc
 
     def _entity(
@@ -408,62 +420,75 @@ class Assembler:
         if key in self.generic:
             return None
         cands = g.cands
+        # one pass over the mentions for what the steps below ask of them
         # type: the gazetteer's, else context words, else the rule's, else a name is a method
-        votes: dict[str, float] = defaultdict(float)
+        votes: dict[str, float] = {}
+        surfaces: list[str] = []  # the distinct texts, in order
+        sources: set[str] = set()
+        own = False
+        conf = 0.0  # the best prior of the sources (all are above 0)
+        kb = None  # the first gazetteer id
+        context_type = self._context_type
         for c in cands:
-            ctx = None if c.source == "phrase" else self._context_type(v, c)
-            if ctx is not None:
-                votes[ctx] += 2.0
+            source = c.source
+            sources.add(source)
+            if source != "phrase":
+                ctx = context_type(v, c)
+                if ctx is not None:
+                    votes[ctx] = votes.get(ctx, 0.0) + 2.0
             if c.type is not None:
-                votes[c.type] += 3.0 if c.source == "gazetteer" else 1.0
+                votes[c.type] = votes.get(c.type, 0.0) + (3.0 if source == "gazetteer" else 1.0)
+            if c.text not in surfaces:
+                surfaces.append(c.text)
+            if c.own:
+                own = True
+            prior = SOURCES[source][0]
+            if prior > conf:
+                conf = prior
+            if kb is None and source == "gazetteer" and c.kb_id:
+                kb = c.kb_id
         if not votes:
-            sources = {c.source for c in cands}
             if sources <= {"capitalised"}:
                 return None  # capitalised words with no type evidence: too weak
             votes["method"] = 0.5
         typ = max(votes, key=votes.__getitem__)  # the first of the best
-        named = any(_NAMED.search(c.text) for c in cands)
-        if all(c.source == "abbreviation" for c in cands) and not named:
+        if sources == {"abbreviation"} and not any(_NAMED.search(c.text) for c in cands):
             return None
         # a long form whose words are generic ("out-of-domain") is not a thing on its own
-        surfaces: list[str] = []
-        for c in cands:
-            if c.text not in surfaces:
-                surfaces.append(c.text)
         if g.long_form is not None:
             name = g.long_form
         else:
             # the first form written in running text, else the first one
             lower = [s for s in surfaces if s[:1].islower()]
             name = surfaces[0] if len(surfaces) == 1 or not lower else lower[0]
-            if all(c.source == "phrase" for c in cands) and _TITLE_CASE.fullmatch(name):
+            if sources == {"phrase"} and _TITLE_CASE.fullmatch(name):
                 # a task or technique named in a Title-Case title takes its usual lowercase name
                 name = name.lower()
         name = singular(name) if name[:1].islower() or " " in name else name
         if norm_key(name) in self.generic:
             return None
         aliases = [s for s in surfaces if s != name]
-        own = any(c.own for c in cands)
         if own and typ == "method":
             relation = PROPOSES
         elif own and typ in ("dataset", "benchmark"):
             relation = INTRODUCES
         else:
             relation = USES
-        conf = max(SOURCES[c.source][0] for c in cands)
         if len(cands) > 1:
             conf = min(1.0, conf + 0.05 * (len(cands) - 1))
+            cands = sorted(cands, key=_START_CHAR)
         mentions = tuple(
-            Mention(
-                c.start_char,
-                c.end_char,
-                c.text,
-                c.source,
-                _sentence(v, sents, c.start, sent_texts),
-            )
-            for c in sorted(cands, key=_START_CHAR)
+            [
+                Mention(
+                    c.start_char,
+                    c.end_char,
+                    c.text,
+                    c.source,
+                    _sentence(v, sents, c.start, sent_texts),
+                )
+                for c in cands
+            ]
         )
-        kb = next((c.kb_id for c in cands if c.source == "gazetteer" and c.kb_id), None)
         return Entity(
             name=name,
             type=typ,

@@ -15,6 +15,8 @@ from spacy.language import Language
 from spacy.pipeline import SpanRuler
 from spacy.tokens import Doc, Span
 
+from .view import SpanRow, TokenView
+
 
 class GazetteerRuler(SpanRuler):
     """A ``SpanRuler`` whose :meth:`match` gives the same spans with less work per doc."""
@@ -39,6 +41,10 @@ class GazetteerRuler(SpanRuler):
         )
         #: match id -> (label hash, span id hash), filled as matches come in
         self._match_keys: dict[int, tuple[int, int]] = {}
+        #: (label hash, span id hash) -> (label, span id)
+        self._key_strings: dict[tuple[int, int], tuple[str, str]] = {}
+        #: the doc last matched and its spans as rows, for :meth:`set_annotations`
+        self._last: tuple[Doc, list[SpanRow]] | None = None
 
     def _key(self, doc: Doc, match_id: int) -> tuple[int, int]:
         key = self._match_keys.get(match_id)
@@ -49,6 +55,7 @@ class GazetteerRuler(SpanRuler):
                 strings.add(entry["label"]),
                 strings.add(entry["id"]),
             )
+            self._key_strings[key] = (entry["label"], entry["id"])
         return key
 
     def match(self, doc: Doc) -> list[Span]:
@@ -62,10 +69,36 @@ class GazetteerRuler(SpanRuler):
             if start != end:
                 label, span_id = keys.get(match_id) or self._key(doc, match_id)
                 found.add((start, end, label, span_id))
+        ordered = sorted(found)
+        strings = self._key_strings
+        rows: list[SpanRow] = []
+        for start, end, label, span_id in ordered:
+            label_, id_ = strings[label, span_id]
+            rows.append((start, end, label_, "", id_))
+        self._last = (doc, rows)
         return [
             Span(doc, start, end, label=label, span_id=span_id)
-            for start, end, label, span_id in sorted(found)
+            for start, end, label, span_id in ordered
         ]
+
+    def set_annotations(self, doc: Doc, matches: list[Span]) -> None:
+        """``SpanRuler.set_annotations``; the spans it leaves in ``doc.spans`` are also noted
+        as rows in the doc's token view (:meth:`TokenView.keep_spans`) when they are known:
+        the ones :meth:`match` just found, after the ones noted before when the group is
+        extended."""
+        last, self._last = self._last, None
+        key = self.key
+        if not key or self.spans_filter is not None or last is None or last[0] is not doc:
+            super().set_annotations(doc, matches)  # type: ignore[no-untyped-call]
+            return
+        v = TokenView.of(doc)
+        rows: list[SpanRow] | None = last[1]
+        if key in doc.spans and not self.overwrite:  # the matches are added to these
+            before = v.span_rows(doc, key)
+            rows = None if before is None else [*before, *last[1]]
+        super().set_annotations(doc, matches)  # type: ignore[no-untyped-call]
+        if rows is not None:
+            v.keep_spans(doc, key, rows)
 
 
 @Language.factory(

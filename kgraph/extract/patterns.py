@@ -19,7 +19,8 @@ Word lists live in ``kgraph/data/lexicon.jsonl``.
 from __future__ import annotations
 
 import re
-from itertools import compress, filterfalse
+from bisect import bisect_left
+from itertools import compress
 from operator import eq, gt, or_
 from typing import NamedTuple
 
@@ -78,6 +79,50 @@ class Word(NamedTuple):
     text: str
 
 
+def _is_break(token: str) -> int:
+    """1 for a token that is no part of a word (white space, punctuation), else 0."""
+    return 1 if token.isspace() or token in _PUNCT else 0
+
+
+#: :func:`_is_break` per token text
+_BREAKS: WordCache[int] = WordCache(_is_break)
+
+
+def _split_words(v: TokenView) -> tuple[list[int], list[int], list[str]]:
+    """Word starts, ends and texts, token by token: the plain loop that :class:`Words` does
+    with whole-number operations, used for the docs where a word of several tokens ends in a
+    connector ("RegMean-")."""
+    text, ws, n = v.text, v.ws, v.n
+    #: white space and punctuation tokens are no part of a word; a break after the last token
+    brk = list(map(or_, v.space, map(_PUNCT.__contains__, text)))
+    brk.append(True)
+    starts: list[int] = []
+    ends: list[int] = []
+    texts: list[str] = []
+    i = 0
+    while i < n:
+        if brk[i]:
+            i += 1
+            continue
+        j = i + 1
+        if ws[i] or brk[j]:  # a word of one token, the usual case
+            starts.append(i)
+            ends.append(j)
+            texts.append(text[i])
+            i = j
+            continue
+        while not ws[j - 1] and not brk[j]:  # tokens with nothing between them
+            j += 1
+        # a trailing connector ("RegMean-") is not part of the word
+        while j - 1 > i and text[j - 1] in _CONNECTORS:
+            j -= 1
+        starts.append(i)
+        ends.append(j)
+        texts.append(text[i] if j - i == 1 else "".join(text[i:j]))
+        i = j
+    return starts, ends, texts
+
+
 class Words:
     """The words of a doc (see :func:`words_of`) as parallel lists, with what the rules ask of
     each word computed once: ``starts`` / ``ends`` (token indices), ``texts``, ``lowers``, and
@@ -88,36 +133,36 @@ class Words:
 
     def __init__(self, v: TokenView) -> None:
         text, ws, n = v.text, v.ws, v.n
-        #: white space and punctuation tokens are no part of a word; a break after the last token
-        brk = list(map(or_, v.space, map(_PUNCT.__contains__, text)))
-        brk.append(True)
-        starts: list[int] = []
-        ends: list[int] = []
-        texts: list[str] = []
-        i = 0
-        while i < n:
-            if brk[i]:
-                i += 1
-                continue
-            j = i + 1
-            if ws[i] or brk[j]:  # a word of one token, the usual case
-                starts.append(i)
-                ends.append(j)
-                texts.append(text[i])
-                i = j
-                continue
-            while not ws[j - 1] and not brk[j]:  # tokens with nothing between them
-                j += 1
-            # a trailing connector ("RegMean-") is not part of the word
-            while j - 1 > i and text[j - 1] in _CONNECTORS:
-                j -= 1
-            starts.append(i)
-            ends.append(j)
-            texts.append(text[i] if j - i == 1 else "".join(text[i:j]))
-            i = j
+        # One byte per token (and one for the end), as big integers, so that the per-token
+        # tests run as a few whole-number operations (byte i weighs 256**i; ``<< 8`` moves
+        # each byte to the next token). White space and punctuation tokens are breaks, no
+        # part of a word; after the last token comes a break.
+        size = n + 1
+        brk = int.from_bytes(bytes(map(_BREAKS.__getitem__, text)) + b"\x01", "little")
+        space_after = int.from_bytes(bytes(ws), "little")
+        word = brk ^ int.from_bytes(b"\x01" * size, "little")
+        # a word starts at a word token after a break or a space (or at the first token), and
+        # ends after a word token followed by a space or a break
+        first = word & ((brk | space_after) << 8 | 1)
+        last = word & (space_after | brk >> 8)
+        starts = list(compress(range(n), first.to_bytes(size, "little")))
+        ends = list(compress(range(1, size), last.to_bytes(size, "little")))
+        texts = list(map(text.__getitem__, starts))
+        lowers = list(map(v.lower.__getitem__, starts))
+        inner = first & ~last  # first tokens of words of several tokens
+        if inner:
+            for i in compress(range(n), inner.to_bytes(size, "little")):
+                k = bisect_left(starts, i)
+                j = ends[k]
+                if text[j - 1] in _CONNECTORS:  # "RegMean-": the connector is no part of it
+                    starts, ends, texts = _split_words(v)
+                    lowers = list(map(str.lower, texts))
+                    break
+                texts[k] = "".join(text[i:j])
+                lowers[k] = texts[k].lower()
         self.starts, self.ends, self.texts = starts, ends, texts
         self.n = len(texts)
-        self.lowers = list(map(str.lower, texts))
+        self.lowers = lowers
         # only a space between them (no punctuation, no line break): word k ends where k + 1
         # starts (a line break would be a white-space token between them)
         self.joined = list(map(eq, ends, starts[1:]))
@@ -180,6 +225,7 @@ class PatternFinder:
         doc.spans["patterns"] = [
             Span(doc, a, b, label=ids[lab], kb_id=ids[rule]) for a, b, lab, rule in found
         ]
+        v.keep_spans(doc, "patterns", [(a, b, lab, rule, "") for a, b, lab, rule in found])
         return doc
 
     # -- names ---------------------------------------------------------------------------------
@@ -238,14 +284,20 @@ class PatternFinder:
         out: list[Hit] = []
         starts, ends, texts, lowers = w.starts, w.ends, w.texts, w.lowers
         sent_start = v.sent_start
-        separators = set(compress(range(w.n), map(_LIST_SEPARATORS.__contains__, lowers)))
-        kept = list(filterfalse(separators.__contains__, range(w.n)))
-        # capitalised words that are no names, with a word on each side
-        inner = range(1, len(kept) - 1)
-        for m in compress(
-            inner, map(gt, map(caps.__getitem__, kept[1:-1]), map(names.__getitem__, kept[1:-1]))
-        ):
-            k = kept[m]
+        n = w.n
+        separator = list(map(_LIST_SEPARATORS.__contains__, lowers))
+        # capitalised words that are no names (nor separators), with a word on each side
+        for k in compress(range(n), map(gt, caps, names)):
+            if separator[k]:
+                continue
+            left = k - 1  # the nearest words on each side that are no separators
+            while left >= 0 and separator[left]:
+                left -= 1
+            right = k + 1
+            while right < n and separator[right]:
+                right += 1
+            if left < 0 or right == n:
+                continue
             if (
                 starts[k] < title_end
                 or "-" in texts[k]
@@ -253,7 +305,6 @@ class PatternFinder:
                 or lowers[k] in self.non_modifiers
             ):
                 continue
-            left, right = kept[m - 1], kept[m + 1]
             if (
                 names[left]
                 and names[right]

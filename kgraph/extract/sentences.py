@@ -59,13 +59,16 @@ class FastSentencizer:
         if not v.n:
             return doc
         values = [-1] * v.n
-        for i in sentence_starts(doc, v, self.punct_chars):
+        starts = sentence_starts(doc, v, self.punct_chars)
+        for i in starts:
             values[i] = 1
         # (a new doc only has its first token marked, as a start: nothing to keep)
         fresh = v.sent[0] == 1 and v.sent.count(0) == v.n - 1
         if not self.overwrite and not fresh:
             values = [old or new for old, new in zip(v.sent, values, strict=True)]
-        v.set_sent_starts(doc, values)
+            v.set_sent_starts(doc, values)
+        else:
+            v.set_sent_starts(doc, values, starts)
         return doc
 
 

@@ -15,16 +15,17 @@ come before the kgraph components (spaCy's ``sentencizer``, ``senter`` and parse
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable
-from itertools import accumulate, compress, pairwise
-from operator import add
+from itertools import compress, pairwise
 from typing import Any, Final, TypeVar, cast
 
 import numpy
-from spacy.attrs import ORTH, SENT_START, SPACY
+from spacy.attrs import IDX, ORTH, SENT_START, SPACY
 from spacy.strings import StringStore
 from spacy.tokenizer import Tokenizer
-from spacy.tokens import Doc
+from spacy.tokens import Doc, SpanGroup
 
 #: ``doc.text`` joins every token (slow); kgraph components share it through ``doc.user_data``
 TEXT_KEY: Final = "kgraph.text"
@@ -70,7 +71,7 @@ class KgraphTokenizer(Tokenizer):  # type: ignore[misc]  # spaCy's Cython class 
         )
 
 
-_ATTRS: Final = [ORTH, SPACY, SENT_START]
+_ATTRS: Final = [ORTH, SPACY, SENT_START, IDX]
 
 
 class _OrthTexts(dict[int, str]):
@@ -102,6 +103,9 @@ def _token_texts(doc: Doc, orth: list[int]) -> list[str]:
 
 
 _T = TypeVar("_T")
+
+#: a span as plain values: start token, end token, label, ``kb_id_``, ``id_``
+SpanRow = tuple[int, int, str, str, str]
 
 
 class WordCache(dict[str, _T]):
@@ -139,6 +143,8 @@ class TokenView:
     """
 
     __slots__ = (
+        "_space",
+        "_spans",
         "doc_text",
         "idx",
         "lower",
@@ -146,7 +152,6 @@ class TokenView:
         "sent",
         "sent_start",
         "sentenced",
-        "space",
         "text",
         "title_end",
         "ws",
@@ -156,26 +161,49 @@ class TokenView:
         self.doc_text = doc_text(doc)
         n = self.n = len(doc)
         if n:
-            orth, spacy, sent = doc.to_array(_ATTRS).T.tolist()
+            orth, spacy, sent, idx = doc.to_array(_ATTRS).T.tolist()
         else:
-            orth = spacy = sent = []
+            orth = spacy = sent = idx = []
         text = self.text = _token_texts(doc, orth)
         #: 1 when a space follows the token (``Token.whitespace_``), else 0
         self.ws: list[int] = spacy
-        self.idx: list[int] = list(accumulate(map(add, map(len, text), spacy), initial=0))
-        self.idx.pop()
-        #: white-space tokens (``Token.is_space``)
-        space = self.space = list(map(str.isspace, text))
+        #: ``Token.idx``
+        self.idx: list[int] = idx
+        self._space: list[bool] | None = None
+        self._spans: dict[str, tuple[SpanGroup, int, list[SpanRow]]] = {}
         #: ``Token.sent_start`` as written in the doc: 1 starts a sentence, -1 does not, 0 unset
         if max(sent, default=0) > 1:  # -1 comes out of the uint64 array as 2**64 - 1
             sent = [s if s < 2 else -1 for s in sent]
         self.sent: list[int] = sent
-        self.sent_start: list[bool] = list(map((1).__eq__, sent))
-        #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
-        self.sentenced = n <= 1 or any(self.sent[1:])
+        if n and sent[0] == 1 and sent.count(0) == n - 1:  # a new doc: only the first is set
+            self.sent_start: list[bool] = [True, *[False] * (n - 1)]
+            #: sentence starts are annotated (``doc.has_annotation("SENT_START")``)
+            self.sentenced = n <= 1
+        else:
+            self.sent_start = list(map((1).__eq__, sent))
+            self.sentenced = n <= 1 or any(sent[1:])
         self.lower: list[str] = list(map(str.lower, text))
-        # the title and the abstract are joined by a blank line
-        self.title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
+        # the title and the abstract are joined by a blank line: the first white-space token
+        # holding "\n\n" holds the first "\n\n" of the text (a token that is not white space
+        # holds none), so it is found by a string search instead of a pass over the tokens
+        title_end = n
+        pos = self.doc_text.find("\n\n")
+        if pos >= 0:
+            k = bisect_right(idx, pos) - 1
+            if k >= 0 and "\n\n" in text[k] and text[k].isspace():
+                title_end = k + 1
+            else:  # (not met: the token-by-token way)
+                space = self.space
+                title_end = next((i + 1 for i in compress(range(n), space) if "\n\n" in text[i]), n)
+        self.title_end = title_end
+
+    @property
+    def space(self) -> list[bool]:
+        """White-space tokens (``Token.is_space``), computed on first use."""
+        space = self._space
+        if space is None:
+            space = self._space = list(map(str.isspace, self.text))
+        return space
 
     @classmethod
     def of(cls, doc: Doc) -> TokenView:
@@ -189,12 +217,29 @@ class TokenView:
             del _VIEWS[next(iter(_VIEWS))]  # the oldest
         return view
 
-    def set_sent_starts(self, doc: Doc, values: list[int]) -> None:
-        """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view."""
-        column = numpy.array(values, dtype=numpy.int64).view(numpy.uint64)
+    @staticmethod
+    def release(doc: Doc) -> None:
+        """Forget the view of ``doc`` (the last kgraph component is done with it), so that
+        the doc is freed as soon as its user drops it: a doc kept alive by the cache until
+        512 more docs have come holds memory that a new doc would otherwise reuse while it is
+        still in the CPU caches. A later reader builds the view again."""
+        _VIEWS.pop(id(doc), None)  # (an entry keeps its doc alive: the id is this doc's)
+
+    def set_sent_starts(self, doc: Doc, values: list[int], starts: list[int] | None = None) -> None:
+        """Write ``Token.sent_start`` of every token (1, -1 or 0) to ``doc`` and to the view.
+
+        ``starts``: the indices where ``values`` is 1, when the caller knows them (saves a pass
+        over the tokens)."""
+        # array("q") converts the ints in C, much faster than numpy.array(list)
+        column = numpy.frombuffer(array("q", values), dtype=numpy.int64).view(numpy.uint64)
         doc.from_array([SENT_START], cast(Any, column))
         self.sent = values
-        self.sent_start = list(map((1).__eq__, values))
+        if starts is None:
+            self.sent_start = list(map((1).__eq__, values))
+        else:
+            sent_start = self.sent_start = [False] * self.n
+            for i in starts:
+                sent_start[i] = True
         self.sentenced = self.n <= 1 or any(values[1:])
 
     def char_span(self, start: int, end: int) -> tuple[int, int]:
@@ -205,6 +250,29 @@ class TokenView:
         """The text of tokens ``start`` to ``end`` (exclusive), like ``doc[start:end].text``."""
         a, b = self.char_span(start, end)
         return self.doc_text[a:b]
+
+    def keep_spans(self, doc: Doc, key: str, rows: list[SpanRow]) -> None:
+        """Note that ``doc.spans[key]`` (just written) holds the spans ``rows``, so that a later
+        component reads them from :meth:`span_rows` without making a ``Span`` of each."""
+        group = doc.spans[key]
+        if len(group) == len(rows):
+            self._spans[key] = (group, len(rows), rows)
+        else:
+            self._spans.pop(key, None)
+
+    def span_rows(self, doc: Doc, key: str) -> list[SpanRow] | None:
+        """The spans of ``doc.spans[key]`` as ``(start, end, label, kb_id, id)`` rows, when a
+        kgraph component wrote them (:meth:`keep_spans`) and that group is still in place with
+        as many spans; else ``None`` (read the spans themselves). A component that changes
+        spans of such a group in place, keeping their number, must come after the reader."""
+        entry = self._spans.get(key)
+        if entry is None:
+            return None
+        group, size, rows = entry
+        spans = doc.spans
+        if key in spans and spans[key] is group and len(group) == size:
+            return rows
+        return None
 
     def sentences(self, doc: Doc) -> list[tuple[int, int]]:
         """``[(s.start, s.end) for s in doc.sents]``, read from the view's sentence starts."""
