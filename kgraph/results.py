@@ -107,15 +107,20 @@ def _coordinated(gap: str) -> bool:
     more items than a shorter one (what follows it starts a new item either way), so reading
     items left to right, each as long as possible, decides it in one pass."""
     end = len(gap)
-    pos = _SPACES.match(gap).end()
+    pos = _past_spaces(gap, 0)
     for _ in range(8):
         if pos == end:
             return True
         item = _GAP_ITEM.match(gap, pos)
         if item is None:
             return False
-        pos = _SPACES.match(gap, item.end()).end()
+        pos = _past_spaces(gap, item.end())
     return pos == end
+
+
+def _past_spaces(text: str, pos: int) -> int:
+    spaces = _SPACES.match(text, pos)  # \s* always matches
+    return spaces.end() if spaces is not None else pos
 _SUBJECT_OF: Final = re.compile(
     r"(?:'s)?\s+(?:\w+\s+)?(?:achieves?|achieved|reach(?:es|ed)?|attains?|attained"
     r"|obtains?|obtained|scores?|scored|gets?|yields?|is|was|of|with)\s+(?:an?\s+|the\s+)?"
