@@ -571,7 +571,7 @@ def _collector_settled() -> Iterator[None]:
     what exists to the collector's permanent generation (``gc.freeze``; extraction calls it
     between chunks, so Docs and their cycles are still collected), and the phases after
     extraction, which make no cycles worth collecting, run with the collector off.
-    Everything is as before when the block ends."""
+    Everything is as before when the block ends. Used as the decorator of :func:`build`."""
     enabled = gc.isenabled()
     try:
         yield
@@ -592,6 +592,7 @@ def _settle(*, stop: bool = False) -> None:
 _SETTLE_EVERY: Final = 5_000
 
 
+@_collector_settled()
 def build(
     folder: str | os.PathLike[str],
     inputs: Sequence[str],
@@ -612,32 +613,6 @@ def build(
     (in this process).
     :class:`BundleError` if ``folder`` holds something that is not a sound bundle.
     """
-    with _collector_settled():
-        return _build(
-            folder,
-            inputs,
-            fmt=fmt,
-            log=log,
-            nlp=nlp,
-            progress=progress,
-            re_extract=re_extract,
-            on_read=on_read,
-            engine=engine,
-        )
-
-
-def _build(
-    folder: str | os.PathLike[str],
-    inputs: Sequence[str],
-    *,
-    fmt: str | None,
-    log: ReadLog | None,
-    nlp: Language | None,
-    progress: Callable[[int], AbstractContextManager[Progress]] | None,
-    re_extract: bool,
-    on_read: Callable[[BuildReport], None] | None,
-    engine: EngineOptions | None,
-) -> BuildReport:
     started = time.perf_counter()
     log = log if log is not None else ReadLog()
     report = BuildReport(path=Path(folder))

@@ -337,7 +337,7 @@ def iter_statements(
     papers = sorted(n for n, a in nodes(data="kind") if a == "paper")
     for pnode in papers:
         attrs = nodes[pnode]
-        pid = str(attrs.get("paper_id") or pnode.removeprefix("paper:"))
+        pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
         for spo in _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity):
             yield g, spo
@@ -369,6 +369,11 @@ def iter_statements(
         yield g, spo
     if stats is not None:
         stats["repeated"] = repeated
+
+
+def _paper_id(pnode: str, attrs: Mapping[str, Any]) -> str:
+    """The id of the paper of graph node ``pnode`` (as in its IRIs)."""
+    return str(attrs.get("paper_id") or pnode.removeprefix("paper:"))
 
 
 # --- corpus-wide derived facts (ranks and short ranked lists), in the entities graph ---------
@@ -415,7 +420,7 @@ def _derived(
     introductions: list[tuple[str, str, str, str]] = []  # issued, paper, entity, mention
     for pnode in papers:
         attrs = nodes[pnode]
-        pid = str(attrs.get("paper_id") or pnode.removeprefix("paper:"))
+        pid = _paper_id(pnode, attrs)
         issued = str(attrs.get("published") or "")
         issued = issued if _ISO_DATE.match(issued) else ""
         for target, data in index.paper_edges.get(pnode, ()):
@@ -450,7 +455,7 @@ def _derived(
         if not isinstance(value, (int, float)) or _dec(value) is None:
             continue
         pnode = str(attrs.get("paper", ""))
-        pid = str(nodes[pnode].get("paper_id") or pnode.removeprefix("paper:"))
+        pid = _paper_id(pnode, nodes[pnode])
         row = (-float(value), paper_iri(base, pid), _result_term(base, pid, rnode)[1:-1])
         by_metric[str(attrs["metric"])].append(row)
         if attrs.get("dataset"):
