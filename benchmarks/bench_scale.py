@@ -51,6 +51,12 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
         for part in match.group(1).split(", "):
             name, secs, _ = part.rsplit(" ", 2)
             phases[name] = float(secs)
+    memory = {}
+    match = re.search(r"peak memory after phase: (.*)", err)
+    if match:
+        for part in match.group(1).split(", "):
+            name, mb, _ = part.rsplit(" ", 2)
+            memory[name] = float(mb.replace(",", ""))
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     marker = out / "store" / "kgraph-store.json"
     store = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
@@ -64,6 +70,7 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
         "bundle_mb": folder_mb(out),
         "store_mb": folder_mb(out / "store"),
         "phases": phases,
+        "memory": memory,
     }
 
 
@@ -122,6 +129,9 @@ def main() -> None:
     print("\ntime by phase (s):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
+    print("\npeak RSS when each phase ended (MB):")
+    for name, _, r in rows:
+        print(f"  {name:<14} " + ", ".join(f"{k} {v:,.0f}" for k, v in r["memory"].items()))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ __all__ = [
     "BundleError",
     "Export",
     "ExportContext",
+    "StatementSink",
     "build",
     "bundle_stats",
     "extractor_fingerprint",
@@ -90,11 +91,19 @@ class BundleError(Exception):
 
 @dataclass(frozen=True)
 class ExportContext:
-    """What an exporter is given: the graph and what it was built from."""
+    """What an exporter is given: the graph and its papers. (A build frees the extractions
+    and their resolution before the exports are written, so that the store's loader can
+    reuse that memory: an export is made from the graph alone.)"""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
-    resolution: Resolution
+
+
+class StatementSink(Protocol):
+    """Takes RDF statements (N-Triples ``"s p o"``) one by one; ``close`` ends the file."""
+
+    def add(self, spo: str) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,10 @@ class Export:
     """A default export: a file of the bundle rendered from the graph at every build.
 
     Give ``render`` (returns the bytes) for small files, or ``write`` (streams into a binary
-    file) for files that grow with the corpus.
+    file) for files that grow with the corpus. An RDF file of the union of the named graphs
+    may also give ``statements``: a sink writing into the file, which the build feeds while
+    it writes the store's quads, so the graph is turned into RDF once for both (``write``
+    is still what ``write_to`` uses on its own).
     """
 
     format: str  #: the name, e.g. "json", "graphml", "ttl", "html"
@@ -110,6 +122,7 @@ class Export:
     render: Callable[[ExportContext], bytes] | None = None
     description: str = ""
     write: Callable[[ExportContext, BinaryIO], None] | None = None
+    statements: Callable[[BinaryIO], StatementSink] | None = None
 
     def write_to(self, ctx: ExportContext, fh: BinaryIO) -> None:
         if self.write is not None:
@@ -192,8 +205,22 @@ def _graph_turtle(ctx: ExportContext, fh: BinaryIO) -> None:
     serialize(ctx.graph, "ttl", fh, DEFAULT_BASE)
 
 
+def _turtle_sink(fh: BinaryIO) -> StatementSink:
+    from .exporters import DEFAULT_BASE
+    from .rdf.namespaces import prefixes
+    from .rdf.turtle import TurtleWriter
+
+    return TurtleWriter(fh, prefixes(DEFAULT_BASE))
+
+
 register_export(
-    Export("ttl", "graph.ttl", description="RDF Turtle (kgraph export)", write=_graph_turtle)
+    Export(
+        "ttl",
+        "graph.ttl",
+        description="RDF Turtle (kgraph export)",
+        write=_graph_turtle,
+        statements=_turtle_sink,
+    )
 )
 
 
@@ -549,12 +576,25 @@ class BuildReport:
     seconds: float = 0.0
     #: wall seconds per phase: read, extract, resolve, graph, exports, store, write
     phases: dict[str, float] = field(default_factory=dict)
+    #: the process's peak resident memory (MB) when each phase ended (where the peak grows)
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
         now = time.perf_counter()
         self.phases[phase] = round(self.phases.get(phase, 0.0) + now - since, 3)
+        self.peak_mb[phase] = _peak_rss_mb()
         return now
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (0 where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 0.0
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
 
 
 def _now() -> str:
@@ -743,19 +783,28 @@ def build(
     counts["paper_records_merged"] = counts["paper_records_read"] - len(papers)
     report.counts = counts
 
-    ctx = ExportContext(graph, papers, resolution)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
+    streamed = [exp for exp in exports.values() if exp.statements is not None]
+    created = bundle.manifest.get("created")
     with Staging(Path(folder)) as staging:
-        # the store loads in a thread (Rust, outside Python's lock) while the files are written
-        loader = staging.stage_folder("store", lambda tmp: _start_store(tmp, graph))
-        mark = report.lap("store quads", mark)
+        staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
+        staging.stage(EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values()))
+        mark = report.lap("write", mark)
+        # From here on only the graph is needed. What it was made from goes now (about half
+        # of the memory at the end of the graph phase), so that the store's bulk loader,
+        # which buffers up to 2 GB, reuses that memory instead of adding to the peak.
+        del resolution, extractions, records, input_papers, distinct, merged, old, todo
+        bundle.papers.clear()
+        bundle.extractions.clear()
+        ctx = ExportContext(graph, papers)
+        # the store loads in a thread (Rust, outside Python's lock) while the files are
+        # written; the RDF exports that can be are written in the pass that makes its quads
+        loader = _stage_store(staging, graph, streamed)
+        mark = report.lap(" + ".join(["store quads", *(e.format for e in streamed)]), mark)
         try:
-            staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
-            staging.stage(
-                EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values())
-            )
-            mark = report.lap("write", mark)
             for exp in exports.values():
+                if exp.statements is not None:
+                    continue
                 staging.stage(exp.filename, partial(exp.write_to, ctx))
                 mark = report.lap(f"export {exp.format}", mark)
             store = _finish_store(loader, staging.info["graph.json"]["sha256"])
@@ -770,7 +819,7 @@ def build(
             "kgraph_version": __version__,
             "spacy_version": _spacy_version(),
             "networkx_version": nx.__version__,
-            "created": bundle.manifest.get("created", now),
+            "created": created or now,
             "updated": now,
             "extractor": fingerprint,
             "inputs": all_inputs,
@@ -788,16 +837,60 @@ def build(
     return report
 
 
-def _start_store(folder: Path, graph: nx.MultiDiGraph) -> StoreLoader:
+def _stage_store(
+    staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
+) -> StoreLoader:
+    """Stage the store (:func:`_start_store`) and, in the same pass over the graph's RDF, the
+    files of the ``streamed`` exports (each fed the union's statements)."""
+    sinks: list[StatementSink] = []
+
+    def start() -> StoreLoader:
+        adds = [sink.add for sink in sinks]
+        union: Callable[[str], object] | None = None
+        if len(adds) == 1:
+            union = adds[0]
+        elif adds:
+            union = lambda spo: [add(spo) for add in adds]  # noqa: E731
+        loader: StoreLoader = staging.stage_folder(
+            "store", lambda tmp: _start_store(tmp, graph, union)
+        )
+        return loader
+
+    def nest(i: int) -> StoreLoader:
+        if i == len(streamed):
+            return start()
+        made: list[StoreLoader] = []
+        make = cast("Callable[[BinaryIO], StatementSink]", streamed[i].statements)
+
+        def content(fh: BinaryIO) -> None:
+            sink = make(fh)
+            sinks.append(sink)
+            made.append(nest(i + 1))
+            sink.close()
+
+        try:
+            staging.stage(streamed[i].filename, content)
+        except BaseException:
+            if made:  # the load started: stop it before its folder goes
+                made[0].abort()
+            raise
+        return made[0]
+
+    return nest(0)
+
+
+def _start_store(
+    folder: Path, graph: nx.MultiDiGraph, union: Callable[[str], object] | None = None
+) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
-    N-Quads are written now, Oxigraph loads them in a thread. The store is a cache:
-    ``kgraph query`` rebuilds it from graph.json when it is missing or does not match (e.g.
-    a build stopped between the two)."""
+    N-Quads are written now (``union`` is given the union's statements meanwhile), Oxigraph
+    loads them in a thread. The store is a cache: ``kgraph query`` rebuilds it from
+    graph.json when it is missing or does not match (e.g. a build stopped between the two)."""
     from .exporters import DEFAULT_BASE
     from .rdf.store import StoreError, StoreLoader
 
     try:
-        return StoreLoader(folder, graph, DEFAULT_BASE)
+        return StoreLoader(folder, graph, DEFAULT_BASE, union)
     except StoreError as exc:
         raise BundleError(str(exc)) from None
 

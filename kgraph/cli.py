@@ -426,6 +426,10 @@ def build_(
     settings.detail(
         "time by phase: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.phases.items())
     )
+    settings.detail(
+        "peak memory after phase: "
+        + ", ".join(f"{k} {v:,.0f} MB" for k, v in report.peak_mb.items())
+    )
 
 
 @cli.command(context_settings=CONTEXT)

@@ -66,6 +66,7 @@ from .namespaces import (
     prefixes,
     result_iri,
 )
+from .turtle import write_turtle
 
 if TYPE_CHECKING:
     import rdflib
@@ -320,6 +321,20 @@ def iter_statements(
     all graphs form a set; ``stats["repeated"]`` counts those statements (dropped or not).
     :class:`~kgraph.rdf.namespaces.InvalidBase` for a bad ``base``.
     """
+    for g, spo, repeat in marked_statements(graph, base, stats=stats):
+        if not (union and repeat):
+            yield g, spo
+
+
+def marked_statements(
+    graph: nx.MultiDiGraph,
+    base: str = DEFAULT_BASE,
+    *,
+    stats: dict[str, int] | None = None,
+) -> Iterator[tuple[str, str, bool]]:
+    """:func:`iter_statements` as ``(graph term, "s p o", repeat)``: ``repeat`` is true for a
+    statement whose triple was already given in another graph. One pass gives both the quads
+    (all) and the union's triples (those not repeated)."""
     base = normalise_base(base)
     index = _Index(graph)
     nodes = graph.nodes
@@ -340,33 +355,33 @@ def iter_statements(
         pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
         for spo in _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity):
-            yield g, spo
+            yield g, spo, False
         org = attrs.get("organization")
         if org:
             organisations.add(str(org))
         for src, dst in index.evaluated.get(pnode, ()):
-            if (src, dst) in seen_evaluated:
+            repeat = (src, dst) in seen_evaluated
+            if repeat:
                 repeated += 1
-                if union:
-                    continue
-            seen_evaluated.add((src, dst))
-            yield g, f"{entity(src)} {_KG['evaluatedOn']} {entity(dst)}"
+            else:
+                seen_evaluated.add((src, dst))
+            yield g, f"{entity(src)} {_KG['evaluatedOn']} {entity(dst)}", repeat
 
     g = _i(entities_graph_iri(base))
     for node, attrs in nodes(data=True):
         if attrs.get("kind") != "entity":
             continue
         for spo in _entity(node, attrs, entity):
-            yield g, spo
+            yield g, spo, False
         me = entity(node)
         for other, _ in index.co_occurs.get(node, ()):
-            yield g, f"{me} {_KG['coOccursWith']} {entity(other)}"
+            yield g, f"{me} {_KG['coOccursWith']} {entity(other)}", False
     for org in sorted(organisations):
         o = _i(f"{base}organization/{pct(org)}")
-        yield g, f"{o} {_A} {_ORG}"
-        yield g, f"{o} {_S_NAME} {_lit(org)}"
+        yield g, f"{o} {_A} {_ORG}", False
+        yield g, f"{o} {_S_NAME} {_lit(org)}", False
     for spo in _derived(graph, index, base, papers, entity):
-        yield g, spo
+        yield g, spo, False
     if stats is not None:
         stats["repeated"] = repeated
 
@@ -773,6 +788,12 @@ def serialize(
     elif fmt == "nq":
         for chunk in nquads_chunks(graph, base):
             out.write(chunk)
+    elif fmt == "ttl":
+        write_turtle(
+            (spo for _, spo in iter_statements(graph, base, union=True)),
+            out,
+            prefixes(normalise_base(base)),
+        )
     elif fmt == "jsonld":
         out.write(jsonld_bytes(graph, base))
     else:
@@ -783,7 +804,7 @@ def turtle_bytes(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> bytes:
     """The Turtle of ``graph``: every triple (union of the named graphs), prefixes declared,
     each subject's triples grouped. The default ``graph.ttl`` export of a bundle."""
     out = io.BytesIO()
-    _write_oxigraph(graph, base, "ttl", out)
+    serialize(graph, "ttl", out, base)
     return out.getvalue()
 
 

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,7 +36,7 @@ import networkx as nx
 
 from .. import __version__
 from ..exporters import DEFAULT_BASE
-from .convert import RDF_VERSION, iter_statements
+from .convert import RDF_VERSION, marked_statements
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
 __all__ = [
@@ -130,15 +130,23 @@ def open_store(
         raise StoreError(f"{path}: cannot open the store ({exc})") from None
 
 
-def _counted(stream: Iterator[tuple[str, str]], counts: dict[str, int]) -> Iterator[bytes]:
+def _counted(
+    stream: Iterator[tuple[str, str, bool]],
+    counts: dict[str, int],
+    union: Callable[[str], object] | None = None,
+) -> Iterator[bytes]:
+    """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.marked_statements`), counting
+    quads and graphs; ``union`` is given each statement of the union of the graphs."""
     buf: list[str] = []
     n = 0
     graphs: set[str] = set()
     last = ""
-    for g, spo in stream:
+    for g, spo, repeat in stream:
         if g != last:
             graphs.add(g)
             last = g
+        if union is not None and not repeat:
+            union(spo)
         buf.append(f"{spo} {g} .\n")
         n += 1
         if len(buf) >= 4096:
@@ -183,7 +191,10 @@ class StoreLoader:
     sixth of the work) and starts Oxigraph's bulk loader on that file in a thread: the loader
     is Rust and does not hold Python's lock, so the caller can write the bundle's other files
     meanwhile (on the 160k-paper corpus that overlaps the 3-minute store load with the
-    Turtle and JSON exports). :meth:`finish` waits for it, writes the marker and swaps the
+    JSON and HTML exports). ``union``, when given, is called with each statement of the union
+    of the named graphs (N-Triples ``"s p o"``) as the quads are written, so that a Turtle or
+    N-Triples file is made in the same pass (the build's ``graph.ttl``). :meth:`finish` waits
+    for it, writes the marker and swaps the
     store into place; :meth:`abort` waits and removes everything. Use one or the other::
 
         loader = StoreLoader(folder, graph)
@@ -196,7 +207,11 @@ class StoreLoader:
     """
 
     def __init__(
-        self, bundle_dir: str | os.PathLike[str], graph: nx.MultiDiGraph, base: str = DEFAULT_BASE
+        self,
+        bundle_dir: str | os.PathLike[str],
+        graph: nx.MultiDiGraph,
+        base: str = DEFAULT_BASE,
+        union: Callable[[str], object] | None = None,
     ) -> None:
         import pyoxigraph as ox
 
@@ -219,7 +234,7 @@ class StoreLoader:
         try:
             with open(self.quads, "wb", buffering=1 << 20) as fh:
                 for chunk in _counted(
-                    iter_statements(graph, self.base, stats=self.stats), self.counts
+                    marked_statements(graph, self.base, stats=self.stats), self.counts, union
                 ):
                     fh.write(chunk)
         except BaseException as exc:
