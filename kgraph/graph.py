@@ -245,7 +245,12 @@ def build_graph(
             named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
 
     edges += _co_occurs_edges(named_in, index)
-    for src, dst, key, attrs in sorted(edges, key=lambda e: (e[0], e[1], e[2])):
+    # added in sorted order; networkx copies each attribute dict, so the list is consumed
+    # from its end as it goes (sorted, then reversed) and never exists twice in memory
+    edges.sort(key=lambda e: (e[0], e[1], e[2]))
+    edges.reverse()
+    while edges:
+        src, dst, key, attrs = edges.pop()
         g.add_edge(src, dst, key=key, **attrs)
     return g
 

@@ -66,10 +66,10 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .extract.abbreviations import is_short_form as _is_short_form
 from .extract.abbreviations import match_long_form
@@ -325,12 +325,13 @@ class _UnionFind:
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
-        self.kb: dict[str, str | None] = {}
+        self.kb: dict[str, str] = {}  #: root -> its gazetteer id (only the roots that have one)
 
     def add(self, node: str, kb: str | None = None) -> None:
         if node not in self.parent:
             self.parent[node] = node
-            self.kb[node] = kb
+            if kb:
+                self.kb[node] = kb
 
     def find(self, node: str) -> str:
         self.add(node)
@@ -342,34 +343,37 @@ class _UnionFind:
         return root
 
     def kb_of(self, node: str) -> str | None:
-        return self.kb[self.find(node)]
+        return self.kb.get(self.find(node))
 
     def union(self, a: str, b: str) -> bool:
         """Merge the sets of ``a`` and ``b``; refused (False) if they hold different ids."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        ka, kb = self.kb[ra], self.kb[rb]
+        ka, kb = self.kb.get(ra), self.kb.get(rb)
         if ka and kb and ka != kb:
             return False
         if rb < ra:  # deterministic roots
             ra, rb = rb, ra
         self.parent[rb] = ra
-        self.kb[ra] = ka or kb
+        kept = ka or kb
+        if kept:
+            self.kb[ra] = kept
+            self.kb.pop(rb, None)
         return True
 
 
 @dataclass(slots=True)
 class _Occ:
-    """One per-paper entity, with what resolution needs to know about it."""
+    """One per-paper entity, with what resolution needs to know about it (there are millions
+    of these on a large corpus: fields are tuples, shared when empty)."""
 
     paper: str
     index: int
     entity: Entity
     node: str
-    surfaces: list[str]
-    long_keys: list[str] = field(default_factory=list)
-    short_forms: list[str] = field(default_factory=list)
+    long_keys: tuple[str, ...] = ()
+    short_forms: tuple[str, ...] = ()
     bare: str | None = None  #: the short-form key, when it is only an acronym defined elsewhere
     kb: str | None = None  #: the gazetteer id, unless the paper's own definition contradicts it
     own_long: str | None = None  #: the long form, when named by a short form its paper defines
@@ -444,8 +448,8 @@ class Resolver:
                 for s in (e.name, *e.aliases, *(m.text for m in e.mentions)):
                     if s not in surfaces:
                         surfaces.append(s)
-                occ = _Occ(pid, i, e, f"occ:{pid}#{i}", surfaces)
-                self._keys(occ, defs, corpus_defs, unique_long)
+                occ = _Occ(pid, i, e, f"occ:{pid}#{i}")
+                self._keys(occ, surfaces, defs, corpus_defs, unique_long)
                 occs.append(occ)
 
         uf = _UnionFind()
@@ -519,6 +523,7 @@ class Resolver:
     def _keys(
         self,
         occ: _Occ,
+        surfaces: Sequence[str],
         defs: Mapping[str, str],
         corpus_defs: Mapping[str, object],
         unique_long: Mapping[str, str],
@@ -526,25 +531,31 @@ class Resolver:
         """Split an occurrence's surface forms into merge keys and acronyms."""
         e = occ.entity
         name_key = surface_key(e.name)
-        for s in occ.surfaces:
+        long_keys: list[str] = []
+        short_forms: list[str] = []
+        for s in surfaces:
             k = surface_key(s)
             if not k:
                 continue
             if k in defs:  # a short form this paper defines: anchored on its long form
-                occ.short_forms.append(s)
+                short_forms.append(s)
                 lk = surface_key(defs[k])
-                if lk not in occ.long_keys:
-                    occ.long_keys.append(lk)
+                if lk not in long_keys:
+                    long_keys.append(lk)
             elif k in corpus_defs and is_short_form(s.rstrip("s") if s.endswith("s") else s):
-                occ.short_forms.append(s)  # defined elsewhere: resolved in step 5
-            elif k not in occ.long_keys:
-                occ.long_keys.append(k)
+                short_forms.append(s)  # defined elsewhere: resolved in step 5
+            elif k not in long_keys:
+                long_keys.append(k)
                 # an acronym inside a longer name: "OOD detection", "LLM-based agents"
                 expanded = _expand(s, defs, unique_long)
                 if expanded is not None:
                     ek = surface_key(expanded)
-                    if ek and ek not in occ.long_keys:
-                        occ.long_keys.append(ek)
+                    if ek and ek not in long_keys:
+                        long_keys.append(ek)
+        if long_keys:
+            occ.long_keys = tuple(long_keys)
+        if short_forms:
+            occ.short_forms = tuple(short_forms)
         occ.kb = e.id
         if name_key in defs:  # named by an acronym its paper defines: named by the long form
             long = " ".join(defs[name_key].split())
@@ -570,7 +581,7 @@ class Resolver:
         for n in list(uf.parent):
             if n.startswith(("key:", "short:")):
                 nodes[uf.find(n)].append(n.split(":", 1)[1])
-        drafts: list[dict[str, Any]] = []
+        drafts: list[tuple[tuple[bool, int, str], _Draft, list[_Occ]]] = []
         for root, group in members.items():
             kb = uf.kb_of(root)
             type_votes: Counter[str] = Counter(o.entity.type for o in group)
@@ -613,53 +624,77 @@ class Resolver:
                 if _URL.match(name):
                     typ = "repository"
             signature = min(nodes.get(root) or [o.node for o in group])
+            papers_of = tuple(sorted({o.paper for o in group}))
+            # a compact draft (millions of Counters and dicts do not wait for the ids), with
+            # its place in the id order first: gazetteer ids, then by papers, then by key
             drafts.append(
-                {
-                    "kb": kb,
-                    "type": typ,
-                    "name": name,
-                    "signature": signature,
-                    "group": group,
-                    "aliases": aliases,
-                    "shorts": shorts,
-                    "type_votes": type_votes,
-                    "papers": sorted({o.paper for o in group}),
-                }
+                (
+                    (kb is None, -len(papers_of), signature),
+                    _Draft(
+                        kb,
+                        typ,
+                        name,
+                        signature,
+                        _by_count(aliases),
+                        tuple(sorted(shorts)),
+                        papers_of,
+                        _by_count(type_votes),
+                        sum(len(o.entity.mentions) for o in group),
+                    ),
+                    group,
+                )
             )
 
-        # ids: gazetteer ids first, then by papers, then by key
-        drafts.sort(key=lambda d: (d["kb"] is None, -len(d["papers"]), d["signature"]))
+        drafts.sort(key=lambda d: d[0])
         taken: set[str] = set()
         entities: dict[str, CanonicalEntity] = {}
         assign: dict[str, list[str]] = {
             pid: [""] * len(ext.entities) for pid, ext in papers.items()
         }
-        for d in drafts:
-            cid = d["kb"] or f"{d['type']}/{slugify(d['name'])}"
+        for _, d, group in drafts:
+            cid = d.kb or f"{d.type}/{slugify(d.name)}"
             if cid in taken:
-                digest = hashlib.sha1(d["signature"].encode("utf-8")).hexdigest()[:6]
-                cid = f"{d['type']}/{slugify(d['name'])}-{digest}"
+                digest = hashlib.sha1(d.signature.encode("utf-8")).hexdigest()[:6]
+                cid = f"{d.type}/{slugify(d.name)}-{digest}"
             taken.add(cid)
-            aliases = d["aliases"]
             entities[cid] = CanonicalEntity(
                 id=cid,
-                name=d["name"],
-                type=d["type"],
-                kb_id=d["kb"],
-                aliases=tuple(sorted(aliases.items(), key=lambda kv: (-kv[1], kv[0]))),
-                short_forms=tuple(sorted(d["shorts"])),
-                papers=tuple(d["papers"]),
-                type_votes=tuple(sorted(d["type_votes"].items(), key=lambda kv: (-kv[1], kv[0]))),
-                mentions=sum(len(o.entity.mentions) for o in d["group"]),
-                occurrences=len(d["group"]),
+                name=d.name,
+                type=d.type,
+                kb_id=d.kb,
+                aliases=d.aliases,
+                short_forms=d.shorts,
+                papers=d.papers,
+                type_votes=d.type_votes,
+                mentions=d.mentions,
+                occurrences=len(group),
             )
-            for o in d["group"]:
+            for o in group:
                 assign[o.paper][o.index] = cid
         return Resolution(
             entities=dict(sorted(entities.items())),
             assignments={pid: tuple(ids) for pid, ids in assign.items()},
             extractions=dict(papers),
         )
+
+
+class _Draft(NamedTuple):
+    """A canonical entity before its id is known."""
+
+    kb: str | None
+    type: str
+    name: str
+    signature: str
+    aliases: tuple[tuple[str, int], ...]
+    shorts: tuple[str, ...]
+    papers: tuple[str, ...]
+    type_votes: tuple[tuple[str, int], ...]
+    mentions: int
+
+
+def _by_count(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """(item, count) pairs, most counted first, then by item."""
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _unbroken(name: str, written: Mapping[str, int]) -> str:
