@@ -100,10 +100,13 @@ class ExportContext:
 
 
 class StatementSink(Protocol):
-    """Takes RDF statements (N-Triples ``"s p o"``) one by one; ``close`` ends the file."""
+    """Writes a file from the union of the graph's RDF statements, given as chunks of N-Quads
+    lines (graph terms to be ignored). ``close`` finishes the file and returns its
+    ``{"sha256", "bytes"}``; ``abort`` stops without finishing."""
 
-    def add(self, spo: str) -> None: ...
-    def close(self) -> None: ...
+    def write(self, chunk: bytes) -> None: ...
+    def close(self) -> Mapping[str, Any]: ...
+    def abort(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,9 @@ class Export:
 
     Give ``render`` (returns the bytes) for small files, or ``write`` (streams into a binary
     file) for files that grow with the corpus. An RDF file of the union of the named graphs
-    may also give ``statements``: a sink writing into the file, which the build feeds while
-    it writes the store's quads, so the graph is turned into RDF once for both (``write``
-    is still what ``write_to`` uses on its own).
+    may also give ``statements``: a sink writing the file at the given path, which the build
+    feeds while it writes the store's quads, so the graph is turned into RDF once for both
+    (``write`` is still what ``write_to`` uses on its own).
     """
 
     format: str  #: the name, e.g. "json", "graphml", "ttl", "html"
@@ -122,7 +125,7 @@ class Export:
     render: Callable[[ExportContext], bytes] | None = None
     description: str = ""
     write: Callable[[ExportContext, BinaryIO], None] | None = None
-    statements: Callable[[BinaryIO], StatementSink] | None = None
+    statements: Callable[[Path], StatementSink] | None = None
 
     def write_to(self, ctx: ExportContext, fh: BinaryIO) -> None:
         if self.write is not None:
@@ -205,12 +208,14 @@ def _graph_turtle(ctx: ExportContext, fh: BinaryIO) -> None:
     serialize(ctx.graph, "ttl", fh, DEFAULT_BASE)
 
 
-def _turtle_sink(fh: BinaryIO) -> StatementSink:
+def _turtle_sink(path: Path) -> StatementSink:
+    """graph.ttl written by a process of its own (kgraph.rdf.turtle.TurtleProcess): making the
+    quads and formatting the Turtle then run on two cores."""
     from .exporters import DEFAULT_BASE
     from .rdf.namespaces import prefixes
-    from .rdf.turtle import TurtleWriter
+    from .rdf.turtle import TurtleProcess
 
-    return TurtleWriter(fh, prefixes(DEFAULT_BASE))
+    return TurtleProcess(path, prefixes(DEFAULT_BASE))
 
 
 register_export(
@@ -477,6 +482,18 @@ class Staging:
 
     def __exit__(self, *exc: object) -> None:
         self.abort()
+
+    def stage_file(self, name: str, make: Callable[[Path], Mapping[str, Any]]) -> dict[str, Any]:
+        """Stage ``name`` written by ``make(path)`` itself (by another process, say), which
+        returns the file's ``sha256`` and ``bytes`` (computed as it wrote) once it is synced."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
+        os.close(fd)
+        self.temps.append((name, Path(tmp_name)))
+        os.chmod(tmp_name, file_mode())
+        info = make(Path(tmp_name))
+        self.info[name] = {"sha256": str(info["sha256"]), "bytes": int(info["bytes"])}
+        return self.info[name]
 
     def stage(self, name: str, content: Content) -> dict[str, Any]:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -787,21 +804,22 @@ def build(
     streamed = [exp for exp in exports.values() if exp.statements is not None]
     created = bundle.manifest.get("created")
     with Staging(Path(folder)) as staging:
-        staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
-        staging.stage(EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values()))
-        mark = report.lap("write", mark)
-        # From here on only the graph is needed. What it was made from goes now (about half
-        # of the memory at the end of the graph phase), so that the store's bulk loader,
-        # which buffers up to 2 GB, reuses that memory instead of adding to the peak.
-        del resolution, extractions, records, input_papers, distinct, merged, old, todo
-        bundle.papers.clear()
-        bundle.extractions.clear()
-        ctx = ExportContext(graph, papers)
-        # the store loads in a thread (Rust, outside Python's lock) while the files are
-        # written; the RDF exports that can be are written in the pass that makes its quads
+        # the store loads in a thread (Rust, outside Python's lock) while the other files are
+        # written; graph.ttl is written by a child process in the pass that makes the quads
         loader = _stage_store(staging, graph, streamed)
         mark = report.lap(" + ".join(["store quads", *(e.format for e in streamed)]), mark)
         try:
+            staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
+            staging.stage(
+                EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values())
+            )
+            mark = report.lap("write", mark)
+            # From here on only the graph is needed: what it was made from goes now, and the
+            # store's bulk loader (which buffers up to 2 GB) can reuse that memory.
+            del resolution, extractions, records, input_papers, distinct, merged, old, todo
+            bundle.papers.clear()
+            bundle.extractions.clear()
+            ctx = ExportContext(graph, papers)
             for exp in exports.values():
                 if exp.statements is not None:
                     continue
@@ -841,16 +859,19 @@ def _stage_store(
     staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
 ) -> StoreLoader:
     """Stage the store (:func:`_start_store`) and, in the same pass over the graph's RDF, the
-    files of the ``streamed`` exports (each fed the union's statements)."""
+    files of the ``streamed`` exports (each sink is fed the union's statements)."""
     sinks: list[StatementSink] = []
 
     def start() -> StoreLoader:
-        adds = [sink.add for sink in sinks]
-        union: Callable[[str], object] | None = None
-        if len(adds) == 1:
-            union = adds[0]
-        elif adds:
-            union = lambda spo: [add(spo) for add in adds]  # noqa: E731
+        def fan_out(chunk: bytes) -> None:
+            for sink in sinks:
+                sink.write(chunk)
+
+        union: Callable[[bytes], object] | None = None
+        if len(sinks) == 1:
+            union = sinks[0].write
+        elif sinks:
+            union = fan_out
         loader: StoreLoader = staging.stage_folder(
             "store", lambda tmp: _start_store(tmp, graph, union)
         )
@@ -860,16 +881,23 @@ def _stage_store(
         if i == len(streamed):
             return start()
         made: list[StoreLoader] = []
-        make = cast("Callable[[BinaryIO], StatementSink]", streamed[i].statements)
+        open_sink = cast("Callable[[Path], StatementSink]", streamed[i].statements)
 
-        def content(fh: BinaryIO) -> None:
-            sink = make(fh)
+        def make(path: Path) -> Mapping[str, Any]:
+            sink = open_sink(path)
             sinks.append(sink)
-            made.append(nest(i + 1))
-            sink.close()
+            try:
+                made.append(nest(i + 1))
+            except BaseException:
+                sink.abort()
+                raise
+            try:
+                return sink.close()
+            except OSError as exc:  # the file could not be written
+                raise BundleError(str(exc)) from None
 
         try:
-            staging.stage(streamed[i].filename, content)
+            staging.stage_file(streamed[i].filename, make)
         except BaseException:
             if made:  # the load started: stop it before its folder goes
                 made[0].abort()
@@ -880,7 +908,7 @@ def _stage_store(
 
 
 def _start_store(
-    folder: Path, graph: nx.MultiDiGraph, union: Callable[[str], object] | None = None
+    folder: Path, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None = None
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
     N-Quads are written now (``union`` is given the union's statements meanwhile), Oxigraph

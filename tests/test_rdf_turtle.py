@@ -156,3 +156,36 @@ def test_build_writes_the_same_turtle_as_export(tmp_path: Path) -> None:
     exported = io.BytesIO()
     serialize(graph, "ttl", exported)
     assert (out / "graph.ttl").read_bytes() == exported.getvalue()
+
+
+def test_turtle_process_writes_what_the_writer_writes(tmp_path: Path) -> None:
+    """The build's graph.ttl comes from a child process fed N-Quads chunks: same bytes as the
+    in-process writer, the hash and size it reports are the file's, and a failure is an
+    error (not a half-written file passed off as done)."""
+    import hashlib
+
+    from kgraph.rdf.convert import nquads_chunks
+    from kgraph.rdf.turtle import TurtleError, TurtleProcess
+
+    g = fixture_graph()
+    proc = TurtleProcess(tmp_path / "g.ttl", SPACES)
+    for _, spo in iter_statements(g, union=True):
+        proc.write(f"{spo} <{DEFAULT_BASE}graph/x> .\n".encode())
+    info = proc.close()
+    data = (tmp_path / "g.ttl").read_bytes()
+    expected = io.BytesIO()
+    serialize(g, "ttl", expected)
+    assert data == expected.getvalue()
+    assert info["sha256"] == hashlib.sha256(data).hexdigest() and info["bytes"] == len(data)
+    assert info["statements"] == len(list(iter_statements(g, union=True)))
+
+    bad = TurtleProcess(tmp_path / "no" / "such" / "dir.ttl", SPACES)
+    for chunk in nquads_chunks(g):
+        bad.write(chunk)
+    with pytest.raises(TurtleError, match="dir.ttl: the Turtle writer failed"):
+        bad.close()
+
+    stopped = TurtleProcess(tmp_path / "s.ttl", SPACES)
+    stopped.write(b"<a:b> <a:c> <a:d> <a:g> .\n")
+    stopped.abort()
+    assert stopped._proc.returncode is not None

@@ -133,11 +133,14 @@ def open_store(
 def _counted(
     stream: Iterator[tuple[str, str, bool]],
     counts: dict[str, int],
-    union: Callable[[str], object] | None = None,
+    union: Callable[[bytes], object] | None = None,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.marked_statements`), counting
-    quads and graphs; ``union`` is given each statement of the union of the graphs."""
+    quads and graphs. ``union`` is given the same chunks without the statements that repeat
+    a triple of another graph: the union of the graphs, as N-Quads lines whose graph term is
+    to be ignored (most chunks have no repeat and are passed as they are)."""
     buf: list[str] = []
+    repeats: list[int] = []
     n = 0
     graphs: set[str] = set()
     last = ""
@@ -145,17 +148,31 @@ def _counted(
         if g != last:
             graphs.add(g)
             last = g
-        if union is not None and not repeat:
-            union(spo)
+        if repeat:
+            repeats.append(len(buf))
         buf.append(f"{spo} {g} .\n")
         n += 1
         if len(buf) >= 4096:
-            yield "".join(buf).encode("utf-8")
-            buf.clear()
+            yield _flush(buf, repeats, union)
     if buf:
-        yield "".join(buf).encode("utf-8")
+        yield _flush(buf, repeats, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
+
+
+def _flush(
+    buf: list[str], repeats: list[int], union: Callable[[bytes], object] | None
+) -> bytes:
+    chunk = "".join(buf).encode("utf-8")
+    if union is not None:
+        if repeats:
+            drop = set(repeats)
+            union("".join(q for i, q in enumerate(buf) if i not in drop).encode("utf-8"))
+        else:
+            union(chunk)
+    buf.clear()
+    repeats.clear()
+    return chunk
 
 
 def _size(path: Path) -> int:
@@ -191,9 +208,10 @@ class StoreLoader:
     sixth of the work) and starts Oxigraph's bulk loader on that file in a thread: the loader
     is Rust and does not hold Python's lock, so the caller can write the bundle's other files
     meanwhile (on the 160k-paper corpus that overlaps the 3-minute store load with the
-    JSON and HTML exports). ``union``, when given, is called with each statement of the union
-    of the named graphs (N-Triples ``"s p o"``) as the quads are written, so that a Turtle or
-    N-Triples file is made in the same pass (the build's ``graph.ttl``). :meth:`finish` waits
+    JSON and HTML exports). ``union``, when given, is called with the union of the named
+    graphs as N-Quads chunks (whole lines, graph terms to be ignored) as the quads are
+    written, so that a Turtle or N-Triples file is made in the same pass (the build's
+    ``graph.ttl``). :meth:`finish` waits
     for it, writes the marker and swaps the
     store into place; :meth:`abort` waits and removes everything. Use one or the other::
 
@@ -211,7 +229,7 @@ class StoreLoader:
         bundle_dir: str | os.PathLike[str],
         graph: nx.MultiDiGraph,
         base: str = DEFAULT_BASE,
-        union: Callable[[str], object] | None = None,
+        union: Callable[[bytes], object] | None = None,
     ) -> None:
         import pyoxigraph as ox
 

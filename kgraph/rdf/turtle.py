@@ -16,11 +16,21 @@ written in full, which is always valid. Literals keep their N-Triples escapes (v
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import queue
 import re
+import subprocess
+import sys
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping
-from typing import IO, Final
+from pathlib import Path
+from typing import IO, Any, Final
 
-__all__ = ["TurtleWriter", "write_turtle"]
+__all__ = ["TurtleError", "TurtleProcess", "TurtleWriter", "write_turtle"]
 
 _RDF_TYPE: Final = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 _XSD: Final = "http://www.w3.org/2001/XMLSchema#"
@@ -33,12 +43,12 @@ _BARE: Final[dict[str, re.Pattern[str]]] = {
 _LOCAL_CHAR: Final = r"(?:[A-Za-z0-9_:]|%[0-9A-Fa-f]{2}|/)"
 _LOCAL: Final = re.compile(rf"(?:{_LOCAL_CHAR}(?:(?:{_LOCAL_CHAR}|[.\-])*(?:{_LOCAL_CHAR}|-))?)?")
 _CACHE_MAX: Final = 200_000  #: IRIs remembered with their written form (then forgotten)
-_FLUSH: Final = 1 << 16  #: characters buffered between writes
 
 
 class TurtleWriter:
-    """Streams statements (``"s p o"`` in N-Triples syntax, as
-    :func:`~kgraph.rdf.convert.iter_statements` gives them) to ``out`` as Turtle::
+    """Streams statements to ``out`` as Turtle: one at a time (``"s p o"`` in N-Triples
+    syntax, as :func:`~kgraph.rdf.convert.iter_statements` gives them) with :meth:`add`, or
+    a chunk of N-Quads lines at a time (graph terms dropped) with :meth:`add_quads`::
 
         writer = TurtleWriter(fh, prefixes(base))
         for _, spo in iter_statements(graph, base, union=True):
@@ -49,40 +59,60 @@ class TurtleWriter:
     def __init__(self, out: IO[bytes], spaces: Mapping[str, str]) -> None:
         self.out = out
         self.count = 0  #: statements written
-        # longest namespace first, so that a name is made under the most specific prefix
-        self._spaces = sorted(((ns, p) for p, ns in spaces.items()), key=lambda t: -len(t[0]))
-        self._by_ns = {ns: p for ns, p in self._spaces}
-        self._cache: dict[str, str] = {}
+        self._by_ns = {ns: p for p, ns in spaces.items()}
+        self._cache: dict[str, str] = {}  #: IRIs and typed literals as written (rolling)
+        self._fixed: dict[str, str] = {_RDF_TYPE: "a"}  #: predicates and datatypes (kept)
         self._subject = ""
         self._predicate = ""
         self._buf: list[str] = [f"@prefix {p}: <{ns}> .\n" for p, ns in spaces.items()]
-        self._size = 0
 
     def add(self, spo: str) -> None:
         """One statement, ``"<s> <p> o"`` (no trailing `` .``)."""
         s, p, o = spo.split(" ", 2)
-        buf = self._buf
-        if s == self._subject:
-            if p == self._predicate:
-                buf.append(" , ")
-            else:
-                buf.append(" ;\n\t")
-                buf.append(self._name(p))
-                buf.append(" ")
-                self._predicate = p
-        else:
-            if self._subject:
-                buf.append(" .\n")
-            buf.append(self._name(s))
-            buf.append(" ")
-            buf.append(self._name(p))
-            buf.append(" ")
-            self._subject, self._predicate = s, p
-        buf.append(self._object(o))
-        self.count += 1
-        self._size += len(o) + 16
-        if self._size >= _FLUSH:
+        self._add(s, p, o)
+        if len(self._buf) >= 4096:
             self._flush()
+
+    def add_quads(self, chunk: bytes) -> None:
+        """Whole N-Quads lines (``<s> <p> o <g> .``); their graph terms are dropped."""
+        buf = self._buf
+        append = buf.append
+        term = self._term
+        literal = self._typed
+        cache = self._cache
+        fixed = self._fixed
+        subject, predicate = self._subject, self._predicate
+        n = 0
+        for line in chunk.decode("utf-8").splitlines():
+            s, p, rest = line.split(" ", 2)
+            o = rest[: rest.rindex(" <")]  # the graph term is the last " <" of the line
+            if s == subject:
+                if p == predicate:
+                    append(" , ")
+                else:
+                    append(" ;\n\t")
+                    append(fixed.get(p) or self._predicate_term(p))
+                    append(" ")
+                    predicate = p
+            else:
+                if subject:
+                    append(" .\n")
+                append(cache.get(s) or term(s))
+                append(" ")
+                append(fixed.get(p) or self._predicate_term(p))
+                append(" ")
+                subject, predicate = s, p
+            first, last = o[0], o[-1]
+            if first == "<":
+                append(cache.get(o) or term(o))
+            elif first == '"' and last == ">":
+                append(cache.get(o) or literal(o))
+            else:  # a plain or language-tagged literal, or a blank node: as it is
+                append(o)
+            n += 1
+        self._subject, self._predicate = subject, predicate
+        self.count += n
+        self._flush()
 
     def close(self) -> None:
         """End the last statement and write what is buffered (``out`` stays open)."""
@@ -91,48 +121,75 @@ class TurtleWriter:
             self._subject = self._predicate = ""
         self._flush()
 
+    def _add(self, s: str, p: str, o: str) -> None:
+        buf = self._buf
+        if s == self._subject:
+            if p == self._predicate:
+                buf.append(" , ")
+            else:
+                buf.append(" ;\n\t")
+                buf.append(self._predicate_term(p))
+                buf.append(" ")
+                self._predicate = p
+        else:
+            if self._subject:
+                buf.append(" .\n")
+            buf.append(self._term(s))
+            buf.append(" ")
+            buf.append(self._predicate_term(p))
+            buf.append(" ")
+            self._subject, self._predicate = s, p
+        if o[:1] == "<" or o[:2] == "_:":
+            buf.append(self._term(o))
+        elif o[-1] == ">":
+            buf.append(self._typed(o))
+        else:
+            buf.append(o)
+        self.count += 1
+
     def _flush(self) -> None:
         self.out.write("".join(self._buf).encode("utf-8"))
         self._buf.clear()
-        self._size = 0
 
-    def _name(self, term: str) -> str:
-        """A subject or predicate: an IRI (``<...>``) or a blank node."""
-        if term == _RDF_TYPE:
-            return "a"
-        return self._iri(term[1:-1]) if term[:1] == "<" else term
-
-    def _object(self, term: str) -> str:
-        first = term[:1]
-        if first == "<":
-            return self._iri(term[1:-1])
-        if first == '"' and term[-1] == ">":  # a typed literal: "lexical"^^<datatype>
-            lexical, _, datatype = term.rpartition('"^^<')
-            datatype = datatype[:-1]
-            bare = _BARE.get(datatype)
-            if bare is not None and bare.fullmatch(lexical, 1):
-                return lexical[1:]
-            return f'{lexical}"^^{self._iri(datatype)}'
-        return term  # a plain or language-tagged literal, or a blank node
-
-    def _iri(self, iri: str) -> str:
-        written = self._cache.get(iri)
-        if written is None:
-            written = self._compact(iri)
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[iri] = written
+    def _remember(self, term: str, written: str) -> str:
+        if len(self._cache) >= _CACHE_MAX:  # unique IRIs (mentions) would fill it: start over
+            self._cache.clear()
+        self._cache[term] = written
         return written
 
+    def _predicate_term(self, term: str) -> str:
+        written = self._fixed.get(term)
+        if written is None:
+            written = self._fixed[term] = self._compact(term[1:-1]) if term[:1] == "<" else term
+        return written
+
+    def _term(self, term: str) -> str:
+        """An IRI (``<...>``) or blank node as written, remembered for the next time."""
+        written = self._cache.get(term)
+        if written is None:
+            written = self._remember(term, self._compact(term[1:-1]) if term[:1] == "<" else term)
+        return written
+
+    def _typed(self, term: str) -> str:
+        """A typed literal, ``"lexical"^^<datatype>``: bare when Turtle reads it back the
+        same (numbers, booleans), else with the datatype as a prefixed name."""
+        lexical, _, datatype = term.rpartition('"^^<')
+        datatype = datatype[:-1]
+        bare = _BARE.get(datatype)
+        if bare is not None and bare.fullmatch(lexical, 1):
+            return self._remember(term, lexical[1:])
+        return self._remember(term, f'{lexical}"^^{self._predicate_term("<" + datatype + ">")}')
+
     def _compact(self, iri: str) -> str:
-        ns = iri[: max(iri.rfind("/"), iri.rfind("#")) + 1]
-        prefix = self._by_ns.get(ns)
-        if prefix is None:  # a local part with "/" in it: the longest namespace it starts with
-            found = next(((n, p) for n, p in self._spaces if iri.startswith(n)), None)
-            if found is None:
-                return f"<{iri}>"
-            ns, prefix = found
-        local = iri[len(ns) :]
+        by_ns = self._by_ns
+        cut = max(iri.rfind("/"), iri.rfind("#"))
+        prefix = by_ns.get(iri[: cut + 1])
+        while prefix is None and cut > 0:  # a local part with "/" in it: a shorter namespace
+            cut = iri.rfind("/", 0, cut)
+            prefix = by_ns.get(iri[: cut + 1])
+        if prefix is None:
+            return f"<{iri}>"
+        local = iri[cut + 1 :]
         if _LOCAL.fullmatch(local):
             return f"{prefix}:{local.replace('/', chr(92) + '/')}"
         return f"<{iri}>"
@@ -145,3 +202,130 @@ def write_turtle(statements: Iterable[str], out: IO[bytes], spaces: Mapping[str,
         writer.add(spo)
     writer.close()
     return writer.count
+
+
+# --- in a process of its own -------------------------------------------------------------------
+
+
+class TurtleError(OSError):
+    """The Turtle process failed: the file was not written (one-line message)."""
+
+
+class _Hashing:
+    """A binary file that counts and hashes what is written through it."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+class TurtleProcess:
+    """Turtle written to ``path`` by a child process from the N-Quads chunks it is sent
+    (:meth:`write`; graph terms dropped): the build's store pass hands its chunks over and
+    goes on, so making the quads and formatting the Turtle use two cores. :meth:`close`
+    waits and returns ``{"sha256", "bytes", "statements"}`` of the file; :meth:`abort` stops
+    the child. A child that fails makes :meth:`close` raise :class:`TurtleError`."""
+
+    #: chunks waiting for the pipe: the caller never waits on the child unless it is this far
+    #: behind (a chunk is about 1 MB)
+    BACKLOG = 64
+
+    def __init__(self, path: str | os.PathLike[str], spaces: Mapping[str, str]) -> None:
+        self.path = Path(path)
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or abort()
+        # the child imports this very kgraph, wherever it was imported from
+        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p),
+        }
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "kgraph.rdf.turtle", str(self.path), json.dumps(spaces)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=env,
+        )
+        # a thread feeds the pipe (its writes release Python's lock), so that the caller and
+        # the child work at the same time instead of taking turns on a 64 KiB pipe
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self.BACKLOG)
+        self._pump = threading.Thread(target=self._feed, name="kgraph-turtle-feed", daemon=True)
+        self._pump.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        broken = False
+        while (chunk := self._queue.get()) is not None:
+            if not broken:
+                try:
+                    stdin.write(chunk)
+                except (BrokenPipeError, ValueError):  # the child is gone: close() says why
+                    broken = True
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stdin.close()
+
+    def write(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> dict[str, Any]:
+        proc = self._proc
+        assert proc.stdout is not None
+        self._queue.put(None)
+        self._pump.join()
+        out = proc.stdout.read()
+        code = proc.wait()
+        self._err.seek(0)
+        err = self._err.read().decode("utf-8", "replace").strip()
+        self._err.close()
+        if code != 0:
+            last = err.splitlines()[-1] if err else f"exit status {code}"
+            raise TurtleError(f"{self.path.name}: the Turtle writer failed ({last})")
+        info: dict[str, Any] = json.loads(out)
+        return info
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        with contextlib.suppress(queue.Full):  # the feeder drains fast once the pipe is broken
+            self._queue.put(None, timeout=10)
+        self._pump.join(timeout=10)
+        for f in (self._proc.stdin, self._proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        self._err.close()
+
+
+def _serve(path: str, spaces: Mapping[str, str]) -> dict[str, Any]:
+    """The child's side: N-Quads lines from stdin, Turtle to ``path`` (synced)."""
+    with open(path, "wb", buffering=1 << 20) as raw:
+        out = _Hashing(raw)
+        writer = TurtleWriter(out, spaces)  # type: ignore[arg-type]
+        stdin = sys.stdin.buffer
+        pending = b""
+        while block := stdin.read(1 << 20):
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                pending += block
+                continue
+            writer.add_quads(pending + block[:cut])
+            pending = block[cut:]
+        if pending.strip():
+            writer.add_quads(pending + b"\n")
+        writer.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+    return {"sha256": out.digest.hexdigest(), "bytes": out.size, "statements": writer.count}
+
+
+if __name__ == "__main__":  # python -m kgraph.rdf.turtle OUT PREFIXES_JSON (see TurtleProcess)
+    print(json.dumps(_serve(sys.argv[1], json.loads(sys.argv[2]))))
