@@ -119,15 +119,34 @@ def test_loader_runs_beside_other_work_and_cleans_up(
     loader.abort()
     assert list((tmp_path / "b").iterdir()) == []
 
-    # a load that fails in its thread fails finish() in the caller, and leaves nothing
+    # a load that fails in its thread fails in the caller (in the constructor when the quads
+    # stream to the loader, else in finish()), and leaves nothing
     def fails(self: StoreLoader) -> None:
         self._error = OSError(28, "No space left on device")
 
     monkeypatch.setattr(StoreLoader, "_load", fails)
-    loader = StoreLoader(tmp_path / "c", graph)
     with pytest.raises(StoreError, match="cannot write the store .*No space left"):
-        loader.finish("x")
+        StoreLoader(tmp_path / "c", graph).finish("x")
     assert list((tmp_path / "c").iterdir()) == []
+
+    # a loader that stops half way (it closes the pipe): the writer's broken pipe becomes the
+    # loader's error, and nothing is left
+    def stops(self: StoreLoader) -> None:
+        with open(self.quads, "rb") as fh:
+            fh.read(100)
+        self._error = ValueError("Parser error at line 1")
+
+    monkeypatch.setattr(StoreLoader, "_load", stops)
+    with pytest.raises(StoreError, match="cannot write the store .*Parser error"):
+        StoreLoader(tmp_path / "d", graph).finish("x")
+    assert list((tmp_path / "d").iterdir()) == []
+
+    # without named pipes (Windows), the quads go through a file: same store
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "_make_fifo", lambda path: False)
+    loader = StoreLoader(tmp_path / "e", graph)
+    assert loader.finish(reference["graph_sha256"])["quads"] == reference["quads"]
+    assert sorted(open_store_at(tmp_path / "e")) == sorted(open_store_at(tmp_path / "ref"))
 
 
 def open_store_at(folder: Path) -> list[str]:

@@ -69,49 +69,18 @@ class TurtleWriter:
     def add(self, spo: str) -> None:
         """One statement, ``"<s> <p> o"`` (no trailing `` .``)."""
         s, p, o = spo.split(" ", 2)
-        self._add(s, p, o)
+        self._triples(((s, p, o),))
         if len(self._buf) >= 4096:
             self._flush()
 
     def add_quads(self, chunk: bytes) -> None:
         """Whole N-Quads lines (``<s> <p> o <g> .``); their graph terms are dropped."""
-        buf = self._buf
-        append = buf.append
-        term = self._term
-        literal = self._typed
-        cache = self._cache
-        fixed = self._fixed
-        subject, predicate = self._subject, self._predicate
-        n = 0
-        for line in chunk.decode("utf-8").splitlines():
-            s, p, rest = line.split(" ", 2)
-            o = rest[: rest.rindex(" <")]  # the graph term is the last " <" of the line
-            if s == subject:
-                if p == predicate:
-                    append(" , ")
-                else:
-                    append(" ;\n\t")
-                    append(fixed.get(p) or self._predicate_term(p))
-                    append(" ")
-                    predicate = p
-            else:
-                if subject:
-                    append(" .\n")
-                append(cache.get(s) or term(s))
-                append(" ")
-                append(fixed.get(p) or self._predicate_term(p))
-                append(" ")
-                subject, predicate = s, p
-            first, last = o[0], o[-1]
-            if first == "<":
-                append(cache.get(o) or term(o))
-            elif first == '"' and last == ">":
-                append(cache.get(o) or literal(o))
-            else:  # a plain or language-tagged literal, or a blank node: as it is
-                append(o)
-            n += 1
-        self._subject, self._predicate = subject, predicate
-        self.count += n
+        lines = chunk.decode("utf-8").splitlines()
+        # the graph term is the last " <" of a line
+        self._triples(
+            (s, p, rest[: rest.rindex(" <")])
+            for s, p, rest in (line.split(" ", 2) for line in lines)
+        )
         self._flush()
 
     def close(self) -> None:
@@ -121,31 +90,39 @@ class TurtleWriter:
             self._subject = self._predicate = ""
         self._flush()
 
-    def _add(self, s: str, p: str, o: str) -> None:
-        buf = self._buf
-        if s == self._subject:
-            if p == self._predicate:
-                buf.append(" , ")
+    def _triples(self, triples: Iterable[tuple[str, str, str]]) -> None:
+        append = self._buf.append
+        term, literal, predicate_term = self._term, self._typed, self._predicate_term
+        cache, fixed = self._cache, self._fixed
+        subject, predicate = self._subject, self._predicate
+        n = 0
+        for s, p, o in triples:
+            if s == subject:
+                if p == predicate:
+                    append(" , ")
+                else:
+                    append(" ;\n\t")
+                    append(fixed.get(p) or predicate_term(p))
+                    append(" ")
+                    predicate = p
             else:
-                buf.append(" ;\n\t")
-                buf.append(self._predicate_term(p))
-                buf.append(" ")
-                self._predicate = p
-        else:
-            if self._subject:
-                buf.append(" .\n")
-            buf.append(self._term(s))
-            buf.append(" ")
-            buf.append(self._predicate_term(p))
-            buf.append(" ")
-            self._subject, self._predicate = s, p
-        if o[:1] == "<" or o[:2] == "_:":
-            buf.append(self._term(o))
-        elif o[-1] == ">":
-            buf.append(self._typed(o))
-        else:
-            buf.append(o)
-        self.count += 1
+                if subject:
+                    append(" .\n")
+                append(cache.get(s) or term(s))
+                append(" ")
+                append(fixed.get(p) or predicate_term(p))
+                append(" ")
+                subject, predicate = s, p
+            first = o[0]
+            if first == "<":
+                append(cache.get(o) or term(o))
+            elif first == '"' and o[-1] == ">":
+                append(cache.get(o) or literal(o))
+            else:  # a plain or language-tagged literal, or a blank node: as it is
+                append(o)
+            n += 1
+        self._subject, self._predicate = subject, predicate
+        self.count += n
 
     def _flush(self) -> None:
         self.out.write("".join(self._buf).encode("utf-8"))
