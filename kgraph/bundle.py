@@ -483,15 +483,18 @@ class Staging:
     def __exit__(self, *exc: object) -> None:
         self.abort()
 
-    def stage_file(self, name: str, make: Callable[[Path], Mapping[str, Any]]) -> dict[str, Any]:
-        """Stage ``name`` written by ``make(path)`` itself (by another process, say), which
-        returns the file's ``sha256`` and ``bytes`` (computed as it wrote) once it is synced."""
+    def reserve(self, name: str) -> Path:
+        """A temporary file for ``name``, to be written by someone else (another process,
+        say); :meth:`record` its ``sha256`` and ``bytes`` once it is written and synced."""
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
         os.close(fd)
         self.temps.append((name, Path(tmp_name)))
         os.chmod(tmp_name, file_mode())
-        info = make(Path(tmp_name))
+        return Path(tmp_name)
+
+    def record(self, name: str, info: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``sha256`` and ``bytes`` of the reserved file ``name``, now written."""
         self.info[name] = {"sha256": str(info["sha256"]), "bytes": int(info["bytes"])}
         return self.info[name]
 
@@ -591,7 +594,8 @@ class BuildReport:
     written: bool = False  #: False when nothing changed and nothing was written
     counts: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    #: wall seconds per phase: read, extract, resolve, graph, exports, store, write
+    #: wall seconds per phase: read, extract, resolve, graph, write, exports, waiting for the
+    #: store, commit
     phases: dict[str, float] = field(default_factory=dict)
     #: the process's peak resident memory (MB) when each phase ended (where the peak grows)
     peak_mb: dict[str, float] = field(default_factory=dict)
@@ -804,10 +808,10 @@ def build(
     streamed = [exp for exp in exports.values() if exp.statements is not None]
     created = bundle.manifest.get("created")
     with Staging(Path(folder)) as staging:
-        # the store loads in a thread (Rust, outside Python's lock) while the other files are
-        # written; graph.ttl is written by a child process in the pass that makes the quads
-        loader = _stage_store(staging, graph, streamed)
-        mark = report.lap(" + ".join(["store quads", *(e.format for e in streamed)]), mark)
+        # The store loads in a thread (Rust, outside Python's lock) from quads made in
+        # another thread, which also feeds graph.ttl's writer (a child process); meanwhile
+        # this thread writes the other files.
+        store_pass = _StorePass(staging, graph, streamed)
         try:
             staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
             staging.stage(
@@ -815,7 +819,7 @@ def build(
             )
             mark = report.lap("write", mark)
             # From here on only the graph is needed: what it was made from goes now, and the
-            # store's bulk loader (which buffers up to 2 GB) can reuse that memory.
+            # exports reuse that memory.
             del resolution, extractions, records, input_papers, distinct, merged, old, todo
             bundle.papers.clear()
             bundle.extractions.clear()
@@ -825,11 +829,12 @@ def build(
                     continue
                 staging.stage(exp.filename, partial(exp.write_to, ctx))
                 mark = report.lap(f"export {exp.format}", mark)
-            store = _finish_store(loader, staging.info["graph.json"]["sha256"])
         except BaseException:
-            loader.abort()
+            store_pass.abort()
             raise
-        mark = report.lap("store wait", mark)
+        store = store_pass.finish(staging.info["graph.json"]["sha256"])
+        waited = " + ".join(["store", *(e.format for e in streamed)])
+        mark = report.lap(f"waiting for {waited}", mark)
         now = _now()
         manifest = {
             "format": FORMAT,
@@ -849,62 +854,71 @@ def build(
         text = json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
         staging.stage(MANIFEST, text.encode("utf-8"))
         staging.commit()
-    mark = report.lap("write", mark)
+    mark = report.lap("commit", mark)
     report.written = True
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _stage_store(
-    staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
-) -> StoreLoader:
-    """Stage the store (:func:`_start_store`) and, in the same pass over the graph's RDF, the
-    files of the ``streamed`` exports (each sink is fed the union's statements)."""
-    sinks: list[StatementSink] = []
+class _StorePass:
+    """The store and the files of the ``streamed`` exports, made in one pass over the
+    graph's RDF (:class:`~kgraph.rdf.store.StoreLoader`: the quads are made in a thread of
+    their own while the caller writes the other files; each export's sink is fed the union's
+    statements as they go). :meth:`finish` waits for it all and stages the files."""
 
-    def start() -> StoreLoader:
-        def fan_out(chunk: bytes) -> None:
-            for sink in sinks:
-                sink.write(chunk)
+    def __init__(
+        self, staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
+    ) -> None:
+        self.staging = staging
+        self.sinks: list[tuple[str, StatementSink]] = []
+        try:
+            for exp in streamed:
+                open_sink = cast("Callable[[Path], StatementSink]", exp.statements)
+                self.sinks.append((exp.filename, open_sink(staging.reserve(exp.filename))))
+            writes = [sink.write for _, sink in self.sinks]
 
-        union: Callable[[bytes], object] | None = None
-        if len(sinks) == 1:
-            union = sinks[0].write
-        elif sinks:
-            union = fan_out
-        loader: StoreLoader = staging.stage_folder(
-            "store", lambda tmp: _start_store(tmp, graph, union)
-        )
-        return loader
+            def fan_out(chunk: bytes) -> None:
+                for write in writes:
+                    write(chunk)
 
-    def nest(i: int) -> StoreLoader:
-        if i == len(streamed):
-            return start()
-        made: list[StoreLoader] = []
-        open_sink = cast("Callable[[Path], StatementSink]", streamed[i].statements)
+            union = None if not writes else writes[0] if len(writes) == 1 else fan_out
+            self.loader: StoreLoader = staging.stage_folder(
+                "store", lambda tmp: _start_store(tmp, graph, union)
+            )
+        except BaseException:
+            self._abort_sinks()
+            raise
 
-        def make(path: Path) -> Mapping[str, Any]:
-            sink = open_sink(path)
-            sinks.append(sink)
-            try:
-                made.append(nest(i + 1))
-            except BaseException:
-                sink.abort()
-                raise
-            try:
-                return sink.close()
-            except OSError as exc:  # the file could not be written
-                raise BundleError(str(exc)) from None
+    def finish(self, graph_sha256: str) -> dict[str, Any]:
+        """Wait for the quads, stage the streamed files, wait for the store; what the
+        manifest says of the store."""
+        from .rdf.store import StoreError
 
         try:
-            staging.stage_file(streamed[i].filename, make)
+            try:
+                self.loader.wait_quads()
+            except StoreError as exc:
+                raise BundleError(str(exc)) from None
+            while self.sinks:
+                name, sink = self.sinks[0]
+                try:
+                    self.staging.record(name, sink.close())
+                except OSError as exc:  # the file could not be written
+                    raise BundleError(str(exc)) from None
+                self.sinks.pop(0)
         except BaseException:
-            if made:  # the load started: stop it before its folder goes
-                made[0].abort()
+            self.abort()
             raise
-        return made[0]
+        return _finish_store(self.loader, graph_sha256)
 
-    return nest(0)
+    def abort(self) -> None:
+        self.loader.abort()  # first: the quad thread feeds the sinks
+        self._abort_sinks()
+
+    def _abort_sinks(self) -> None:
+        for _, sink in self.sinks:
+            sink.abort()
+        self.sinks.clear()
 
 
 def _start_store(

@@ -4,6 +4,7 @@ or the base changes, replaced atomically; named graphs read back for push/serve.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -119,13 +120,12 @@ def test_loader_runs_beside_other_work_and_cleans_up(
     loader.abort()
     assert list((tmp_path / "b").iterdir()) == []
 
-    # a load that fails in its thread fails in the caller (in the constructor when the quads
-    # stream to the loader, else in finish()), and leaves nothing
+    # a load that fails in its thread fails in the caller (in finish()), and leaves nothing
     def fails(self: StoreLoader) -> None:
         self._error = OSError(28, "No space left on device")
 
     monkeypatch.setattr(StoreLoader, "_load", fails)
-    with pytest.raises(StoreError, match="cannot write the store .*No space left"):
+    with pytest.raises(StoreError, match=r"cannot write the store .*No space left"):
         StoreLoader(tmp_path / "c", graph).finish("x")
     assert list((tmp_path / "c").iterdir()) == []
 
@@ -137,7 +137,7 @@ def test_loader_runs_beside_other_work_and_cleans_up(
         self._error = ValueError("Parser error at line 1")
 
     monkeypatch.setattr(StoreLoader, "_load", stops)
-    with pytest.raises(StoreError, match="cannot write the store .*Parser error"):
+    with pytest.raises(StoreError, match=r"cannot write the store .*Parser error"):
         StoreLoader(tmp_path / "d", graph).finish("x")
     assert list((tmp_path / "d").iterdir()) == []
 
@@ -147,6 +147,42 @@ def test_loader_runs_beside_other_work_and_cleans_up(
     loader = StoreLoader(tmp_path / "e", graph)
     assert loader.finish(reference["graph_sha256"])["quads"] == reference["quads"]
     assert sorted(open_store_at(tmp_path / "e")) == sorted(open_store_at(tmp_path / "ref"))
+
+
+def test_loader_makes_the_quads_in_a_thread(tmp_path: Path) -> None:
+    graph = fixture_graph()
+    reference = write_store(tmp_path / "ref", graph)
+    gate = threading.Event()
+    seen: list[bytes] = []
+
+    def union(chunk: bytes) -> None:
+        assert gate.wait(10)
+        seen.append(chunk)
+
+    # the constructor returns while the quads are still being made (union is held back)
+    loader = StoreLoader(tmp_path / "a", graph, union=union)
+    assert not seen
+    gate.set()
+    loader.wait_quads()
+    assert b"".join(seen).count(b"\n") == reference["triples"]  # the union: repeats dropped
+    assert loader.finish(reference["graph_sha256"])["quads"] == reference["quads"]
+    assert sorted(open_store_at(tmp_path / "a")) == sorted(open_store_at(tmp_path / "ref"))
+
+    # abort while the quads are being made: the thread stops, nothing is left
+    gate.clear()
+    loader = StoreLoader(tmp_path / "b", graph, union=union)
+    threading.Timer(0.2, gate.set).start()
+    loader.abort()
+    assert list((tmp_path / "b").iterdir()) == []
+
+    # what goes wrong in the quad thread (here the union's file) is raised by wait_quads
+    def broken(chunk: bytes) -> None:
+        raise OSError(5, "Input/output error")
+
+    loader = StoreLoader(tmp_path / "c", graph, union=broken)
+    with pytest.raises(StoreError, match=r"cannot write the store .*Input/output error"):
+        loader.finish("x")
+    assert list((tmp_path / "c").iterdir()) == []
 
 
 def open_store_at(folder: Path) -> list[str]:

@@ -222,15 +222,18 @@ def write_store(
 class StoreLoader:
     """Builds the store of ``graph`` into ``bundle_dir/store/`` while the caller goes on.
 
-    The constructor starts Oxigraph's bulk loader in a thread and streams the graph's N-Quads
-    to it through a named pipe (Python's part, about a third of the work; where there is no
-    named pipe, through a temporary file, loaded once written). The loader is Rust and does
-    not hold Python's lock, so it loads while the quads are made and while the caller goes on
-    writing the bundle's other files. ``union``, when given, is called with the union of the
-    named graphs as N-Quads chunks (whole lines, graph terms to be ignored) as the quads are
-    written, so that a Turtle or N-Triples file is made in the same pass (the build's
-    ``graph.ttl``). :meth:`finish` waits for the load, writes the marker and swaps the store
-    into place; :meth:`abort` waits and removes everything. Use one or the other::
+    The constructor starts two threads and returns: one makes the graph's N-Quads (Python's
+    part, about a third of the work), the other is Oxigraph's bulk loader, reading them
+    through a named pipe as they are made (where there is no named pipe, the quads go to a
+    temporary file, loaded once written). The loader is Rust and does not hold Python's
+    lock, and the quad thread mostly waits for the loader, so the caller can go on writing
+    the bundle's other files meanwhile. ``union``, when given, is called (in the quad thread)
+    with the union of the named graphs as N-Quads chunks (whole lines, graph terms to be
+    ignored) as the quads are made, so that a Turtle or N-Triples file is made in the same
+    pass (the build's ``graph.ttl``). The graph must not change until :meth:`wait_quads` (or
+    :meth:`finish`) returns. :meth:`finish` waits for the load, writes the marker and swaps
+    the store into place; :meth:`abort` stops, waits and removes everything. Use one or the
+    other::
 
         loader = StoreLoader(folder, graph)
         try:
@@ -256,7 +259,9 @@ class StoreLoader:
         self.base = normalise_base(base)
         self.counts: dict[str, int] = {}
         self.stats: dict[str, int] = {}
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  #: the loader's
+        self._quads_error: BaseException | None = None  #: the quad thread's
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -269,37 +274,38 @@ class StoreLoader:
         # The quads stream to the loader through a named pipe where there is one, so that
         # Oxigraph loads while Python is still making them (no file of the whole N-Quads);
         # elsewhere they go to a file first.
-        streaming = _make_fifo(self.quads)
+        self._streaming = _make_fifo(self.quads)
+        if self._streaming:
+            self._thread = threading.Thread(
+                target=self._load, name="kgraph-store-load", daemon=True
+            )
+            self._thread.start()
+        self._producer: threading.Thread | None = threading.Thread(
+            target=self._produce, args=(graph, union), name="kgraph-store-quads", daemon=True
+        )
+        self._producer.start()
+
+    def _produce(self, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None) -> None:
+        """The quad thread: the graph's N-Quads into the pipe (or the file, then loaded)."""
         try:
-            if streaming:
-                self._start()
-                fh = self._open_fifo()
-            else:
-                fh = open(self.quads, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
+            fh = self._open_fifo() if self._streaming else open(self.quads, "wb", 1 << 20)  # noqa: SIM115
             with fh:
                 try:
                     for chunk in _counted(
                         marked_statements(graph, self.base, stats=self.stats), self.counts, union
                     ):
+                        if self._stop.is_set():
+                            raise _Stopped
                         fh.write(chunk)
                 except BaseException:
-                    if streaming:  # a line no parser takes: the loader stops at once
+                    if self._streaming:  # a line no parser takes: the loader stops at once
                         with contextlib.suppress(OSError):
                             fh.write(b"\n<stop> <the> load .\n")
                     raise
-        except BaseException as exc:
-            self._wait()
-            self._cleanup()
-            if isinstance(exc, OSError):
-                cause = self._error if isinstance(exc, BrokenPipeError) and self._error else exc
-                raise StoreError(f"{self.folder}: cannot write the store ({cause})") from None
-            raise
-        if not streaming:
-            self._start()
-
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._load, name="kgraph-store-load", daemon=True)
-        self._thread.start()
+            if not self._streaming:
+                self._load()
+        except BaseException as exc:  # re-raised in the caller's thread by wait_quads()
+            self._quads_error = exc
 
     def _open_fifo(self) -> Any:
         """The writing end of the pipe, once the loader has opened the other end."""
@@ -330,7 +336,29 @@ class StoreLoader:
         except BaseException as exc:  # re-raised in the caller's thread by finish()
             self._error = exc
 
+    def wait_quads(self) -> None:
+        """Wait until every quad is made (and ``union`` has had every chunk); raises what
+        went wrong there (:class:`StoreError` for a write that failed), after removing what
+        was written."""
+        if self._producer is not None:
+            self._producer.join()
+            self._producer = None
+        exc, self._quads_error = self._quads_error, None
+        if exc is None:
+            return
+        self._wait()
+        self._cleanup()
+        if isinstance(exc, StoreError):
+            raise exc
+        if isinstance(exc, OSError):
+            cause = self._error if isinstance(exc, BrokenPipeError) and self._error else exc
+            raise StoreError(f"{self.folder}: cannot write the store ({cause})") from None
+        raise exc
+
     def _wait(self) -> None:
+        if self._producer is not None:
+            self._producer.join()
+            self._producer = None
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -340,13 +368,17 @@ class StoreLoader:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:
-        """Wait for the loader and remove what it wrote."""
+        """Stop making quads, wait for the loader and remove what it wrote."""
+        self._stop.set()
         self._wait()
+        self._quads_error = None
         self._cleanup()
 
     def finish(self, graph_sha256: str) -> dict[str, Any]:
-        """Wait for the load, write the marker, put the store in place; its marker."""
+        """Wait for the quads and the load, write the marker, put the store in place; its
+        marker."""
         ox = self._ox
+        self.wait_quads()
         try:
             self._wait()
             self.quads.unlink(missing_ok=True)
@@ -375,6 +407,10 @@ class StoreLoader:
                 raise StoreError(f"{self.folder}: cannot write the store ({exc})") from None
             raise
         return info
+
+
+class _Stopped(Exception):
+    """The quad thread was told to stop (:meth:`StoreLoader.abort`)."""
 
 
 def _swap(new: Path, final: Path) -> None:
