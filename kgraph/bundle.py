@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, cast
 import networkx as nx
 
 from . import __version__
+from ._hashing import HashingWriter
 from .dedupe import merge_papers
 from .extractions import Extraction
 from .graph import CO_OCCURS, graph_from_data
@@ -439,25 +440,6 @@ def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes
 Content = bytes | Callable[[BinaryIO], None]
 
 
-class _Hashing(io.RawIOBase):
-    """A writable file that hashes and counts what passes through to ``fh``."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.fh.write(view)
-        self.digest.update(view)
-        self.size += view.nbytes
-        return view.nbytes
-
-
 class Staging:
     """Files written in full to synced temporary files next to their targets, then renamed
     into place together (:meth:`commit`); until then the folder is unchanged, and
@@ -504,7 +486,7 @@ class Staging:
         self.temps.append((name, Path(tmp_name)))
         os.chmod(tmp_name, file_mode())
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            sink = _Hashing(fh)
+            sink = HashingWriter(fh)
             if isinstance(content, bytes):
                 sink.write(content)
             else:

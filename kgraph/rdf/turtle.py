@@ -17,7 +17,6 @@ written in full, which is always valid. Literals keep their N-Triples escapes (v
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -29,6 +28,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
+
+from .._hashing import HashingWriter
 
 __all__ = ["TurtleError", "TurtleProcess", "TurtleWriter", "write_turtle"]
 
@@ -188,21 +189,6 @@ class TurtleError(OSError):
     """The Turtle process failed: the file was not written (one-line message)."""
 
 
-class _Hashing:
-    """A binary file that counts and hashes what is written through it."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.fh.write(data)
-        self.digest.update(data)
-        self.size += len(data)
-        return len(data)
-
-
 class TurtleProcess:
     """Turtle written to ``path`` by a child process from the N-Quads chunks it is sent
     (:meth:`write`; graph terms dropped): the build's store pass hands its chunks over and
@@ -285,7 +271,7 @@ class TurtleProcess:
 def _serve(path: str, spaces: Mapping[str, str]) -> dict[str, Any]:
     """The child's side: N-Quads lines from stdin, Turtle to ``path`` (synced)."""
     with open(path, "wb", buffering=1 << 20) as raw:
-        out = _Hashing(raw)
+        out = HashingWriter(raw)
         writer = TurtleWriter(out, spaces)  # type: ignore[arg-type]
         stdin = sys.stdin.buffer
         pending = b""
