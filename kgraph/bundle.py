@@ -30,12 +30,13 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -481,20 +482,7 @@ class Staging:
         return self.info[name]
 
     def stage(self, name: str, content: Content) -> dict[str, Any]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
-        self.temps.append((name, Path(tmp_name)))
-        os.chmod(tmp_name, file_mode())
-        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            sink = HashingWriter(fh)
-            if isinstance(content, bytes):
-                sink.write(content)
-            else:
-                content(cast(BinaryIO, sink))
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.info[name] = {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
-        return self.info[name]
+        return self.record(name, write_content(self.reserve(name), content))
 
     def commit(self) -> None:
         """Put the staged folders in place, then rename every staged file into place in the
@@ -525,6 +513,89 @@ class Staging:
         for _, tmp in self.temp_dirs:
             shutil.rmtree(tmp, ignore_errors=True)
         self.temp_dirs.clear()
+
+
+def write_content(path: Path, content: Content) -> dict[str, Any]:
+    """Write ``content`` to ``path`` (replacing what is there) and sync it; its ``sha256``
+    and ``bytes``."""
+    with open(path, "wb", buffering=1 << 20) as fh:
+        sink = HashingWriter(fh)
+        if isinstance(content, bytes):
+            sink.write(content)
+        else:
+            content(cast(BinaryIO, sink))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
+
+
+class ForkedWrite:
+    """Staged files written by a forked copy of this process while this one goes on.
+
+    The copy shares this process's memory (copy-on-write), so what it writes needs no
+    pickling: a build writes the papers and extractions on the core that resolution and the
+    graph leave idle. :meth:`wait` records the files in the staging (:class:`BundleError` if
+    the copy failed); :meth:`abort` stops it. Where there is no ``fork``, :meth:`wait` writes
+    the files itself."""
+
+    def __init__(self, staging: Staging, files: Mapping[str, Content]) -> None:
+        self.staging = staging
+        self.files = dict(files)
+        self.paths = {name: staging.reserve(name) for name in self.files}
+        self.pid: int | None = None
+        self._fd = -1
+        if not hasattr(os, "fork"):  # pragma: no cover - not on Windows
+            return
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the copy: write, report, leave at once (no cleanup of the parent's)
+            os.close(read_fd)
+            code = 1
+            try:
+                done = {n: write_content(self.paths[n], c) for n, c in self.files.items()}
+                os.write(write_fd, json.dumps(done).encode("utf-8"))
+                code = 0
+            except BaseException as exc:
+                with suppress(BaseException):
+                    os.write(write_fd, json.dumps({"error": str(exc) or repr(exc)}).encode())
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid, self._fd = pid, read_fd
+
+    def wait(self) -> None:
+        if self.pid is None:
+            for name, content in self.files.items():
+                self.staging.record(name, write_content(self.paths[name], content))
+            return
+        chunks = []
+        with os.fdopen(self._fd, "rb") as fh:
+            chunks.append(fh.read())
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        try:
+            result = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            result = {}
+        if os.waitstatus_to_exitcode(status) != 0 or set(result) != set(self.files):
+            why = result.get("error") or f"exit status {os.waitstatus_to_exitcode(status)}"
+            names = ", ".join(self.files)
+            raise BundleError(f"{self.staging.folder}: cannot write {names} ({why})")
+        for name, info in result.items():
+            self.staging.record(name, info)
+
+    def abort(self) -> None:
+        if self.pid is None:
+            return
+        with suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with suppress(OSError):
+            os.waitpid(self.pid, 0)
+        with suppress(OSError):
+            os.close(self._fd)
+        self.pid = None
 
 
 def _sync_folder(folder: Path) -> None:
@@ -576,8 +647,8 @@ class BuildReport:
     written: bool = False  #: False when nothing changed and nothing was written
     counts: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    #: wall seconds per phase: read, extract, resolve, graph, write, exports, waiting for the
-    #: store, commit
+    #: wall seconds per phase: read, extract, resolve, graph, waiting for the papers and
+    #: extractions' writer, exports, waiting for the store, commit
     phases: dict[str, float] = field(default_factory=dict)
     #: the process's peak resident memory (MB) when each phase ended (where the peak grows)
     peak_mb: dict[str, float] = field(default_factory=dict)
@@ -776,35 +847,45 @@ def build(
 
     extractions = dict(sorted(extractions.items()))
     _settle(stop=True)
-    resolution = resolve(extractions.values())
-    mark = report.lap("resolve", mark)
-    graph = build_graph(papers.values(), resolution)
-    counts = graph_counts(graph, resolution)
-    mark = report.lap("graph", mark)
-    all_inputs = [*bundle.manifest.get("inputs", []), *input_rows]
-    counts["paper_records_read"] = sum(int(i.get("entries", 0)) for i in all_inputs)
-    counts["paper_records_merged"] = counts["paper_records_read"] - len(papers)
-    report.counts = counts
-
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
     streamed = [exp for exp in exports.values() if exp.statements is not None]
     created = bundle.manifest.get("created")
     with Staging(Path(folder)) as staging:
+        # The papers and extractions are written by a forked copy of this process, on the
+        # core that resolution and the graph (one thread of Python) leave idle.
+        rows = ForkedWrite(
+            staging,
+            {
+                PAPERS: _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)),
+                EXTRACTIONS: _jsonl_writer(ext.to_dict() for ext in extractions.values()),
+            },
+        )
+        try:
+            resolution = resolve(extractions.values())
+            mark = report.lap("resolve", mark)
+            graph = build_graph(papers.values(), resolution)
+            counts = graph_counts(graph, resolution)
+            mark = report.lap("graph", mark)
+            rows.wait()
+            mark = report.lap("waiting for papers + extractions", mark)
+        except BaseException:
+            rows.abort()
+            raise
+        all_inputs = [*bundle.manifest.get("inputs", []), *input_rows]
+        counts["paper_records_read"] = sum(int(i.get("entries", 0)) for i in all_inputs)
+        counts["paper_records_merged"] = counts["paper_records_read"] - len(papers)
+        report.counts = counts
+        # From here on only the graph is needed: what it was made from goes now, and the
+        # exports reuse that memory.
+        del resolution, extractions, records, input_papers, distinct, merged, old, todo
+        bundle.papers.clear()
+        bundle.extractions.clear()
+
         # The store loads in a thread (Rust, outside Python's lock) from quads made in
         # another thread, which also feeds graph.ttl's writer (a child process); meanwhile
-        # this thread writes the other files.
+        # this thread writes the other exports.
         store_pass = _StorePass(staging, graph, streamed)
         try:
-            staging.stage(PAPERS, _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)))
-            staging.stage(
-                EXTRACTIONS, _jsonl_writer(ext.to_dict() for ext in extractions.values())
-            )
-            mark = report.lap("write", mark)
-            # From here on only the graph is needed: what it was made from goes now, and the
-            # exports reuse that memory.
-            del resolution, extractions, records, input_papers, distinct, merged, old, todo
-            bundle.papers.clear()
-            bundle.extractions.clear()
             ctx = ExportContext(graph, papers)
             for exp in exports.values():
                 if exp.statements is not None:

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,77 @@ def test_interrupted_write_leaves_the_old_bundle(
     assert gc.isenabled() and gc.get_freeze_count() == 0
     assert bundle_stats(folder)["papers"] == 314 + len(report.added)
     assert len(report.added) == 1 and len(report.updated) >= 2  # 2 papers gain their arXiv id
+
+
+def test_papers_and_extractions_written_by_a_forked_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [b"%d\n" % i for i in range(50_000)]
+
+    def content(fh: object) -> None:
+        for row in rows:
+            fh.write(row)  # type: ignore[attr-defined]
+
+    expected = bundle_module.write_content(tmp_path / "expected", content)
+
+    # the copy writes while the caller goes on; wait() records what it wrote
+    with bundle_module.Staging(tmp_path / "a") as staging:
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": content, "b.txt": b"bytes"})
+        assert job.pid is not None
+        job.wait()
+        assert staging.info["rows.txt"] == expected
+        assert staging.info["b.txt"]["bytes"] == 5
+        staging.commit()
+    assert (tmp_path / "a" / "rows.txt").read_bytes() == b"".join(rows)
+
+    # a copy that fails: one line naming the files and the cause, nothing left
+    def fails(fh: object) -> None:
+        raise ValueError("record 7 cannot be written")
+
+    with bundle_module.Staging(tmp_path / "b") as staging:
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": fails})
+        with pytest.raises(bundle_module.BundleError, match=r"rows.txt \(record 7 cannot"):
+            job.wait()
+    assert list((tmp_path / "b").iterdir()) == []
+
+    # abort stops a copy that is still writing
+    def slow(fh: object) -> None:
+        time.sleep(30)
+
+    with bundle_module.Staging(tmp_path / "c") as staging:
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": slow})
+        started = time.perf_counter()
+        job.abort()
+        assert time.perf_counter() - started < 10 and job.pid is None
+    assert list((tmp_path / "c").iterdir()) == []
+
+    # without fork, wait() writes the files itself: the same bytes
+    monkeypatch.delattr(bundle_module.os, "fork")
+    with bundle_module.Staging(tmp_path / "d") as staging:
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": content})
+        assert job.pid is None
+        job.wait()
+        assert staging.info["rows.txt"] == expected
+
+
+def test_a_failed_papers_writer_leaves_the_old_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "safe"
+    shutil.copytree(seed_bundle(), folder)
+    before = snapshot(folder)
+
+    def broken(rows: object) -> object:
+        def write(fh: object) -> None:
+            raise RuntimeError("cannot serialise")
+
+        return write
+
+    # the forked copy that writes them fails: the build fails, and changes nothing
+    monkeypatch.setattr(bundle_module, "_jsonl_writer", broken)
+    with pytest.raises(bundle_module.BundleError, match=r"extractions.jsonl \(cannot serialise"):
+        build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")])
+    assert snapshot(folder) == before
 
 
 def test_default_exports_are_written_and_listed(
