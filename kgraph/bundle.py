@@ -988,8 +988,8 @@ def _start_store(
     folder: Path, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None = None
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
-    N-Quads are written now (``union`` is given the union's statements meanwhile), Oxigraph
-    loads them in a thread. The store is a cache: ``kgraph query`` rebuilds it from
+    N-Quads are made in one thread (``union`` is given the union's statements meanwhile),
+    Oxigraph loads them in another. The store is a cache: ``kgraph query`` rebuilds it from
     graph.json when it is missing or does not match (e.g. a build stopped between the two)."""
     from .exporters import DEFAULT_BASE
     from .rdf.store import StoreError, StoreLoader
