@@ -444,11 +444,20 @@ def _free_port() -> int:
 
 def test_cli_serves_until_ctrl_c(seeds_dir: Path, server: KgraphServer) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kgraph", "serve", str(seeds_dir), "--port", str(port)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A job started in the background by a shell without job control (`cmd &` in a script)
+    # has Ctrl-C ignored, and the server would inherit that: start it as a terminal would.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kgraph", "serve", str(seeds_dir), "--port", str(port)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
