@@ -1,11 +1,17 @@
-"""A writable file that hashes and counts what passes through it (a bundle's files are listed
-in its manifest with their SHA-256 and size, computed as they are written)."""
+"""Files written with their SHA-256 and size computed as they are written (a bundle's files are
+listed in its manifest with both). Light on imports: the Turtle child process uses it too."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from typing import IO, Any
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+#: what a file is made from: its bytes, or a function streaming them into a binary file
+Content = bytes | Callable[[BinaryIO], None]
 
 
 class HashingWriter(io.RawIOBase):
@@ -25,3 +31,17 @@ class HashingWriter(io.RawIOBase):
         self.digest.update(view)
         self.size += view.nbytes
         return view.nbytes
+
+
+def write_content(path: Path, content: Content) -> dict[str, Any]:
+    """Write ``content`` to ``path`` (replacing what is there) and sync it; its ``sha256``
+    and ``bytes``."""
+    with open(path, "wb", buffering=1 << 20) as fh:
+        sink = HashingWriter(fh)
+        if isinstance(content, bytes):
+            sink.write(content)
+        else:
+            content(cast(BinaryIO, sink))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {"sha256": sink.digest.hexdigest(), "bytes": sink.size}

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, cast
 import networkx as nx
 
 from . import __version__
-from ._hashing import HashingWriter
+from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
 from .graph import CO_OCCURS, graph_from_data
@@ -437,10 +437,6 @@ def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes
     return data
 
 
-#: what a bundle file is made from: its bytes, or a function streaming them into a file
-Content = bytes | Callable[[BinaryIO], None]
-
-
 class Staging:
     """Files written in full to synced temporary files next to their targets, then renamed
     into place together (:meth:`commit`); until then the folder is unchanged, and
@@ -515,28 +511,14 @@ class Staging:
         self.temp_dirs.clear()
 
 
-def write_content(path: Path, content: Content) -> dict[str, Any]:
-    """Write ``content`` to ``path`` (replacing what is there) and sync it; its ``sha256``
-    and ``bytes``."""
-    with open(path, "wb", buffering=1 << 20) as fh:
-        sink = HashingWriter(fh)
-        if isinstance(content, bytes):
-            sink.write(content)
-        else:
-            content(cast(BinaryIO, sink))
-        fh.flush()
-        os.fsync(fh.fileno())
-    return {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
-
-
 class ForkedWrite:
     """Staged files written by a forked copy of this process while this one goes on.
 
     The copy shares this process's memory (copy-on-write), so what it writes needs no
     pickling: a build writes the papers and extractions on the core that resolution and the
     graph leave idle. :meth:`wait` records the files in the staging (:class:`BundleError` if
-    the copy failed); :meth:`abort` stops it. Where there is no ``fork``, :meth:`wait` writes
-    the files itself."""
+    the copy failed); :meth:`abort` stops it. Where there is no ``fork`` (or it fails),
+    :meth:`wait` writes the files itself."""
 
     def __init__(self, staging: Staging, files: Mapping[str, Content]) -> None:
         self.staging = staging
@@ -547,9 +529,12 @@ class ForkedWrite:
         if not hasattr(os, "fork"):  # pragma: no cover - not on Windows
             return
         read_fd, write_fd = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory for another process, say: wait() writes them here
+            os.close(read_fd)
+            os.close(write_fd)
+            return
         if pid == 0:  # the copy: write, report, leave at once (no cleanup of the parent's)
             os.close(read_fd)
             code = 1
@@ -570,13 +555,12 @@ class ForkedWrite:
             for name, content in self.files.items():
                 self.staging.record(name, write_content(self.paths[name], content))
             return
-        chunks = []
         with os.fdopen(self._fd, "rb") as fh:
-            chunks.append(fh.read())
+            data = fh.read()
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         try:
-            result = json.loads(b"".join(chunks) or b"{}")
+            result = json.loads(data or b"{}")
         except ValueError:
             result = {}
         if os.waitstatus_to_exitcode(status) != 0 or set(result) != set(self.files):

@@ -239,6 +239,17 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         assert time.perf_counter() - started < 10 and job.pid is None
     assert list((tmp_path / "c").iterdir()) == []
 
+    # a fork that fails (no memory for another process): wait() writes them, the same bytes
+    def no_memory() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(bundle_module.os, "fork", no_memory)
+    with bundle_module.Staging(tmp_path / "e") as staging:
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": content})
+        assert job.pid is None
+        job.wait()
+        assert staging.info["rows.txt"] == expected
+
     # without fork, wait() writes the files itself: the same bytes
     monkeypatch.delattr(bundle_module.os, "fork")
     with bundle_module.Staging(tmp_path / "d") as staging:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
-from .._hashing import HashingWriter
+from .._hashing import write_content
 
 __all__ = ["TurtleError", "TurtleProcess", "TurtleWriter", "write_turtle"]
 
@@ -270,9 +270,10 @@ class TurtleProcess:
 
 def _serve(path: str, spaces: Mapping[str, str]) -> dict[str, Any]:
     """The child's side: N-Quads lines from stdin, Turtle to ``path`` (synced)."""
-    with open(path, "wb", buffering=1 << 20) as raw:
-        out = HashingWriter(raw)
-        writer = TurtleWriter(out, spaces)  # type: ignore[arg-type]
+    written: list[int] = []
+
+    def fill(out: IO[bytes]) -> None:
+        writer = TurtleWriter(out, spaces)
         stdin = sys.stdin.buffer
         pending = b""
         while block := stdin.read(1 << 20):
@@ -285,9 +286,9 @@ def _serve(path: str, spaces: Mapping[str, str]) -> dict[str, Any]:
         if pending.strip():
             writer.add_quads(pending + b"\n")
         writer.close()
-        raw.flush()
-        os.fsync(raw.fileno())
-    return {"sha256": out.digest.hexdigest(), "bytes": out.size, "statements": writer.count}
+        written.append(writer.count)
+
+    return {**write_content(Path(path), fill), "statements": written[0]}
 
 
 if __name__ == "__main__":  # python -m kgraph.rdf.turtle OUT PREFIXES_JSON (see TurtleProcess)
