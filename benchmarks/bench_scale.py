@@ -5,8 +5,10 @@ incremental add of 1,000 new papers to the largest bundle.
                                      [--no-model] [--work /tmp/kgraph-scale]
 
 Each build runs the real command line (`kgraph build INPUT -o DIR -v`) in a fresh process and
-is measured from outside: wall time, peak RSS of the main process (worker processes are
-reported separately by the OS and hold only the pipeline), bundle and store size on disk,
+is measured from outside: wall time, peak RSS of the main process, the peak memory of the
+whole process tree (the sum of every process's PSS, sampled each second: the extraction
+workers, the forked writer's copied pages and the Turtle writer count too), bundle and store
+size on disk,
 triples in the store, and kgraph's own time by phase. The last `--add` records of the corpus are
 kept out of the builds and added at the end, so the add is all new papers. Prints one table;
 the cost per paper across sizes shows whether cost grows linearly with the work.
@@ -21,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,12 +38,66 @@ def folder_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
+class TreeMemory:
+    """Samples the memory of a process and all its descendants once a second: the peak of
+    the sum of their PSS (shared pages split between the processes sharing them, so the
+    pages a forked child shares with its parent are counted once)."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        self.pid, self.every, self.peak_mb = pid, every, 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+        tree, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += children.get(pid, [])
+        return tree
+
+    @staticmethod
+    def _pss_kb(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Pss:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every):
+            total = sum(self._pss_kb(pid) for pid in self._tree())
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_mb
+
+
 def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str, object]:
     cmd = [sys.executable, "-m", "kgraph", "-v", "build", *map(str, inputs), "-o", str(out)]
     cmd += ["--jobs", str(jobs)] + ([] if model else ["--no-model"])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = TreeMemory(proc.pid)
     _, status, usage = os.wait4(proc.pid, 0)
+    tree_mb = tree.stop()
     wall = time.perf_counter() - t0
     err = proc.stderr.read() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
@@ -63,6 +120,7 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
     return {
         "wall_s": wall,
         "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_tree_mb": tree_mb,
         "papers": manifest["counts"]["papers"],
         "entities": manifest["counts"]["entities"],
         "edges": manifest["counts"]["edges"],
@@ -115,7 +173,8 @@ def main() -> None:
 
     print(f"\njobs: {args.jobs}; pipeline: {'rules' if args.no_model else 'rules + model'}")
     head = (
-        f"{'run':<14} {'wall s':>8} {'ms/paper':>9} {'peak RSS MB':>12} {'papers':>8} "
+        f"{'run':<14} {'wall s':>8} {'ms/paper':>9} {'peak RSS MB':>12} {'all procs MB':>13} "
+        f"{'papers':>8} "
         f"{'entities':>9} {'edges':>10} {'triples':>11} {'bundle MB':>10} {'store MB':>9}"
     )
     print(head)
@@ -123,7 +182,8 @@ def main() -> None:
         triples = f"{r['triples']:,}" if r["triples"] else "-"
         print(
             f"{name:<14} {r['wall_s']:>8.1f} {1000 * r['wall_s'] / n:>9.2f} "
-            f"{r['peak_rss_mb']:>12,.0f} {r['papers']:>8,} {r['entities']:>9,} "
+            f"{r['peak_rss_mb']:>12,.0f} {r['peak_tree_mb']:>13,.0f} {r['papers']:>8,} "
+            f"{r['entities']:>9,} "
             f"{r['edges']:>10,} {triples:>11} {r['bundle_mb']:>10,.0f} {r['store_mb']:>9,.0f}"
         )
     print("\ntime by phase (s):")
