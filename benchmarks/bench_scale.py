@@ -173,7 +173,7 @@ def main() -> None:
 
     print(f"\njobs: {args.jobs}; pipeline: {'rules' if args.no_model else 'rules + model'}")
     head = (
-        f"{'run':<14} {'wall s':>8} {'ms/paper':>9} {'peak RSS MB':>12} {'all procs MB':>13} "
+        f"{'run':<14} {'wall s':>8} {'ms/paper':>9} {'peak RSS MiB':>12} {'all procs MiB':>13} "
         f"{'papers':>8} "
         f"{'entities':>9} {'edges':>10} {'triples':>11} {'bundle MB':>10} {'store MB':>9}"
     )
@@ -189,7 +189,7 @@ def main() -> None:
     print("\ntime by phase (s):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
-    print("\npeak RSS when each phase ended (MB):")
+    print("\npeak RSS when each phase ended (MiB):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:,.0f}" for k, v in r["memory"].items()))
 

@@ -553,8 +553,11 @@ class ForkedWrite:
         self.pid, self._fd = pid, read_fd
 
     def wait(self) -> None:
+        """Record the files once written; what they were made from is dropped (it may hold
+        the build's papers and extractions)."""
+        files, self.files = self.files, {}
         if self.pid is None:
-            for name, content in self.files.items():
+            for name, content in files.items():
                 self.staging.record(name, write_content(self.paths[name], content))
             return
         with os.fdopen(self._fd, "rb") as fh:
@@ -565,9 +568,9 @@ class ForkedWrite:
             result = json.loads(data or b"{}")
         except ValueError:
             result = {}
-        if os.waitstatus_to_exitcode(status) != 0 or set(result) != set(self.files):
+        if os.waitstatus_to_exitcode(status) != 0 or set(result) != set(files):
             why = result.get("error") or f"exit status {os.waitstatus_to_exitcode(status)}"
-            names = ", ".join(self.files)
+            names = ", ".join(files)
             raise BundleError(f"{self.staging.folder}: cannot write {names} ({why})")
         for name, info in result.items():
             self.staging.record(name, info)
@@ -688,6 +691,21 @@ def _settle(*, stop: bool = False) -> None:
         gc.disable()
 
 
+def _release_memory() -> None:
+    """Free what the build no longer holds, cycles included (the collector is stopped and
+    what it froze is thawed here), and hand the memory back to the system, so that a library
+    outside Python (Oxigraph's loader) can use it: C's allocator keeps freed pages
+    otherwise."""
+    gc.unfreeze()
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 #: extractions between two :func:`_settle` calls while extracting
 _SETTLE_EVERY: Final = 5_000
 
@@ -737,30 +755,7 @@ def build(
         return report
 
     bundle = Bundle.open(folder, create=True)
-    input_rows: list[dict[str, Any]] = []
-    input_papers: list[list[Paper]] = []
-    records: list[Paper] = []
-    for item in fresh:
-        try:
-            with item.open() as stream:
-                read = list(read_stream(item.path, stream, fmt, log))
-        except OSError as exc:  # removed or changed between hashing and reading
-            log.skip(item.path, None, "unreadable file", f"cannot read: {exc.strerror or exc}")
-            continue
-        report.inputs_new.append(item.path)
-        report.entries += len(read)
-        report.files += bool(read)
-        records += read
-        input_papers.append(merge_papers(read))
-        input_rows.append(
-            {
-                "path": item.path if item.path != "-" else "<stdin>",
-                "sha256": item.sha256,
-                "bytes": item.size,
-                "entries": len(read),
-                "papers": len(input_papers[-1]),
-            }
-        )
+    records, input_rows, input_papers = _read_inputs(fresh, fmt, log, report)
     distinct = merge_papers(records)
     report.duplicates = len(records) - len(distinct)
 
@@ -789,8 +784,9 @@ def build(
         pid for pid in papers if pid in was and (pid != was[pid] or papers[pid] != old[pid])
     )
     new_ids = set(report.added)
-    for row, distinct_papers in zip(input_rows, input_papers, strict=True):
-        row["new_papers"] = sum(1 for p in distinct_papers if p.id in new_ids)
+    new_in_input = [sum(1 for p in ps if p.id in new_ids) for ps in input_papers]
+    for row, n_new in zip(input_rows, new_in_input, strict=True):
+        row["new_papers"] = n_new
     if on_read is not None:
         on_read(report)
 
@@ -867,10 +863,11 @@ def build(
         bundle.papers.clear()
         bundle.extractions.clear()
 
-        # The store loads in a thread (Rust, outside Python's lock) from quads made in
-        # another thread, which also feeds graph.ttl's writer (a child process); meanwhile
-        # this thread writes the other exports.
-        store_pass = _StorePass(staging, graph, streamed)
+        # The store's quads are made in a thread, which also feeds graph.ttl's writer (a
+        # child process), while this thread writes the other exports. Oxigraph loads them
+        # once the graph is gone: its loader's buffers (Rust, gigabytes at scale) then reuse
+        # the graph's memory instead of adding to it.
+        store_pass = _StorePass(staging, graph, streamed, defer_load=True)
         try:
             ctx = ExportContext(graph, papers)
             for exp in exports.values():
@@ -878,12 +875,20 @@ def build(
                     continue
                 staging.stage(exp.filename, partial(exp.write_to, ctx))
                 mark = report.lap(f"export {exp.format}", mark)
+            store_pass.wait_statements()
         except BaseException:
             store_pass.abort()
             raise
-        store = store_pass.finish(staging.info["graph.json"]["sha256"])
-        waited = " + ".join(["store", *(e.format for e in streamed)])
+        waited = " + ".join(["quads", *(e.format for e in streamed)])
         mark = report.lap(f"waiting for {waited}", mark)
+        # networkx caches views of a graph in the graph, each pointing back at it: a cycle
+        # that only the (stopped) collector would free. Emptying the graph breaks it.
+        vars(graph).clear()
+        del ctx, graph, papers
+        _release_memory()
+        mark = report.lap("freeing memory", mark)
+        store = store_pass.finish(staging.info["graph.json"]["sha256"])
+        mark = report.lap("store", mark)
         now = _now()
         manifest = {
             "format": FORMAT,
@@ -909,6 +914,39 @@ def build(
     return report
 
 
+def _read_inputs(
+    fresh: Sequence[InputFile], fmt: str | None, log: ReadLog, report: BuildReport
+) -> tuple[list[Paper], list[dict[str, Any]], list[list[Paper]]]:
+    """The records of the ``fresh`` inputs, their rows for the manifest and each one's
+    distinct papers. (A function of its own: nothing of what it reads outlives the lists it
+    returns, which the build frees when it no longer needs them.)"""
+    input_rows: list[dict[str, Any]] = []
+    input_papers: list[list[Paper]] = []
+    records: list[Paper] = []
+    for item in fresh:
+        try:
+            with item.open() as stream:
+                read = list(read_stream(item.path, stream, fmt, log))
+        except OSError as exc:  # removed or changed between hashing and reading
+            log.skip(item.path, None, "unreadable file", f"cannot read: {exc.strerror or exc}")
+            continue
+        report.inputs_new.append(item.path)
+        report.entries += len(read)
+        report.files += bool(read)
+        records += read
+        input_papers.append(merge_papers(read))
+        input_rows.append(
+            {
+                "path": item.path if item.path != "-" else "<stdin>",
+                "sha256": item.sha256,
+                "bytes": item.size,
+                "entries": len(read),
+                "papers": len(input_papers[-1]),
+            }
+        )
+    return records, input_rows, input_papers
+
+
 class _StorePass:
     """The store and the files of the ``streamed`` exports, made in one pass over the
     graph's RDF (:class:`~kgraph.rdf.store.StoreLoader`: the quads are made in a thread of
@@ -916,7 +954,12 @@ class _StorePass:
     statements as they go). :meth:`finish` waits for it all and stages the files."""
 
     def __init__(
-        self, staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
+        self,
+        staging: Staging,
+        graph: nx.MultiDiGraph,
+        streamed: Sequence[Export],
+        *,
+        defer_load: bool = False,
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
@@ -932,15 +975,14 @@ class _StorePass:
 
             union = None if not writes else writes[0] if len(writes) == 1 else fan_out
             self.loader: StoreLoader = staging.stage_folder(
-                "store", lambda tmp: _start_store(tmp, graph, union)
+                "store", lambda tmp: _start_store(tmp, graph, union, defer_load=defer_load)
             )
         except BaseException:
             self._abort_sinks()
             raise
 
-    def finish(self, graph_sha256: str) -> dict[str, Any]:
-        """Wait for the quads, stage the streamed files, wait for the store; what the
-        manifest says of the store."""
+    def wait_statements(self) -> None:
+        """Wait for the quads and stage the streamed files: the graph is no longer needed."""
         from .rdf.store import StoreError
 
         try:
@@ -958,6 +1000,11 @@ class _StorePass:
         except BaseException:
             self.abort()
             raise
+
+    def finish(self, graph_sha256: str) -> dict[str, Any]:
+        """:meth:`wait_statements`, then wait for the store (or load it, when deferred); what
+        the manifest says of the store."""
+        self.wait_statements()
         return _finish_store(self.loader, graph_sha256)
 
     def abort(self) -> None:
@@ -971,7 +1018,11 @@ class _StorePass:
 
 
 def _start_store(
-    folder: Path, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None = None
+    folder: Path,
+    graph: nx.MultiDiGraph,
+    union: Callable[[bytes], object] | None = None,
+    *,
+    defer_load: bool = False,
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
     N-Quads are made in one thread (``union`` is given the union's statements meanwhile),
@@ -981,7 +1032,7 @@ def _start_store(
     from .rdf.store import StoreError, StoreLoader
 
     try:
-        return StoreLoader(folder, graph, DEFAULT_BASE, union)
+        return StoreLoader(folder, graph, DEFAULT_BASE, union, defer_load=defer_load)
     except StoreError as exc:
         raise BundleError(str(exc)) from None
 

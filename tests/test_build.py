@@ -259,6 +259,48 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         assert staging.info["rows.txt"] == expected
 
 
+def test_the_store_loads_after_the_build_let_go_of_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Oxigraph's bulk loader (gigabytes of buffers at scale) runs once the graph, the
+    papers and the extractions are freed, so its memory is not added to theirs."""
+    import weakref
+
+    import kgraph.graph as graph_module
+    from kgraph.extractions import Extraction
+    from kgraph.rdf.store import StoreLoader
+    from kgraph.records import Paper
+
+    def live(kind: type) -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+    graphs: list[weakref.ref[object]] = []
+    real_build_graph = graph_module.build_graph
+
+    def build_graph(*args: object, **kwargs: object) -> object:
+        graph = real_build_graph(*args, **kwargs)  # type: ignore[arg-type]
+        graphs.append(weakref.ref(graph))
+        return graph
+
+    at_load: list[tuple[bool, int, int]] = []
+    real_load = StoreLoader._load
+
+    def load(self: StoreLoader) -> None:
+        at_load.append((graphs[0]() is not None, live(Paper), live(Extraction)))
+        real_load(self)
+
+    monkeypatch.setattr(graph_module, "build_graph", build_graph)
+    monkeypatch.setattr(StoreLoader, "_load", load)
+    papers_before, extractions_before = live(Paper), live(Extraction)
+    report = build(tmp_path / "b", [PAGES[3]])
+    assert report.written and report.counts["papers"] > 30
+    ((graph_alive, papers, extractions),) = at_load
+    assert not graph_alive
+    # at most a loop variable's last paper or extraction is left, not the build's data
+    assert papers - papers_before <= 2 and extractions - extractions_before <= 2
+    assert report.phases["store"] > 0 and "freeing memory" in report.phases
+
+
 def test_a_failed_papers_writer_leaves_the_old_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -234,3 +234,48 @@ def test_seed_store(tmp_path: Path) -> None:
     assert len(graphs) == 315  # 314 papers + the entities
     info = store_info(bundle)
     assert info is not None and info["quads"] == len(s) > 50_000
+
+
+def test_deferred_load_starts_when_finish_is_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``defer_load``: the quads go to a file and Oxigraph reads it only in finish(), after
+    the caller has let the graph go (the build frees it first, so the loader's buffers reuse
+    its memory)."""
+    graph = fixture_graph()
+    reference = write_store(tmp_path / "ref", graph)
+    loads: list[int] = []
+    real_load = StoreLoader._load
+
+    def load(self: StoreLoader) -> None:
+        loads.append(self.quads.stat().st_size)  # the whole N-Quads file is there first
+        real_load(self)
+
+    monkeypatch.setattr(StoreLoader, "_load", load)
+    loader = StoreLoader(tmp_path / "a", graph, defer_load=True)
+    loader.wait_quads()
+    assert loads == []  # not loaded yet
+    nquads = loader.quads.read_bytes()
+    assert nquads.count(b"\n") == reference["quads"] and not loader.quads.is_fifo()
+    del graph  # the loader needs nothing of it any more
+    info = loader.finish(reference["graph_sha256"])
+    assert loads == [len(nquads)]
+    assert info["quads"] == reference["quads"] and info["triples"] == reference["triples"]
+    assert sorted(open_store_at(tmp_path / "a")) == sorted(open_store_at(tmp_path / "ref"))
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["store"]  # the file is gone
+
+    # abort between the quads and the load: nothing left, not even the N-Quads file
+    loader = StoreLoader(tmp_path / "b", fixture_graph(), defer_load=True)
+    loader.wait_quads()
+    loader.abort()
+    assert list((tmp_path / "b").iterdir()) == []
+    assert len(loads) == 1
+
+    # a deferred load that fails leaves nothing either
+    def fails(self: StoreLoader) -> None:
+        self._error = OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StoreLoader, "_load", fails)
+    with pytest.raises(StoreError, match=r"cannot write the store .*No space left"):
+        StoreLoader(tmp_path / "c", fixture_graph(), defer_load=True).finish("x")
+    assert list((tmp_path / "c").iterdir()) == []

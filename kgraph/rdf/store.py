@@ -232,7 +232,10 @@ class StoreLoader:
     ignored) as the quads are made, so that a Turtle or N-Triples file is made in the same
     pass (the build's ``graph.ttl``). The graph must not change until :meth:`wait_quads` (or
     :meth:`finish`) returns. :meth:`finish` waits for the load, writes the marker and swaps
-    the store into place; :meth:`abort` stops, waits and removes everything. Use one or the
+    the store into place; :meth:`abort` stops, waits and removes everything. With
+    ``defer_load``, the quads go to a file and Oxigraph reads it only in :meth:`finish`: a
+    caller that lets the graph go after :meth:`wait_quads` then has the loader's buffers
+    (gigabytes at scale) reuse the graph's memory instead of adding to it. Use one or the
     other::
 
         loader = StoreLoader(folder, graph)
@@ -250,6 +253,8 @@ class StoreLoader:
         graph: nx.MultiDiGraph,
         base: str = DEFAULT_BASE,
         union: Callable[[bytes], object] | None = None,
+        *,
+        defer_load: bool = False,
     ) -> None:
         import pyoxigraph as ox
 
@@ -273,8 +278,9 @@ class StoreLoader:
             ) from None
         # The quads stream to the loader through a named pipe where there is one, so that
         # Oxigraph loads while Python is still making them (no file of the whole N-Quads);
-        # elsewhere they go to a file first.
-        self._streaming = _make_fifo(self.quads)
+        # elsewhere, or when the load is deferred, they go to a file first.
+        self._deferred = defer_load
+        self._streaming = not defer_load and _make_fifo(self.quads)
         if self._streaming:
             self._thread = threading.Thread(
                 target=self._load, name="kgraph-store-load", daemon=True
@@ -302,7 +308,7 @@ class StoreLoader:
                         with contextlib.suppress(OSError):
                             fh.write(b"\n<stop> <the> load .\n")
                     raise
-            if not self._streaming:
+            if not self._streaming and not self._deferred:
                 self._load()
         except BaseException as exc:  # re-raised in the caller's thread by wait_quads()
             self._quads_error = exc
@@ -381,6 +387,8 @@ class StoreLoader:
         self.wait_quads()
         try:
             self._wait()
+            if self._deferred:
+                self._load()
             self.quads.unlink(missing_ok=True)
             if self._error is not None:  # the loader failed (disk full, a parser error...)
                 raise StoreError(f"{self.folder}: cannot write the store ({self._error})")
