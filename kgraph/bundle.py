@@ -651,7 +651,7 @@ class BuildReport:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MB (0 where the OS does not say)."""
+    """This process's peak resident set size so far, in MiB (0 where the OS does not say)."""
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Windows

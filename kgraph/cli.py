@@ -428,7 +428,7 @@ def build_(
     )
     settings.detail(
         "peak memory after phase: "
-        + ", ".join(f"{k} {v:,.0f} MB" for k, v in report.peak_mb.items())
+        + ", ".join(f"{k} {v:,.0f} MiB" for k, v in report.peak_mb.items())
     )
 
 

@@ -406,3 +406,17 @@ def test_help_ends_with_an_example(command: str) -> None:
     assert code == 0
     tail = out.rstrip().split("Example:")[-1]
     assert "Example:" in out and f"kgraph {command} " in tail
+
+
+def test_verbose_build_reports_time_and_memory_by_phase(tmp_path: Path) -> None:
+    code, _, err = invoke("-v", "build", PAGES[3], "-o", str(tmp_path / "b"))
+    assert code == 0
+    (times,) = [line for line in err.splitlines() if "time by phase: " in line]
+    (memory,) = [line for line in err.splitlines() if "peak memory after phase: " in line]
+    phases = [p.rsplit(" ", 2)[0] for p in times.split("time by phase: ")[1].split(", ")]
+    assert phases[:3] == ["read", "extract", "resolve"] and "store" in phases
+    assert phases.index("freeing memory") < phases.index("store")  # the load comes last
+    sizes = memory.split("peak memory after phase: ")[1].split(", ")
+    assert [s.rsplit(" ", 2)[0] for s in sizes] == phases
+    assert all(s.endswith(" MiB") for s in sizes)
+    assert all(float(s.rsplit(" ", 2)[1].replace(",", "")) > 0 for s in sizes)
