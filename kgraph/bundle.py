@@ -867,7 +867,7 @@ def build(
         # child process), while this thread writes the other exports. Oxigraph loads them
         # once the graph is gone: its loader's buffers (Rust, gigabytes at scale) then reuse
         # the graph's memory instead of adding to it.
-        store_pass = _StorePass(staging, graph, streamed, defer_load=True)
+        store_pass = _StorePass(staging, graph, streamed)
         try:
             ctx = ExportContext(graph, papers)
             for exp in exports.values():
@@ -881,8 +881,9 @@ def build(
             raise
         waited = " + ".join(["quads", *(e.format for e in streamed)])
         mark = report.lap(f"waiting for {waited}", mark)
-        # networkx caches views of a graph in the graph, each pointing back at it: a cycle
-        # that only the (stopped) collector would free. Emptying the graph breaks it.
+        # networkx caches views of a graph in the graph, each pointing back at it: a cycle.
+        # Emptying the graph breaks it, so reference counting frees the graph here and the
+        # collection in _release_memory does not have to walk it.
         vars(graph).clear()
         del ctx, graph, papers
         _release_memory()
@@ -951,15 +952,11 @@ class _StorePass:
     """The store and the files of the ``streamed`` exports, made in one pass over the
     graph's RDF (:class:`~kgraph.rdf.store.StoreLoader`: the quads are made in a thread of
     their own while the caller writes the other files; each export's sink is fed the union's
-    statements as they go). :meth:`finish` waits for it all and stages the files."""
+    statements as they go). :meth:`wait_statements` waits for the quads and stages the files;
+    :meth:`finish` then has Oxigraph load the quads, once the caller has let the graph go."""
 
     def __init__(
-        self,
-        staging: Staging,
-        graph: nx.MultiDiGraph,
-        streamed: Sequence[Export],
-        *,
-        defer_load: bool = False,
+        self, staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
@@ -975,7 +972,7 @@ class _StorePass:
 
             union = None if not writes else writes[0] if len(writes) == 1 else fan_out
             self.loader: StoreLoader = staging.stage_folder(
-                "store", lambda tmp: _start_store(tmp, graph, union, defer_load=defer_load)
+                "store", lambda tmp: _start_store(tmp, graph, union)
             )
         except BaseException:
             self._abort_sinks()
@@ -1018,21 +1015,18 @@ class _StorePass:
 
 
 def _start_store(
-    folder: Path,
-    graph: nx.MultiDiGraph,
-    union: Callable[[bytes], object] | None = None,
-    *,
-    defer_load: bool = False,
+    folder: Path, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None = None
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
-    N-Quads are made in one thread (``union`` is given the union's statements meanwhile),
-    Oxigraph loads them in another. The store is a cache: ``kgraph query`` rebuilds it from
-    graph.json when it is missing or does not match (e.g. a build stopped between the two)."""
+    N-Quads are made into a file in a thread (``union`` is given the union's statements
+    meanwhile); Oxigraph loads them when the loader's ``finish`` is called. The store is a
+    cache: ``kgraph query`` rebuilds it from graph.json when it is missing or does not match
+    (e.g. a build stopped between the two)."""
     from .exporters import DEFAULT_BASE
     from .rdf.store import StoreError, StoreLoader
 
     try:
-        return StoreLoader(folder, graph, DEFAULT_BASE, union, defer_load=defer_load)
+        return StoreLoader(folder, graph, DEFAULT_BASE, union, defer_load=True)
     except StoreError as exc:
         raise BundleError(str(exc)) from None
 
