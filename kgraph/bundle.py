@@ -50,6 +50,7 @@ from . import __version__
 from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
+from .forked import ForkUnavailable, Parent, WorkerDied, run_forked
 from .graph import CO_OCCURS, graph_from_data
 from .io import file_mode
 from .readers import ReadLog, expand_inputs
@@ -639,8 +640,11 @@ class BuildReport:
     #: wall seconds per phase: read, extract, resolve, graph, waiting for the papers and
     #: extractions' writer, exports, waiting for the store, commit
     phases: dict[str, float] = field(default_factory=dict)
-    #: the process's peak resident memory (MB) when each phase ended (where the peak grows)
+    #: the process's peak resident memory (MiB) when each phase ended (where the peak grows)
     peak_mb: dict[str, float] = field(default_factory=dict)
+    #: the work up to the store's load ran in a copy of the process (``build(isolate=)``):
+    #: the phases before "worker exit" are the copy's, their memory its peak
+    isolated: bool = False
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
@@ -722,6 +726,7 @@ def build(
     re_extract: bool = False,
     on_read: Callable[[BuildReport], None] | None = None,
     engine: EngineOptions | None = None,
+    isolate: bool | None = None,
 ) -> BuildReport:
     """Add ``inputs`` to the bundle in ``folder`` (created if missing) and write it.
 
@@ -729,6 +734,12 @@ def build(
     follow the extraction; ``on_read`` is called once the inputs are read. ``engine`` says
     where the extraction runs (default: in this process); ``nlp`` overrides the pipeline
     (in this process).
+
+    ``isolate``: do the work up to the store's load in a forked copy of this process
+    (:func:`kgraph.forked.run_forked`), which gives all its memory back when it ends, so that
+    Oxigraph's loader runs in a process that holds only what it needs. ``None`` (the
+    default): wherever the system forks, except with the Dask engine (whose client must not
+    be forked). ``progress``, ``on_read`` and ``log`` still run and record in this process.
     :class:`BundleError` if ``folder`` holds something that is not a sound bundle.
     """
     started = time.perf_counter()
@@ -753,6 +764,201 @@ def build(
         report.counts = dict(manifest.get("counts", {}))
         report.seconds = time.perf_counter() - started
         return report
+
+    def work(parent: Parent | None = None) -> tuple[BuildReport, _Written | None]:
+        """The build up to the store's load; in a copy of the process, ``parent`` runs the
+        callbacks (and receives the problems) in the caller's process."""
+        here_log, here_progress, here_on_read = log, progress, on_read
+        if parent is not None:
+            here_log = ReadLog(problems=list(log.problems))
+            here_log.on_problem = partial(parent.send, "problem")
+            if progress is not None:
+                here_progress = partial(_RemoteProgress, parent)
+            if on_read is not None:
+                here_on_read = partial(parent.call, "on_read")
+        return report, _write(
+            Path(folder),
+            fresh,
+            fingerprint=fingerprint,
+            stale=stale,
+            report=report,
+            log=here_log,
+            fmt=fmt,
+            nlp=nlp,
+            progress=here_progress,
+            re_extract=re_extract,
+            on_read=here_on_read,
+            engine=engine,
+            started=started,
+            isolated=parent is not None,
+        )
+
+    if isolate is None:
+        isolate = hasattr(os, "fork") and (engine is None or engine.engine != "dask")
+    written: _Written | None = None
+    if isolate:
+        before = _temporary_names(Path(folder))
+        try:
+            report, written = run_forked(
+                work, _callbacks(log, progress, on_read), abandon=_abandon, name="build"
+            )
+        except ForkUnavailable:
+            isolate = False
+        except BaseException as exc:
+            _remove_temporaries(Path(folder), before)  # what a killed copy left behind
+            if isinstance(exc, WorkerDied):
+                raise BundleError(f"{folder}: {exc}") from None
+            raise
+        else:
+            report.isolated = True
+            if written is not None:  # the copy's end: its memory goes back to the system
+                written.mark = report.lap("worker exit", written.mark)
+    if not isolate:
+        _, written = work()
+    if written is not None:
+        try:
+            _finish(written, report)
+        except BaseException:
+            written.abort()
+            raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _abandon(done: tuple[BuildReport, _Written | None]) -> None:
+    """What the build's copy does when its result cannot reach the parent."""
+    if done[1] is not None:
+        done[1].abort()
+
+
+def _callbacks(
+    log: ReadLog,
+    progress: Callable[[int], AbstractContextManager[Progress]] | None,
+    on_read: Callable[[BuildReport], None] | None,
+) -> dict[str, Callable[..., Any]]:
+    """What the build's copy runs in the caller's process: the caller's callbacks, and its
+    log's :meth:`~kgraph.readers.ReadLog.add` for each problem met."""
+    bars: list[tuple[AbstractContextManager[Progress], Progress | None]] = []
+
+    def progress_open(total: int) -> None:
+        assert progress is not None
+        manager = progress(total)
+        bars.append((manager, manager.__enter__()))
+
+    def progress_update(n: int) -> None:
+        tick = bars[-1][1] if bars else None
+        if tick is not None:
+            tick.update(n)
+
+    def progress_close() -> None:
+        if bars:
+            bars.pop()[0].__exit__(None, None, None)
+
+    calls: dict[str, Callable[..., Any]] = {
+        "problem": log.add,
+        "progress_open": progress_open,
+        "progress_update": progress_update,
+        "progress_close": progress_close,
+    }
+    if on_read is not None:
+        calls["on_read"] = on_read
+    return calls
+
+
+class _RemoteProgress:
+    """The build copy's progress bar: the caller's, in the caller's process (updates sent
+    at most five times a second)."""
+
+    def __init__(self, parent: Parent, total: int) -> None:
+        self.parent, self.total = parent, total
+        self.unsent, self.sent_at = 0, 0.0
+
+    def __enter__(self) -> _RemoteProgress:
+        self.parent.call("progress_open", self.total)
+        return self
+
+    def update(self, n_steps: int) -> None:
+        self.unsent += n_steps
+        now = time.monotonic()
+        if now - self.sent_at >= 0.2:
+            self.parent.send("progress_update", self.unsent)
+            self.unsent, self.sent_at = 0, now
+
+    def __exit__(self, *exc: object) -> None:
+        if self.unsent:
+            self.parent.send("progress_update", self.unsent)
+            self.unsent = 0
+        self.parent.call("progress_close")
+
+
+@dataclass
+class _Written:
+    """What :func:`_write` leaves for :func:`_finish`: the staged files, the store's quads
+    waiting to be loaded, the manifest but for the store and the files, the clock."""
+
+    staging: Staging
+    store_pass: _StorePass
+    manifest: dict[str, Any]
+    mark: float
+
+    def abort(self) -> None:
+        self.store_pass.abort()
+        self.staging.abort()
+
+
+def _finish(written: _Written, report: BuildReport) -> None:
+    """Load the store, write the manifest and put the new files in place."""
+    staging, mark = written.staging, written.mark
+    store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
+    mark = report.lap("store", mark)
+    now = _now()
+    manifest = dict(written.manifest)
+    manifest.update(created=manifest["created"] or now, updated=now, store=store)
+    manifest["files"] = dict(staging.info)
+    text = json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
+    staging.stage(MANIFEST, text.encode("utf-8"))
+    staging.commit()
+    report.lap("commit", mark)
+    report.written = True
+
+
+def _temporary_names(folder: Path) -> set[str]:
+    """The names of the temporary files and folders of a write in ``folder`` now."""
+    try:
+        return {p.name for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name}
+    except OSError:
+        return set()
+
+
+def _remove_temporaries(folder: Path, before: set[str]) -> None:
+    """Remove the temporary files and folders made in ``folder`` since ``before``."""
+    for name in _temporary_names(folder) - before:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _write(
+    folder: Path,
+    fresh: list[InputFile],
+    *,
+    fingerprint: str,
+    stale: bool,
+    report: BuildReport,
+    log: ReadLog,
+    fmt: str | None,
+    nlp: Language | None,
+    progress: Callable[[int], AbstractContextManager[Progress]] | None,
+    re_extract: bool,
+    on_read: Callable[[BuildReport], None] | None,
+    engine: EngineOptions | None,
+    started: float,
+    isolated: bool | None,
+) -> _Written | None:
+    """The build up to the store's load (:func:`build`): None when there is nothing to write.
+    ``isolated``: in a copy of the process that ends afterwards (no need to free memory)."""
 
     bundle = Bundle.open(folder, create=True)
     records, input_rows, input_papers = _read_inputs(fresh, fmt, log, report)
@@ -818,8 +1024,7 @@ def build(
     changed = bool(report.added or report.updated or report.extracted or not bundle.exists)
     if not changed:
         report.counts = dict(bundle.manifest.get("counts", {}))
-        report.seconds = time.perf_counter() - started
-        return report
+        return None
 
     mark = report.lap("extract", mark)
 
@@ -832,7 +1037,8 @@ def build(
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
     streamed = [exp for exp in exports.values() if exp.statements is not None]
     created = bundle.manifest.get("created")
-    with Staging(Path(folder)) as staging:
+    staging = Staging(folder)
+    try:
         # The papers and extractions are written by a forked copy of this process, on the
         # core that resolution and the graph (one thread of Python) leave idle.
         rows = ForkedWrite(
@@ -886,33 +1092,32 @@ def build(
         # collection in _release_memory does not have to walk it.
         vars(graph).clear()
         del ctx, graph, papers
-        _release_memory()
-        mark = report.lap("freeing memory", mark)
-        store = store_pass.finish(staging.info["graph.json"]["sha256"])
-        mark = report.lap("store", mark)
-        now = _now()
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kgraph_version": __version__,
-            "spacy_version": _spacy_version(),
-            "networkx_version": nx.__version__,
-            "created": created or now,
-            "updated": now,
-            "extractor": fingerprint,
-            "inputs": all_inputs,
-            "counts": counts,
-            "exports": {name: exp.filename for name, exp in exports.items()},
-            "store": store,
-            "files": dict(staging.info),
-        }
-        text = json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
-        staging.stage(MANIFEST, text.encode("utf-8"))
-        staging.commit()
-    mark = report.lap("commit", mark)
-    report.written = True
-    report.seconds = time.perf_counter() - started
-    return report
+        if not isolated:  # a copy of the process gives it all back when it ends
+            _release_memory()
+            mark = report.lap("freeing memory", mark)
+        return _Written(
+            staging,
+            store_pass,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kgraph_version": __version__,
+                "spacy_version": _spacy_version(),
+                "networkx_version": nx.__version__,
+                "created": created,
+                "updated": None,  # the values of these three come in _finish
+                "extractor": fingerprint,
+                "inputs": all_inputs,
+                "counts": counts,
+                "exports": {name: exp.filename for name, exp in exports.items()},
+                "store": None,
+                "files": None,
+            },
+            mark,
+        )
+    except BaseException:
+        staging.abort()
+        raise
 
 
 def _read_inputs(

@@ -430,6 +430,11 @@ def build_(
         "peak memory after phase: "
         + ", ".join(f"{k} {v:,.0f} MiB" for k, v in report.peak_mb.items())
     )
+    if report.isolated:
+        settings.detail(
+            "(the phases up to the worker's exit ran in a copy of this process, which gave "
+            "its memory back before the store's load: their peak is the copy's)"
+        )
 
 
 @cli.command(context_settings=CONTEXT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -259,11 +260,14 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         assert staging.info["rows.txt"] == expected
 
 
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "forked"])
 def test_the_store_loads_after_the_build_let_go_of_its_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolate: bool
 ) -> None:
     """Oxigraph's bulk loader (gigabytes of buffers at scale) runs once the graph, the
-    papers and the extractions are freed, so its memory is not added to theirs."""
+    papers and the extractions are freed, so its memory is not added to theirs. Forked (the
+    default where the system forks), the graph is made in a copy of the process, which has
+    ended when the store loads in the caller's process, which never held the build's data."""
     import weakref
 
     import kgraph.graph as graph_module
@@ -275,30 +279,39 @@ def test_the_store_loads_after_the_build_let_go_of_its_data(
         return sum(1 for o in gc.get_objects() if type(o) is kind)
 
     graphs: list[weakref.ref[object]] = []
+    made_in = tmp_path / "graph-made-in"  # the copy's lists do not come back: a file does
     real_build_graph = graph_module.build_graph
 
     def build_graph(*args: object, **kwargs: object) -> object:
         graph = real_build_graph(*args, **kwargs)  # type: ignore[arg-type]
         graphs.append(weakref.ref(graph))
+        made_in.write_text(str(os.getpid()))
         return graph
 
-    at_load: list[tuple[bool, int, int]] = []
+    at_load: list[tuple[int, bool, int, int]] = []
     real_load = StoreLoader._load
 
     def load(self: StoreLoader) -> None:
-        at_load.append((graphs[0]() is not None, live(Paper), live(Extraction)))
+        alive = bool(graphs) and graphs[0]() is not None
+        at_load.append((os.getpid(), alive, live(Paper), live(Extraction)))
         real_load(self)
 
     monkeypatch.setattr(graph_module, "build_graph", build_graph)
     monkeypatch.setattr(StoreLoader, "_load", load)
     papers_before, extractions_before = live(Paper), live(Extraction)
-    report = build(tmp_path / "b", [PAGES[3]])
+    report = build(tmp_path / "b", [PAGES[3]], isolate=isolate)
     assert report.written and report.counts["papers"] > 30
-    ((graph_alive, papers, extractions),) = at_load
-    assert not graph_alive
+    ((pid, graph_alive, papers, extractions),) = at_load
+    assert pid == os.getpid() and not graph_alive
     # at most a loop variable's last paper or extraction is left, not the build's data
     assert papers - papers_before <= 2 and extractions - extractions_before <= 2
-    assert report.phases["store"] > 0 and "freeing memory" in report.phases
+    assert report.isolated is isolate
+    assert (int(made_in.read_text()) != os.getpid()) is isolate
+    phases = list(report.phases)
+    last = "worker exit" if isolate else "freeing memory"
+    assert phases[-3:] == [last, "store", "commit"]
+    if isolate:
+        assert "freeing memory" not in phases and not graphs  # made in the copy only
 
 
 def test_a_failed_papers_writer_leaves_the_old_bundle(
@@ -415,7 +428,9 @@ def test_verbose_build_reports_time_and_memory_by_phase(tmp_path: Path) -> None:
     (memory,) = [line for line in err.splitlines() if "peak memory after phase: " in line]
     phases = [p.rsplit(" ", 2)[0] for p in times.split("time by phase: ")[1].split(", ")]
     assert phases[:3] == ["read", "extract", "resolve"] and "store" in phases
-    assert phases.index("freeing memory") < phases.index("store")  # the load comes last
+    # the load comes last, in this process, once the copy that did the rest has ended
+    assert phases[-3:] == ["worker exit", "store", "commit"]
+    assert "ran in a copy of this process" in err
     sizes = memory.split("peak memory after phase: ")[1].split(", ")
     assert [s.rsplit(" ", 2)[0] for s in sizes] == phases
     assert all(s.endswith(" MiB") for s in sizes)

@@ -291,6 +291,22 @@ class StoreLoader:
         )
         self._producer.start()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A deferred loader whose quads are all made pickles (another process may then
+        :meth:`finish` it: the build's worker hands its store over that way)."""
+        if self._producer is not None or self._thread is not None:
+            raise TypeError("a StoreLoader still making or loading quads cannot be pickled")
+        state = dict(self.__dict__)
+        del state["_ox"], state["_stop"]
+        state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import pyoxigraph as ox
+
+        self.__dict__.update(state, _ox=ox, _stop=threading.Event())
+        self._cpu = time.process_time() - state["_cpu"]  # this process's clock
+
     def _produce(self, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None) -> None:
         """The quad thread: the graph's N-Quads into the pipe (or the file, then loaded)."""
         try:

@@ -1,0 +1,235 @@
+"""kgraph.forked: work in a forked copy of the process, callbacks in the caller's, errors
+and deaths of the copy reported; and the build's use of it (same bundle, problems and
+progress in the caller's process, a killed copy leaves nothing behind)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _seed import PAGES
+
+import kgraph.graph as graph_module
+from kgraph.bundle import BundleError, build
+from kgraph.forked import Parent, WorkerDied, run_forked
+from kgraph.readers import ReadLog
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+def test_the_work_runs_in_another_process_and_its_result_comes_back() -> None:
+    def work(parent: Parent) -> dict[str, Any]:
+        return {"pid": os.getpid(), "big": list(range(100_000))}
+
+    result = run_forked(work)
+    assert result["pid"] != os.getpid()
+    assert result["big"] == list(range(100_000))  # more than a pipe's buffer
+
+
+def test_calls_run_in_the_caller_and_return_their_result() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def record(what: str, pid: int) -> int:
+        seen.append((what, pid))
+        return len(seen)
+
+    def work(parent: Parent) -> list[int]:
+        parent.send("record", "sent", os.getpid())
+        return [parent.call("record", "called", os.getpid()) for _ in range(3)]
+
+    assert run_forked(work, {"record": record}) == [2, 3, 4]
+    assert [w for w, _ in seen] == ["sent", "called", "called", "called"]
+    assert all(pid != os.getpid() for _, pid in seen)
+
+
+def test_what_a_call_raises_is_raised_in_the_copy() -> None:
+    def refuse() -> None:
+        raise ValueError("no")
+
+    def work(parent: Parent) -> str:
+        try:
+            parent.call("refuse")
+        except ValueError as exc:
+            return f"caught {exc}"
+        return "not raised"
+
+    assert run_forked(work, {"refuse": refuse}) == "caught no"
+
+
+def test_what_a_sent_call_raises_ends_the_work_here() -> None:
+    def refuse(n: int) -> None:
+        raise LookupError(f"refused {n}")
+
+    def work(parent: Parent) -> str:
+        parent.send("refuse", 1)
+        parent.send("refuse", 2)
+        return "done"
+
+    with pytest.raises(LookupError, match="refused 1"):
+        run_forked(work, {"refuse": refuse})
+
+
+def test_what_the_work_raises_is_raised_here_with_the_copys_traceback() -> None:
+    def work(parent: Parent) -> None:
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError, match="missing") as info:
+        run_forked(work, name="test")
+    (note,) = info.value.__notes__
+    assert "raised in the test process" in note and "in work" in note
+
+
+def test_an_exception_that_does_not_unpickle_comes_back_as_a_runtime_error() -> None:
+    class Odd(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a}/{b}")
+
+    def work(parent: Parent) -> None:
+        raise Odd(1, 2)
+
+    with pytest.raises(RuntimeError, match="Odd: 1/2"):
+        run_forked(work)
+
+
+def test_a_result_that_does_not_pickle_is_abandoned_in_the_copy(tmp_path: Path) -> None:
+    mark = tmp_path / "abandoned"
+
+    def work(parent: Parent) -> Any:
+        return lambda: None  # functions defined here do not pickle
+
+    with pytest.raises(Exception, match="pickle"):
+        run_forked(work, abandon=lambda result: mark.write_text("yes"))
+    assert mark.read_text() == "yes"
+
+
+def test_a_copy_killed_without_a_result_is_reported() -> None:
+    def work(parent: Parent) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(WorkerDied, match="killed by signal 9 .out of memory"):
+        run_forked(work)
+
+
+def test_a_forked_build_writes_the_same_bundle_as_one_in_process(tmp_path: Path) -> None:
+    inputs = [PAGES[0], PAGES[3]]
+    here = build(tmp_path / "here", inputs, isolate=False)
+    there = build(tmp_path / "there", inputs, isolate=True)
+    assert not here.isolated and there.isolated
+    assert here.counts == there.counts and here.added == there.added
+    for name in ("papers.jsonl", "extractions.jsonl", "graph.json", "graph.ttl", "graph.html"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+    # and the store loaded in this process answers like the other
+    from kgraph.rdf.store import store_info
+
+    info_here, info_there = store_info(tmp_path / "here"), store_info(tmp_path / "there")
+    assert info_here and info_there
+    assert info_here["quads"] == info_there["quads"] > 1000
+    assert info_here["graph_sha256"] == info_there["graph_sha256"]
+
+
+def test_a_forked_build_calls_back_and_logs_in_the_callers_process(tmp_path: Path) -> None:
+    bad = tmp_path / "papers.jsonl"
+    bad.write_text('{"title": "A", "abstract": "B."}\n{not json\n', encoding="utf-8")
+    shown: list[str] = []
+    log = ReadLog(on_problem=lambda p: shown.append(f"{p.path}:{p.line}"))
+    reads: list[tuple[int, int]] = []
+    ticks: list[int] = []
+
+    class Bar:
+        def __init__(self, total: int) -> None:
+            ticks.append(-total)
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            ticks.append(0)
+
+        def update(self, n: int) -> None:
+            ticks.append(n)
+
+    report = build(
+        tmp_path / "b",
+        [str(bad), PAGES[3]],
+        log=log,
+        progress=Bar,
+        on_read=lambda r: reads.append((os.getpid(), r.entries)),
+        isolate=True,
+    )
+    assert report.isolated and report.written
+    assert shown == [f"{bad}:2"] and log.skipped_by_kind() == {"invalid JSON": 1}
+    ((pid, entries),) = reads
+    assert pid == os.getpid() and entries == report.entries > 30
+    total = -ticks[0]
+    assert total == report.extracted and ticks[-1] == 0 and sum(ticks[1:-1]) == total
+
+
+def test_an_error_raised_by_on_read_stops_the_forked_build(tmp_path: Path) -> None:
+    def stop(report: object) -> None:
+        raise BundleError("stopped by the caller")
+
+    with pytest.raises(BundleError, match="stopped by the caller"):
+        build(tmp_path / "b", [PAGES[3]], on_read=stop, isolate=True)
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
+def test_a_build_copy_killed_midway_leaves_the_bundle_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "b"
+    build(out, [PAGES[0]], isolate=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def killed(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGKILL)  # the out-of-memory killer, say
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(graph_module, "build_graph", killed)
+    with pytest.raises(BundleError, match="build process ended without a result: killed"):
+        build(out, [PAGES[3]], isolate=True)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before  # the files written so far were temporary, and are gone
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, "store"])
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c", "sigint-to-parent"])
+def test_an_interrupted_forked_build_leaves_no_trace(tmp_path: Path, to_group: bool) -> None:
+    """Ctrl-C in a terminal reaches the whole process group; a SIGINT sent to kgraph alone
+    reaches only the parent, which interrupts the copy. Either way: exit status 130, no
+    bundle, no temporary file, no process left."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from kgraph.readers import read_papers
+
+    papers = read_papers(PAGES).papers
+    rows = [
+        {"title": f"{p.title} (variant {i})", "abstract": p.abstract}
+        for i in range(12)
+        for p in papers
+    ]
+    source = tmp_path / "many.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "b"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kgraph", "build", str(source), "-o", str(out), "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    time.sleep(4.0)  # reading, loading the pipeline, extracting
+    assert proc.poll() is None, proc.communicate()
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not out.exists() or not any(out.iterdir())
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
