@@ -17,6 +17,11 @@ resolution and the graph are then redone from the stored extractions, so a bundl
 depends only on its papers. Building twice with the same inputs writes nothing the second
 time; building from the same inputs into two folders gives byte-identical ``graph.json``.
 
+A build does its work (reading, extraction, resolution, the graph, the files) in a forked
+copy of the process, which hands back what the manifest needs and exits; the process that
+called :func:`build` then loads the SPARQL store, so Oxigraph's loader does not share a
+process with the gigabytes the build's allocator keeps after freeing (``build(isolate=)``).
+
 Writes are all-or-nothing as far as the file system allows: every file is first written in
 full to a temporary file next to it (and synced), and only then are they renamed over the old
 ones, the manifest last. A failure before the renames leaves the old bundle as it was.

@@ -231,5 +231,20 @@ def test_an_interrupted_forked_build_leaves_no_trace(tmp_path: Path, to_group: b
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert not out.exists() or not any(out.iterdir())
-    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
-    assert left.stdout.strip() == ""
+    assert _processes_in_group(proc.pid) == []
+
+
+def _processes_in_group(pgid: int) -> list[int]:
+    """The processes whose process group is ``pgid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
