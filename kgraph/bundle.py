@@ -737,8 +737,8 @@ def build(
 
     ``progress(total)`` may return a context manager with ``update(n)`` (a progress bar) to
     follow the extraction; ``on_read`` is called once the inputs are read. ``engine`` says
-    where the extraction runs (default: in this process); ``nlp`` overrides the pipeline
-    (in this process).
+    where the extraction runs (default: in this process, or its copy: see ``isolate``);
+    ``nlp`` overrides the pipeline (used there).
 
     ``isolate``: do the work up to the store's load in a forked copy of this process
     (:func:`kgraph.forked.run_forked`), which gives all its memory back when it ends, so that
@@ -960,11 +960,10 @@ def _write(
     on_read: Callable[[BuildReport], None] | None,
     engine: EngineOptions | None,
     started: float,
-    isolated: bool | None,
+    isolated: bool,
 ) -> _Written | None:
     """The build up to the store's load (:func:`build`): None when there is nothing to write.
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory)."""
-
     bundle = Bundle.open(folder, create=True)
     records, input_rows, input_papers = _read_inputs(fresh, fmt, log, report)
     distinct = merge_papers(records)
