@@ -17,7 +17,6 @@ the cost per paper across sizes shows whether cost grows linearly with the work.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import re
@@ -26,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -145,28 +145,35 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
 
-    # The corpus files are written streaming, so this process stays small: a process started
-    # from it inherits its peak memory as its own (Linux keeps ru_maxrss across exec), which
-    # once showed as 900 MiB "read" phases that were this script's list of records.
-    total = sum(1 for _ in corpus_records())
-    sizes = [min(n, total - args.add) for n in sizes]
+    # The corpus files are written streaming, in one pass, so this process stays small: a
+    # process started from it inherits its peak memory as its own (Linux keeps ru_maxrss
+    # across exec), which once showed as 900 MiB "read" phases that were this script's list
+    # of records. The last `--add` records are held back until the end, for the add.
     add_file = args.work / f"add-{args.add}.jsonl"
     sources = {n: args.work / f"corpus-{n}.jsonl" for n in sizes}
+    last: deque[str] = deque()
+    total = 0
     with ExitStack() as stack:
-        add_fh = stack.enter_context(add_file.open("w", encoding="utf-8"))
         outs = [
             (n, stack.enter_context(path.open("w", encoding="utf-8")))
             for n, path in sources.items()
         ]
-        for i, record in enumerate(corpus_records()):
-            line = json.dumps(record) + "\n"
-            if i >= total - args.add:
-                add_fh.write(line)
+        for record in corpus_records():
+            total += 1
+            last.append(json.dumps(record) + "\n")
+            if len(last) <= args.add:
                 continue
+            line, base_index = last.popleft(), total - args.add - 1
             for n, fh in outs:
-                if i < n:
+                if base_index < n:
                     fh.write(line)
-    gc.collect()
+    add_file.write_text("".join(last), encoding="utf-8")
+    clamped = [min(n, total - args.add) for n in sizes]
+    for n, m in zip(sizes, clamped, strict=True):  # asked for more than the corpus has
+        if m != n:
+            sources[n].replace(args.work / f"corpus-{m}.jsonl")
+    sources = {m: args.work / f"corpus-{m}.jsonl" for m in clamped}
+    sizes = clamped
     print(
         f"corpus: {total:,} records with title and abstract; "
         f"{args.add:,} kept for the incremental add"

@@ -35,7 +35,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -55,7 +54,7 @@ from . import __version__
 from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
-from .forked import ForkUnavailable, Parent, WorkerDied, run_forked
+from .forked import Forked, ForkUnavailable, Parent, WorkerDied, run_forked
 from .graph import CO_OCCURS, graph_from_data
 from .io import file_mode
 from .readers import ReadLog, expand_inputs
@@ -520,7 +519,8 @@ class Staging:
 
 
 class ForkedWrite:
-    """Staged files written by a forked copy of this process while this one goes on.
+    """Staged files written by a forked copy of this process while this one goes on
+    (:class:`kgraph.forked.Forked`).
 
     The copy shares this process's memory (copy-on-write), so what it writes needs no
     pickling: a build writes the papers and extractions on the core that resolution and the
@@ -532,65 +532,39 @@ class ForkedWrite:
         self.staging = staging
         self.files = dict(files)
         self.paths = {name: staging.reserve(name) for name in self.files}
-        self.pid: int | None = None
-        self._fd = -1
-        if not hasattr(os, "fork"):  # pragma: no cover - not on Windows
-            return
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:  # no memory for another process, say: wait() writes them here
-            os.close(read_fd)
-            os.close(write_fd)
-            return
-        if pid == 0:  # the copy: write, report, leave at once (no cleanup of the parent's)
-            os.close(read_fd)
-            code = 1
-            try:
-                done = {n: write_content(self.paths[n], c) for n, c in self.files.items()}
-                os.write(write_fd, json.dumps(done).encode("utf-8"))
-                code = 0
-            except BaseException as exc:
-                with suppress(BaseException):
-                    os.write(write_fd, json.dumps({"error": str(exc) or repr(exc)}).encode())
-            finally:
-                os._exit(code)
-        os.close(write_fd)
-        self.pid, self._fd = pid, read_fd
+        self.job: Forked[dict[str, dict[str, Any]]] | None = None
+        with suppress(ForkUnavailable):  # no fork, or no memory for another process
+            self.job = Forked(self._write, name="writer")
+
+    @property
+    def pid(self) -> int | None:
+        """The copy's process id while it is running and not waited for."""
+        return self.job.pid if self.job is not None else None
+
+    def _write(self, parent: Parent | None = None) -> dict[str, dict[str, Any]]:
+        return {n: write_content(self.paths[n], c) for n, c in self.files.items()}
 
     def wait(self) -> None:
         """Record the files once written; what they were made from is dropped (it may hold
         the build's papers and extractions)."""
-        files, self.files = self.files, {}
-        if self.pid is None:
-            for name, content in files.items():
-                self.staging.record(name, write_content(self.paths[name], content))
-            return
-        with os.fdopen(self._fd, "rb") as fh:
-            data = fh.read()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
+        job, self.job = self.job, None
+        names = ", ".join(self.files)
         try:
-            result = json.loads(data or b"{}")
-        except ValueError:
-            result = {}
-        if os.waitstatus_to_exitcode(status) != 0 or set(result) != set(files):
-            why = result.get("error") or f"exit status {os.waitstatus_to_exitcode(status)}"
-            names = ", ".join(files)
-            raise BundleError(f"{self.staging.folder}: cannot write {names} ({why})")
-        for name, info in result.items():
+            done = self._write() if job is None else job.result()
+        except Exception as exc:
+            if job is None:
+                raise
+            # what the copy raised, or its death
+            raise BundleError(f"{self.staging.folder}: cannot write {names} ({exc})") from None
+        finally:
+            self.files = {}
+        for name, info in done.items():
             self.staging.record(name, info)
 
     def abort(self) -> None:
-        if self.pid is None:
-            return
-        with suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
-        with suppress(OSError):
-            os.waitpid(self.pid, 0)
-        with suppress(OSError):
-            os.close(self._fd)
-        self.pid = None
+        job, self.job = self.job, None
+        if job is not None:
+            job.abort()
 
 
 def _sync_folder(folder: Path) -> None:

@@ -28,9 +28,9 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any, BinaryIO, Final, TypeVar
+from typing import Any, BinaryIO, Final, Generic, TypeVar
 
-__all__ = ["ForkUnavailable", "Parent", "WorkerDied", "run_forked"]
+__all__ = ["ForkUnavailable", "Forked", "Parent", "WorkerDied", "run_forked"]
 
 T = TypeVar("T")
 
@@ -66,6 +66,87 @@ class Parent:
         return value
 
 
+class Forked(Generic[T]):
+    """``work(parent)`` running in a forked copy of this process, started at once, while this
+    one goes on: :meth:`result` runs the copy's ``calls`` here until its result comes, and
+    returns it; :meth:`abort` kills the copy. ``pid`` is the copy's until then.
+
+    ``abandon(result)`` is called in the copy when the result cannot be sent back (it does not
+    pickle, or this process is gone), to undo what ``work`` left for this one to finish.
+    :class:`ForkUnavailable` if no copy can be made."""
+
+    def __init__(
+        self,
+        work: Callable[[Parent], T],
+        calls: Mapping[str, Callable[..., Any]] | None = None,
+        *,
+        abandon: Callable[[T], object] | None = None,
+        name: str = "worker",
+    ) -> None:
+        if not hasattr(os, "fork"):  # pragma: no cover - not on Windows
+            raise ForkUnavailable("no fork on this system")
+        self.calls, self.name = calls or {}, name
+        for stream in (sys.stdout, sys.stderr):  # else the copy would write it a second time
+            with suppress(Exception):
+                stream.flush()
+        up_read, up_write = os.pipe()  # copy -> here: calls, then the result
+        down_read, down_write = os.pipe()  # here -> copy: what the calls returned
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for fd in (up_read, up_write, down_read, down_write):
+                os.close(fd)
+            raise ForkUnavailable(
+                f"cannot start a {name} process ({exc.strerror or exc})"
+            ) from None
+        if pid == 0:  # pragma: no cover - the copy (its coverage is not collected)
+            os.close(up_read)
+            os.close(down_write)
+            _child(work, abandon, up_write, down_read, name)
+        os.close(up_write)
+        os.close(down_read)
+        self.pid: int | None = pid
+        self._fds = (up_read, down_write)
+
+    def result(self) -> T:
+        """The copy's result, once it comes; :class:`WorkerDied` if the copy ended without
+        one, else what ``work`` raised."""
+        pid = self.pid
+        if pid is None:
+            raise RuntimeError(f"the {self.name} process was already waited for")
+        self.pid = None
+        up_read, down_write = self._fds
+        try:
+            with os.fdopen(up_read, "rb") as inbox, os.fdopen(down_write, "wb", 0) as outbox:
+                message = _serve(inbox, outbox, self.calls)
+        except BaseException:  # Ctrl-C (the copy got it too: it cleans up), a callback's error
+            _stop(pid)
+            raise
+        _, status = os.waitpid(pid, 0)
+        if message is None:
+            code = os.waitstatus_to_exitcode(status)
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+            raise WorkerDied(f"the {self.name} process ended without a result: {how}{hint}")
+        kind, value = message
+        if kind == "error":
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def abort(self) -> None:
+        """Kill the copy and wait for it (nothing if it was already waited for)."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with suppress(OSError):
+            os.waitpid(pid, 0)
+        for fd in self._fds:
+            with suppress(OSError):
+                os.close(fd)
+
+
 def run_forked(
     work: Callable[[Parent], T],
     calls: Mapping[str, Callable[..., Any]] | None = None,
@@ -74,47 +155,10 @@ def run_forked(
     name: str = "worker",
 ) -> T:
     """``work(parent)`` run in a forked copy of this process; its result (pickled through a
-    pipe). ``calls``: the callbacks the copy may run here (:class:`Parent`).
-
-    ``abandon(result)`` is called in the copy when the result cannot be sent back (it does not
-    pickle, or this process is gone), to undo what ``work`` left for this one to finish.
-    :class:`ForkUnavailable` if no copy can be made, :class:`WorkerDied` if the copy ended
-    without a result; else what ``work`` raised."""
-    if not hasattr(os, "fork"):  # pragma: no cover - not on Windows
-        raise ForkUnavailable("no fork on this system")
-    for stream in (sys.stdout, sys.stderr):  # else the copy would write it a second time
-        with suppress(Exception):
-            stream.flush()
-    up_read, up_write = os.pipe()  # copy -> here: calls, then the result
-    down_read, down_write = os.pipe()  # here -> copy: what the calls returned
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        for fd in (up_read, up_write, down_read, down_write):
-            os.close(fd)
-        raise ForkUnavailable(f"cannot start a {name} process ({exc.strerror or exc})") from None
-    if pid == 0:  # pragma: no cover - the copy (its coverage is not collected)
-        os.close(up_read)
-        os.close(down_write)
-        _child(work, abandon, up_write, down_read, name)
-    os.close(up_write)
-    os.close(down_read)
-    try:
-        with os.fdopen(up_read, "rb") as inbox, os.fdopen(down_write, "wb", 0) as outbox:
-            message = _serve(inbox, outbox, calls or {})
-    except BaseException:  # Ctrl-C (the copy got it too: it cleans up), a callback's error
-        _stop(pid)
-        raise
-    _, status = os.waitpid(pid, 0)
-    if message is None:
-        code = os.waitstatus_to_exitcode(status)
-        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
-        raise WorkerDied(f"the {name} process ended without a result: {how}{hint}")
-    kind, value = message
-    if kind == "error":
-        raise value
-    return value  # type: ignore[no-any-return]
+    pipe). ``calls``: the callbacks the copy may run here (:class:`Parent`); ``abandon``:
+    see :class:`Forked`. :class:`ForkUnavailable` if no copy can be made,
+    :class:`WorkerDied` if the copy ended without a result; else what ``work`` raised."""
+    return Forked(work, calls, abandon=abandon, name=name).result()
 
 
 def _serve(

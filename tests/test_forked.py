@@ -14,7 +14,7 @@ from _seed import PAGES
 
 import kgraph.graph as graph_module
 from kgraph.bundle import BundleError, build
-from kgraph.forked import Parent, WorkerDied, run_forked
+from kgraph.forked import Forked, Parent, WorkerDied, run_forked
 from kgraph.readers import ReadLog
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -113,6 +113,46 @@ def test_a_copy_killed_without_a_result_is_reported() -> None:
         run_forked(work)
 
 
+def test_a_copy_is_interrupted_then_killed_when_the_caller_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the caller does when it is interrupted and the copy was not (a SIGINT sent to
+    the caller alone): the copy gets SIGINT after a second, and is killed if it ignores it."""
+    import time
+
+    import kgraph.forked as forked_module
+
+    mark = tmp_path / "interrupted"
+
+    def work(parent: Parent) -> None:
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            mark.write_text("cleaned up")
+            raise
+
+    job = Forked(work)
+    started = time.monotonic()
+    forked_module._stop(job.pid)  # type: ignore[arg-type]
+    assert mark.read_text() == "cleaned up" and time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):  # ended and reaped
+        os.waitpid(job.pid, os.WNOHANG)  # type: ignore[arg-type]
+    job.abort()
+
+    def deaf(parent: Parent) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        time.sleep(60)
+
+    monkeypatch.setattr(forked_module, "GRACE", 0.5)
+    job = Forked(deaf)
+    started = time.monotonic()
+    forked_module._stop(job.pid)  # type: ignore[arg-type]
+    assert 1.4 < time.monotonic() - started < 10  # a second, the grace, then killed
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job.pid, os.WNOHANG)  # type: ignore[arg-type]
+    job.abort()
+
+
 def test_a_forked_build_writes_the_same_bundle_as_one_in_process(tmp_path: Path) -> None:
     inputs = [PAGES[0], PAGES[3]]
     here = build(tmp_path / "here", inputs, isolate=False)
@@ -198,8 +238,9 @@ def test_a_build_copy_killed_midway_leaves_the_bundle_as_it_was(
 @pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c", "sigint-to-parent"])
 def test_an_interrupted_forked_build_leaves_no_trace(tmp_path: Path, to_group: bool) -> None:
     """Ctrl-C in a terminal reaches the whole process group; a SIGINT sent to kgraph alone
-    reaches only the parent, which interrupts the copy. Either way: exit status 130, no
-    bundle, no temporary file, no process left."""
+    reaches only the parent (which interrupts the copy: the test above; here the copy may
+    also end at its next progress update, finding the parent gone). Either way: exit status
+    130, no bundle, no temporary file, no process left."""
     import json
     import subprocess
     import sys
