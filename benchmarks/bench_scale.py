@@ -129,6 +129,7 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
         "triples": store.get("triples"),
         "bundle_mb": folder_mb(out),
         "store_mb": folder_mb(out / "store"),
+        "store": {k: store[k] for k in ("loaded", "update", "update_failed") if k in store},
         "phases": phases,
         "memory": memory,
     }
@@ -213,6 +214,9 @@ def main() -> None:
     print("\ntime by phase (s):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
+    print("\nthe store:")
+    for name, _, r in rows:
+        print(f"  {name:<14} {r['store']}")
     print("\npeak RSS when each phase ended (MiB):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:,.0f}" for k, v in r["memory"].items()))

@@ -14,7 +14,8 @@
 manifest already lists are skipped unread; papers already in the bundle are not extracted
 again (unless their text changed, or the extractor did: see :func:`extractor_fingerprint`);
 resolution and the graph are then redone from the stored extractions, so a bundle's graph
-depends only on its papers. Building twice with the same inputs writes nothing the second
+depends only on its papers. The SPARQL store is updated in place with the quads that changed
+when they are few (:mod:`kgraph.rdf.delta`), and loaded whole otherwise. Building twice with the same inputs writes nothing the second
 time; building from the same inputs into two folders gives byte-identical ``graph.json``.
 
 A build does its work (reading, extraction, resolution, the graph, the files) in a forked
@@ -624,6 +625,9 @@ class BuildReport:
     #: the work up to the store's load ran in a copy of the process (``build(isolate=)``):
     #: the phases before "worker exit" are the copy's, their memory its peak
     isolated: bool = False
+    #: how the store was made: ``{"loaded": "bulk"}``, or ``"updated in place"`` with what
+    #: the update did (units changed and removed, quads removed and added: kgraph.rdf.delta)
+    store: dict[str, Any] = field(default_factory=dict)
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
@@ -889,6 +893,7 @@ def _finish(written: _Written, report: BuildReport) -> None:
     """Load the store, write the manifest and put the new files in place."""
     staging, mark = written.staging, written.mark
     store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
+    report.store = written.store_pass.how
     mark = report.lap("store", mark)
     now = _now()
     manifest = dict(written.manifest)
@@ -1051,7 +1056,11 @@ def _write(
         # child process), while this thread writes the other exports. Oxigraph loads them
         # once the graph is gone: its loader's buffers (Rust, gigabytes at scale) then reuse
         # the graph's memory instead of adding to it.
-        store_pass = _StorePass(staging, graph, streamed)
+        # the store this build replaces, and the graph.json it must have been made from
+        made_from = ((bundle.manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
+        store_pass = _StorePass(
+            staging, graph, streamed, (folder / "store", str(made_from)) if made_from else None
+        )
         try:
             ctx = ExportContext(graph, papers)
             for exp in exports.values():
@@ -1139,7 +1148,11 @@ class _StorePass:
     :meth:`finish` then has Oxigraph load the quads, once the caller has let the graph go."""
 
     def __init__(
-        self, staging: Staging, graph: nx.MultiDiGraph, streamed: Sequence[Export]
+        self,
+        staging: Staging,
+        graph: nx.MultiDiGraph,
+        streamed: Sequence[Export],
+        previous: tuple[Path, str] | None = None,
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
@@ -1155,7 +1168,7 @@ class _StorePass:
 
             union = None if not writes else writes[0] if len(writes) == 1 else fan_out
             self.loader: StoreLoader = staging.stage_folder(
-                "store", lambda tmp: _start_store(tmp, graph, union)
+                "store", lambda tmp: _start_store(tmp, graph, union, previous)
             )
         except BaseException:
             self._abort_sinks()
@@ -1182,10 +1195,18 @@ class _StorePass:
             raise
 
     def finish(self, graph_sha256: str) -> dict[str, Any]:
-        """:meth:`wait_statements`, then wait for the store (or load it, when deferred); what
-        the manifest says of the store."""
+        """:meth:`wait_statements`, then wait for the store (or load it, or update the
+        previous one in place, when deferred); what the manifest says of the store."""
         self.wait_statements()
         return _finish_store(self.loader, graph_sha256)
+
+    @property
+    def how(self) -> dict[str, Any]:
+        """How the store was made (:attr:`BuildReport.store`)."""
+        if self.loader.update is not None:
+            return {"loaded": "updated in place", **self.loader.update}
+        failed = self.loader.update_failed
+        return {"loaded": "bulk", **({"update_failed": failed} if failed else {})}
 
     def abort(self) -> None:
         self.loader.abort()  # first: the quad thread feeds the sinks
@@ -1198,18 +1219,25 @@ class _StorePass:
 
 
 def _start_store(
-    folder: Path, graph: nx.MultiDiGraph, union: Callable[[bytes], object] | None = None
+    folder: Path,
+    graph: nx.MultiDiGraph,
+    union: Callable[[bytes], object] | None = None,
+    previous: tuple[Path, str] | None = None,
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
     N-Quads are made into a file in a thread (``union`` is given the union's statements
-    meanwhile); Oxigraph loads them when the loader's ``finish`` is called. The store is a
-    cache: ``kgraph query`` rebuilds it from graph.json when it is missing or does not match
-    (e.g. a build stopped between the two)."""
+    meanwhile); Oxigraph loads them when the loader's ``finish`` is called, or updates a
+    copy of the ``previous`` store (its folder and the SHA-256 of the graph.json it must
+    have been made from) with what changed. The store is a cache: ``kgraph query`` rebuilds
+    it from graph.json when it is missing or does not match (e.g. a build stopped between
+    the two)."""
     from .exporters import DEFAULT_BASE
     from .rdf.store import StoreError, StoreLoader
 
     try:
-        return StoreLoader(folder, graph, DEFAULT_BASE, union, defer_load=True)
+        return StoreLoader(
+            folder, graph, DEFAULT_BASE, union, defer_load=True, previous=previous
+        )
     except StoreError as exc:
         raise BundleError(str(exc)) from None
 

@@ -430,6 +430,15 @@ def build_(
         "peak memory after phase: "
         + ", ".join(f"{k} {v:,.0f} MiB" for k, v in report.peak_mb.items())
     )
+    how = dict(report.store)
+    if how.pop("loaded", None) == "updated in place":
+        settings.detail(
+            "store: updated in place ("
+            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in how.items())
+            + ")"
+        )
+    elif how.get("update_failed"):
+        settings.detail(f"store: loaded whole (the update in place failed: {how['update_failed']})")
     if report.isolated:
         settings.detail(
             "(the phases up to the worker's exit ran in a copy of this process, which gave "

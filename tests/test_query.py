@@ -313,7 +313,9 @@ def test_int_parameters_have_their_maximum() -> None:
         get_canned("results").render({"limit": "101"})
     with pytest.raises(QueryError, match="at most 100"):
         get_canned("co-occurring").render({"limit": "5000"})
-    assert "?rank <= 5000" in get_canned("top-datasets").render({"limit": "5000"})
+    assert "?rank <= 1000" in get_canned("top-datasets").render({"limit": "1000"})
+    with pytest.raises(QueryError, match="at most 1000"):
+        get_canned("newest-datasets").render({"limit": "1001"})
     with pytest.raises(ValueError, match="only an int parameter has a maximum"):
         parse_canned("# name: x\n# description: X.\n# param: a: name<=3 -- a\nASK {}")
 
@@ -548,3 +550,31 @@ def test_materialised_ranks_give_the_aggregates_rows(seed_store: Any) -> None:
         assert fast == full, (name, params)
         nonempty += bool(full)
     assert nonempty > 0.8 * len(cases)
+
+
+def test_only_the_first_ranks_are_materialised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranks stop at RANKED (here 3), so that an add does not shift ranks all over the
+    corpus; up to that limit the canned questions still give the aggregates' rows."""
+    from kgraph.bundle import load_graph
+    from kgraph.rdf import convert
+    from kgraph.rdf.store import write_store
+
+    monkeypatch.setattr(convert, "RANKED", 3)
+    _, graph = load_graph(ROOT / "graphs" / "seeds")
+    write_store(tmp_path, graph)
+    store = ox.Store.read_only(str(tmp_path / "store"))
+    ranked = result_rows(run_query(store, """SELECT ?class (COUNT(*) AS ?n) (MAX(?r) AS ?max)
+        WHERE { ?e kg:usageRank ?r ; a ?class . FILTER(?class != kg:Entity) } GROUP BY ?class"""))
+    per_class = {str(r["class"]): int(str(r["n"]).split('"')[1]) for r in ranked}
+    # methods, metrics, tasks (and datasets with benchmarks together) have 3 each at most
+    assert per_class and all(n <= 3 for n in per_class.values())
+    assert sum(per_class.values()) >= 10
+    recency = result_rows(run_query(store, "SELECT ?r WHERE { ?m kg:recencyRank ?r } ORDER BY ?r"))
+    assert [str(r["r"]).split('"')[1] for r in recency] == ["1", "2", "3"]
+    for name in ("top-datasets", "newest-datasets"):
+        for limit in ("1", "3"):
+            fast = result_rows(run_query(store, get_canned(name).render({"limit": limit})))
+            full = result_rows(run_query(store, _aggregate(name, {"limit": limit})))
+            assert fast == full and len(fast) == int(limit), (name, limit)

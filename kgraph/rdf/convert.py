@@ -88,12 +88,18 @@ __all__ = [
 ]
 
 #: bump when the mapping changes: stores built by an older mapping are rebuilt
-RDF_VERSION: Final = 4
+RDF_VERSION: Final = 5
 
 #: how many co-occurring entities per entity, and results per metric or leaderboard, the
 #: entities graph lists (kg:coOccurrenceOf, kg:topResult, kg:entry): the canned questions read
 #: these short lists instead of aggregating millions of triples
 TOP_K: Final = 100
+
+#: how many entities of each kind get a ``kg:usageRank``, and how many introductions a
+#: ``kg:recencyRank`` (the first, in the order of the canned questions that read them): ranks
+#: of the whole corpus would shift on every add (one paper more for an entity moves it past
+#: every entity with its new count), so that an add could not update the store in place
+RANKED: Final = 1000
 
 #: graph.json relation -> kg property of the direct paper -> entity triple
 RELATION_PROPERTIES: Final[dict[str, str]] = {
@@ -406,10 +412,10 @@ def _derived(
     """Facts that depend on the whole corpus, materialised so the canned questions read a few
     triples instead of grouping and sorting millions (Oxigraph sorts by looking every term up):
 
-    - ``kg:usageRank`` of every entity among its kind (datasets and benchmarks together) by
-      number of papers, then IRI;
-    - ``kg:recencyRank`` of every ``introduces`` mention: newest paper first (full dates
-      first), then paper IRI, then entity IRI;
+    - ``kg:usageRank`` of the first :data:`RANKED` entities of each kind (datasets and
+      benchmarks together) by number of papers, then IRI;
+    - ``kg:recencyRank`` of the first :data:`RANKED` ``introduces`` mentions: newest paper
+      first (full dates first), then paper IRI, then entity IRI;
     - per entity, its :data:`TOP_K` most co-occurring entities as ``kg:CoOccurrence`` nodes
       (``kg:coOccurrenceOf``, ``kg:partner``, ``kg:sharedPapers``);
     - per metric, its :data:`TOP_K` best results (``kg:topResult``, ``kg:metricRank``), and per
@@ -429,7 +435,7 @@ def _derived(
             typ = str(attrs.get("type", ""))
             groups[_USAGE_GROUP.get(typ, typ)].append((-count, iri, n))
     for group in groups.values():
-        for rank, (_, iri, _n) in enumerate(sorted(group), 1):
+        for rank, (_, iri, _n) in enumerate(sorted(group)[:RANKED], 1):
             yield f"<{iri}> {_KG['usageRank']} {_int(rank)}"
 
     introductions: list[tuple[str, str, str, str]] = []  # issued, paper, entity, mention
@@ -444,7 +450,7 @@ def _derived(
                 introductions.append((issued, paper_iri(base, pid), key[target], m))
     introductions.sort(key=lambda t: (t[1], t[2]))  # paper, then entity
     introductions.sort(key=lambda t: t[0], reverse=True)  # newest first; no date last (stable)
-    for rank, (*_, m) in enumerate(introductions, 1):
+    for rank, (*_, m) in enumerate(introductions[:RANKED], 1):
         yield f"<{m}> {_KG['recencyRank']} {_int(rank)}"
 
     partners: dict[str, list[tuple[int, str]]] = defaultdict(list)

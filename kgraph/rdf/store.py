@@ -5,13 +5,19 @@ The store is a derived cache of ``graph.json`` (so queries do not parse files ag
     DIR/store/                      the Oxigraph (RocksDB) database: one named graph per paper,
                                     one for the entities (see kgraph.rdf.convert)
     DIR/store/kgraph-store.json     marker: SHA-256 of the graph.json it was built from (as the
-                                    manifest lists it), base IRI, quad and triple counts
+                                    manifest lists it), base IRI, quad and triple counts, how
+                                    it was made (loaded whole, or updated in place)
+    DIR/store/kgraph-units.npz      a digest of every unit of its quads (a paper's graph, an
+    DIR/store/kgraph-units.txt      entity's statements) and the units' keys: what lets the
+                                    next build update the store in place (kgraph.rdf.delta)
 
 :func:`ensure_store` (re)builds it when it is missing or stale (graph.json changed, another
 base asked for, the RDF mapping changed); :func:`write_store` is the build step itself. A
 store is built in a temporary folder inside the bundle and renamed into place only when
 complete, so a crash never leaves half a store, and an old store is replaced only by a whole
-new one. Queries run over the union of the named graphs
+new one. A build that replaces a store made from the previous ``graph.json`` updates a copy of
+it (hard links) with the units that changed, when they are few, instead of loading every
+quad again (:func:`kgraph.rdf.delta.update_store`). Queries run over the union of the named graphs
 (``use_default_graph_as_union=True``, see :mod:`kgraph.rdf.queries`)::
 
     from kgraph.rdf.store import open_store
@@ -44,6 +50,7 @@ import networkx as nx
 from .. import __version__
 from ..exporters import DEFAULT_BASE
 from .convert import RDF_VERSION, marked_statements
+from .delta import RunDigests, UnitIndex, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
 __all__ = [
@@ -85,8 +92,13 @@ def _graph_sha256_from_manifest(bundle_dir: Path) -> str:
 
 def store_info(bundle_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The marker of the bundle's store (what it was built from, counts), None if none."""
+    return _marker(Path(bundle_dir) / STORE)
+
+
+def _marker(store: Path) -> dict[str, Any] | None:
+    """The marker of the store folder ``store``, None if none."""
     try:
-        info = json.loads((Path(bundle_dir) / STORE / MARKER).read_text(encoding="utf-8"))
+        info = json.loads((store / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and info.get("format") == _FORMAT else None
@@ -141,36 +153,70 @@ def _counted(
     stream: Iterator[tuple[str, str, bool]],
     counts: dict[str, int],
     union: Callable[[bytes], object] | None = None,
+    runs: RunDigests | None = None,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.marked_statements`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
     a triple of another graph: the union of the graphs, as N-Quads lines whose graph term is
-    to be ignored (most chunks have no repeat and are passed as they are)."""
+    to be ignored (most chunks have no repeat and are passed as they are). ``runs`` is told
+    of every run of one unit's statements (:mod:`kgraph.rdf.delta`); chunks then end
+    between runs."""
     buf: list[str] = []
     repeats: list[int] = []
+    starts: list[tuple[int, str]] = []  #: (index in buf, unit) where each run begins
     n = 0
     graphs: set[str] = set()
-    last = ""
+    last = unit = graph_unit = ""
+    in_entities = False
+    entities = runs.entities_graph if runs is not None else None
+    co = runs.co_occurs if runs is not None else ""
     for g, spo, repeat in stream:
         if g != last:
             graphs.add(g)
             last = g
+            in_entities = g == entities
+            graph_unit = "g " + g
+        if runs is not None:
+            if in_entities:
+                s = spo[: spo.index(" ")]
+                key = ("c " if spo.startswith(co, len(s)) else "s ") + s
+            else:
+                key = graph_unit
+            if key != unit:
+                if len(buf) >= 4096:
+                    yield _flush(buf, repeats, union, starts, runs)
+                starts.append((len(buf), key))
+                unit = key
         if repeat:
             repeats.append(len(buf))
         buf.append(f"{spo} {g} .\n")
         n += 1
-        if len(buf) >= 4096:
+        if runs is None and len(buf) >= 4096:
             yield _flush(buf, repeats, union)
     if buf:
-        yield _flush(buf, repeats, union)
+        yield _flush(buf, repeats, union, starts, runs)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
 
 
 def _flush(
-    buf: list[str], repeats: list[int], union: Callable[[bytes], object] | None
+    buf: list[str],
+    repeats: list[int],
+    union: Callable[[bytes], object] | None,
+    starts: list[tuple[int, str]] | None = None,
+    runs: RunDigests | None = None,
 ) -> bytes:
-    chunk = "".join(buf).encode("utf-8")
+    if runs is not None and starts:
+        parts = []
+        ends = [i for i, _ in starts[1:]] + [len(buf)]
+        for (begin, key), end in zip(starts, ends, strict=True):
+            data = "".join(buf[begin:end]).encode("utf-8")
+            runs.add(key, data)
+            parts.append(data)
+        starts.clear()
+        chunk = b"".join(parts)
+    else:
+        chunk = "".join(buf).encode("utf-8")
     if union is not None:
         if repeats:
             drop = set(repeats)
@@ -255,6 +301,7 @@ class StoreLoader:
         union: Callable[[bytes], object] | None = None,
         *,
         defer_load: bool = False,
+        previous: tuple[Path, str] | None = None,
     ) -> None:
         import pyoxigraph as ox
 
@@ -272,6 +319,11 @@ class StoreLoader:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=".store-", suffix=".tmp", dir=self.folder))
             self.quads = self.tmp.with_name(self.tmp.name + ".nq")
+            self._runs = RunDigests(
+                self.tmp.with_name(self.tmp.name + ".runs.npz"),
+                self.tmp.with_name(self.tmp.name + ".keys"),
+                f"<{entities_graph_iri(self.base)}>",
+            )
         except OSError as exc:
             raise StoreError(
                 f"{self.folder}: cannot write the store ({exc.strerror or exc})"
@@ -280,6 +332,9 @@ class StoreLoader:
         # Oxigraph loads while Python is still making them (no file of the whole N-Quads);
         # elsewhere, or when the load is deferred, they go to a file first.
         self._deferred = defer_load
+        self.previous = previous
+        self.update: dict[str, Any] | None = None  #: what an update in place did
+        self.update_failed: str | None = None  #: why an update in place was given up
         self._streaming = not defer_load and _make_fifo(self.quads)
         if self._streaming:
             self._thread = threading.Thread(
@@ -314,7 +369,10 @@ class StoreLoader:
             with fh:
                 try:
                     for chunk in _counted(
-                        marked_statements(graph, self.base, stats=self.stats), self.counts, union
+                        marked_statements(graph, self.base, stats=self.stats),
+                        self.counts,
+                        union,
+                        self._runs,
                     ):
                         if self._stop.is_set():
                             raise _Stopped
@@ -324,9 +382,11 @@ class StoreLoader:
                         with contextlib.suppress(OSError):
                             fh.write(b"\n<stop> <the> load .\n")
                     raise
+            self._runs.close()
             if not self._streaming and not self._deferred:
                 self._load()
         except BaseException as exc:  # re-raised in the caller's thread by wait_quads()
+            self._runs.abort()
             self._quads_error = exc
 
     def _open_fifo(self) -> Any:
@@ -347,6 +407,44 @@ class StoreLoader:
         with contextlib.suppress(OSError, AttributeError):  # a larger pipe: fewer switches
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         return os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def _cleanup_runs(self) -> None:
+        self._runs.runs_path.unlink(missing_ok=True)
+        self._runs.keys_path.unlink(missing_ok=True)
+
+    def _update(self, units: UnitIndex) -> dict[str, Any] | None:
+        """Update a copy of the previous store with what changed, when there is one made
+        from the graph this build replaces, and few enough units changed
+        (:func:`~kgraph.rdf.delta.update_store`); None when the store is to be loaded whole."""
+        if self.previous is None:
+            return None
+        folder, graph_sha256 = self.previous
+        info = _marker(folder)
+        if info is None or not _is_fresh(info, graph_sha256, self.base):
+            return None
+        try:
+            old = UnitIndex.load(folder)
+            if len(old) != info.get("units"):
+                return None
+            update = update_store(
+                folder,
+                self.tmp,
+                self.quads,
+                load_runs(self._runs.runs_path),
+                old,
+                units,
+                f"<{entities_graph_iri(self.base)}>",
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            # a damaged index or store: load everything instead (the old store is untouched)
+            self.update_failed = f"{type(exc).__name__}: {exc}"
+        else:
+            if update is None:  # too much changed
+                self.tmp.mkdir(exist_ok=True)
+            return update
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        return None
 
     def _load(self) -> None:
         ox = self._ox
@@ -387,6 +485,8 @@ class StoreLoader:
 
     def _cleanup(self) -> None:
         self.quads.unlink(missing_ok=True)
+        self._runs.runs_path.unlink(missing_ok=True)
+        self._runs.keys_path.unlink(missing_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:
@@ -403,8 +503,13 @@ class StoreLoader:
         self.wait_quads()
         try:
             self._wait()
+            units = UnitIndex.from_runs(
+                load_runs(self._runs.runs_path), self._runs.keys_path.read_bytes()
+            )
             if self._deferred:
-                self._load()
+                self.update = self._update(units)
+                if self.update is None:
+                    self._load()
             self.quads.unlink(missing_ok=True)
             if self._error is not None:  # the loader failed (disk full, a parser error...)
                 raise StoreError(f"{self.folder}: cannot write the store ({self._error})")
@@ -416,6 +521,10 @@ class StoreLoader:
                 "quads": self.counts["quads"],
                 "triples": self.counts["quads"] - self.stats.get("repeated", 0),
                 "graphs": self.counts["graphs"],
+                "units": len(units),
+                "loaded": "updated in place" if self.update is not None else "bulk",
+                **({"update": self.update} if self.update is not None else {}),
+                **({"update_failed": self.update_failed} if self.update_failed else {}),
                 "kgraph_version": __version__,
                 "pyoxigraph_version": ox.__version__,
                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -423,7 +532,9 @@ class StoreLoader:
             info["bytes"] = _size(self.tmp)
             info["seconds"] = round(time.perf_counter() - self.started, 3)
             info["cpu_seconds"] = round(time.process_time() - self._cpu, 3)
+            units.save(self.tmp)
             (self.tmp / MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            self._cleanup_runs()
             _swap(self.tmp, self.folder / STORE)
         except BaseException as exc:
             self._cleanup()

@@ -1,0 +1,335 @@
+"""Updating a bundle's store in place: the units of its quads that changed, found by digests.
+
+A build makes the store's quads in one pass over the graph (:mod:`kgraph.rdf.store`). They fall
+into *units*, each named by a key:
+
+- ``g <graph IRI>``: the named graph of one paper, whole;
+- ``s <IRI>``: the statements of one subject in the entities graph, but for its
+  ``kg:coOccursWith`` pairs, which are
+- ``c <IRI>``: a unit of their own (long lists, which change whenever a paper names the
+  entity with a new partner).
+
+While the quads are written, :class:`RunDigests` records every *run* (consecutive statements of
+one unit; a unit may come in several runs): a 64-bit hash of its key, a 64-bit digest of its
+bytes (BLAKE2b), and where it lies in the N-Quads file. :class:`UnitIndex` sums the digests of
+each unit's runs (order-independent) and is kept in the store's folder (:data:`UNITS`,
+:data:`UNIT_KEYS`). When the next build of the bundle has a store made from the previous
+``graph.json`` at hand, :func:`update_store` compares the two indexes and, instead of loading
+every quad again, updates a copy of the old store (``Store.backup``: hard links to its files,
+which RocksDB never changes, so the old store stays whole until the new one replaces it):
+
+- a unit that is gone loses its quads;
+- a unit that is new or whose digest differs: its quads in the old store and in the new file
+  are compared, and only the difference is removed and added.
+
+Ranks and ranked lists are kept short (:data:`kgraph.rdf.convert.RANKED`,
+:data:`~kgraph.rdf.convert.TOP_K`) so that an add changes few units. When more than
+``max_share`` of the quads' bytes changed, a bulk load of everything is faster:
+:func:`update_store` returns None and the caller loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import numpy as np
+
+from .namespaces import KG, XSD
+
+__all__ = ["UNITS", "UNIT_KEYS", "RunDigests", "UnitIndex", "update_store"]
+
+UNITS: Final = "kgraph-units.npz"  #: in the store's folder: key hash, digest, key text place
+UNIT_KEYS: Final = "kgraph-units.txt"  #: the units' keys, one per line
+#: the predicate whose statements are a unit of their own (see the module doc)
+CO_OCCURS: Final = f"<{KG}coOccursWith>"
+#: the share of the quads' bytes in changed units above which :func:`update_store` gives up:
+#: a bulk load of everything is then faster than the update
+MAX_SHARE = 0.3
+
+
+def _h64(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+class RunDigests:
+    """What :func:`kgraph.rdf.store._counted` records of each run of the quads it writes.
+
+    ``keys_path`` receives each run's key (a line each); :meth:`close` writes the runs'
+    numbers to ``runs_path`` (a ``.npz``: ``key``, ``digest``, ``offset``, ``length``,
+    ``key_offset``, ``key_length``), and the object keeps only the two paths."""
+
+    def __init__(self, runs_path: Path, keys_path: Path, entities_graph: str) -> None:
+        self.runs_path = runs_path
+        self.keys_path = keys_path
+        self.entities_graph = entities_graph  #: its term, ``<IRI>``
+        self.co_occurs = f" {CO_OCCURS} "
+        self._keys: BinaryIO | None = open(keys_path, "wb", 1 << 20)  # noqa: SIM115
+        self._key = bytearray()
+        self._digest = bytearray()
+        self._numbers: list[int] = []  #: offset, length, key offset, key length per run
+        self._pos = 0
+        self._kpos = 0
+
+    def add(self, key: str, data: bytes) -> None:
+        """A run of unit ``key``, ``data`` its N-Quads lines as written next in the file."""
+        kb = key.encode("utf-8")
+        self._key += _h64(kb)
+        self._digest += _h64(data)
+        self._numbers += (self._pos, len(data), self._kpos, len(kb))
+        self._pos += len(data)
+        assert self._keys is not None
+        self._keys.write(kb + b"\n")
+        self._kpos += len(kb) + 1
+
+    def close(self) -> None:
+        if self._keys is None:
+            return
+        self._keys.close()
+        self._keys = None
+        numbers = np.array(self._numbers, dtype=np.uint64).reshape(-1, 4)
+        with open(self.runs_path, "wb") as fh:
+            np.savez(
+                fh,
+                key=np.frombuffer(bytes(self._key), dtype="<u8"),
+                digest=np.frombuffer(bytes(self._digest), dtype="<u8"),
+                offset=numbers[:, 0],
+                length=numbers[:, 1],
+                key_offset=numbers[:, 2],
+                key_length=numbers[:, 3],
+            )
+        self._key, self._digest, self._numbers = bytearray(), bytearray(), []
+
+    def abort(self) -> None:
+        if self._keys is not None:
+            self._keys.close()
+            self._keys = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._keys is not None:
+            raise TypeError("RunDigests must be closed before it is pickled")
+        return dict(self.__dict__)
+
+
+@dataclass
+class UnitIndex:
+    """One row per unit, sorted by key hash: its key hash, the sum of its runs' digests, and
+    its key (``g <IRI>``, ``s <IRI>``, ``c <IRI>``) in ``text``."""
+
+    key: np.ndarray
+    digest: np.ndarray
+    text_offset: np.ndarray
+    text_length: np.ndarray
+    text: bytes
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def unit(self, i: int) -> tuple[str, str]:
+        """The kind (``g``, ``s``, ``c``) and IRI of unit ``i``."""
+        a = int(self.text_offset[i])
+        line = self.text[a : a + int(self.text_length[i])].decode("utf-8")
+        kind, term = line.split(" ", 1)
+        return kind, term[1:-1]
+
+    @classmethod
+    def from_runs(cls, runs: Any, keys: bytes) -> UnitIndex:
+        """The units of a pass's runs (``runs``: the arrays :class:`RunDigests` saved)."""
+        order = np.argsort(runs["key"], kind="stable")
+        key = runs["key"][order]
+        if len(key) == 0:
+            empty = np.zeros(0, dtype=np.uint64)
+            return cls(empty, empty, empty, empty, b"")
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        # each unit's key once, in one compact text
+        first = order[starts]
+        offsets, lengths = runs["key_offset"][first], runs["key_length"][first]
+        pieces = [keys[int(a) : int(a) + int(n)] for a, n in zip(offsets, lengths, strict=True)]
+        text = b"\n".join(pieces) + b"\n"
+        text_lengths = np.array([len(p) for p in pieces], dtype=np.uint64)
+        text_offsets = np.concatenate(([0], np.cumsum(text_lengths + 1)[:-1])).astype(np.uint64)
+        with np.errstate(over="ignore"):  # digests add up modulo 2**64
+            digest = np.add.reduceat(runs["digest"][order], starts)
+        return cls(key[starts], digest.astype(np.uint64), text_offsets, text_lengths, text)
+
+    def save(self, folder: Path) -> None:
+        with open(folder / UNITS, "wb") as fh:
+            np.savez(
+                fh,
+                key=self.key,
+                digest=self.digest,
+                text_offset=self.text_offset,
+                text_length=self.text_length,
+            )
+        (folder / UNIT_KEYS).write_bytes(self.text)
+
+    @classmethod
+    def load(cls, folder: Path) -> UnitIndex:
+        """The index kept in the store ``folder`` (OSError, ValueError, KeyError if absent or
+        damaged)."""
+        try:
+            with np.load(folder / UNITS) as data:
+                arrays = [data[k] for k in ("key", "digest", "text_offset", "text_length")]
+        except OSError:
+            raise
+        except Exception as exc:  # a damaged file: zipfile's, numpy's or pickle's errors
+            raise ValueError(f"{folder / UNITS}: damaged ({exc})") from None
+        text = (folder / UNIT_KEYS).read_bytes()
+        if len({len(a) for a in arrays}) != 1:
+            raise ValueError("the unit index's arrays differ in length")
+        key, digest, text_offset, text_length = arrays
+        return cls(key, digest, text_offset, text_length, text)
+
+    def lookup(self, other: UnitIndex) -> tuple[np.ndarray, np.ndarray]:
+        """For each unit of ``other``: whether this index has it, and where."""
+        if len(self) == 0:
+            return np.zeros(len(other), dtype=bool), np.zeros(len(other), dtype=np.intp)
+        pos = np.minimum(np.searchsorted(self.key, other.key), len(self) - 1)
+        return self.key[pos] == other.key, pos
+
+
+def load_runs(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _canonical(ox: Any, quad: Any, decimal: Any) -> Any:
+    """``quad`` with an ``xsd:decimal`` object in the lexical form Oxigraph stores it in
+    ("7", not "7.0"), so that it compares equal to the stored quad."""
+    o = quad.object
+    if not isinstance(o, ox.Literal) or o.datatype != decimal:
+        return quad
+    try:
+        text = format(Decimal(o.value).normalize(), "f")
+    except InvalidOperation:
+        return quad
+    text = "0" if text == "-0" else text
+    if text == o.value:
+        return quad
+    return ox.Quad(
+        quad.subject, quad.predicate, ox.Literal(text, datatype=decimal), quad.graph_name
+    )
+
+
+def _unit(quad: Any, entities: Any, co: Any) -> tuple[str, Any]:
+    """The unit of a parsed quad: its kind and the term that names it."""
+    if quad.graph_name != entities:
+        return ("g", quad.graph_name)
+    return ("c" if quad.predicate == co else "s", quad.subject)
+
+
+def _quads_of(store: Any, kind: str, term: Any, entities: Any, co: Any) -> list[Any]:
+    """The quads of a unit in ``store``."""
+    if kind == "g":
+        return list(store.quads_for_pattern(None, None, None, term))
+    if kind == "c":
+        return list(store.quads_for_pattern(term, co, None, entities))
+    return [q for q in store.quads_for_pattern(term, None, None, entities) if q.predicate != co]
+
+
+def update_store(
+    previous: Path,
+    target: Path,
+    quads: Path,
+    runs: dict[str, np.ndarray],
+    old: UnitIndex,
+    new: UnitIndex,
+    entities_graph: str,
+    *,
+    max_share: float | None = None,
+) -> dict[str, Any] | None:
+    """Make ``target`` (which must not exist) the store of the N-Quads file ``quads`` by
+    updating a copy of the store ``previous``, whose units are ``old``; ``runs`` and ``new``
+    describe ``quads`` (see the module doc). None, with nothing made, when more than
+    ``max_share`` (default :data:`MAX_SHARE`) of the file's bytes are in changed units (a
+    bulk load is then faster).
+    Returns what was done: ``units_changed``, ``units_removed``, ``quads_removed``,
+    ``quads_added``, ``bytes_read``, ``seconds``."""
+    import pyoxigraph as ox
+
+    started = time.perf_counter()
+    known, pos = old.lookup(new)
+    changed = ~known
+    changed[known] = old.digest[pos[known]] != new.digest[known]
+    gone = ~new.lookup(old)[0]
+    in_changed = np.isin(runs["key"], new.key[changed])
+    total = int(runs["length"].sum())
+    size = int(runs["length"][in_changed].sum())
+    if total and size > (MAX_SHARE if max_share is None else max_share) * total:
+        return None
+
+    if target.exists():
+        target.rmdir()  # Store.backup makes the folder; an empty one is in the way
+    ox_store = ox.Store.read_only(str(previous))
+    ox_store.backup(str(target))
+    del ox_store
+    store = ox.Store(str(target))
+    try:
+        entities = ox.NamedNode(entities_graph[1:-1])
+        co = ox.NamedNode(CO_OCCURS[1:-1])
+        decimal = ox.NamedNode(XSD + "decimal")
+
+        removed = added = 0
+        for i in np.flatnonzero(gone):
+            kind, iri = old.unit(int(i))
+            for q in _quads_of(store, kind, ox.NamedNode(iri), entities, co):
+                store.remove(q)
+                removed += 1
+
+        # the changed units' quads, read in file order, grouped by unit
+        offsets = runs["offset"][in_changed]
+        lengths = runs["length"][in_changed]
+        order = np.argsort(offsets)
+        fresh: dict[tuple[str, Any], set[Any]] = defaultdict(set)
+        with open(quads, "rb") as fh:
+            batch: list[bytes] = []
+            batch_bytes = 0
+
+            def parse() -> None:
+                for q in ox.parse(b"".join(batch), format=ox.RdfFormat.N_QUADS):
+                    fresh[_unit(q, entities, co)].add(_canonical(ox, q, decimal))
+                batch.clear()
+
+            for j in order:
+                fh.seek(int(offsets[j]))
+                batch.append(fh.read(int(lengths[j])))
+                batch_bytes += int(lengths[j])
+                if batch_bytes >= 1 << 24:
+                    parse()
+                    batch_bytes = 0
+            parse()
+        additions: list[Any] = []
+        for (kind, term), quads_now in fresh.items():
+            before = set(_quads_of(store, kind, term, entities, co))
+            for q in before - quads_now:
+                store.remove(q)
+                removed += 1
+            additions.extend(quads_now - before)
+            if len(additions) >= 100_000:
+                store.extend(additions)
+                added += len(additions)
+                additions.clear()
+        store.extend(additions)
+        added += len(additions)
+        store.flush()
+    except BaseException as exc:
+        # the frames of the traceback hold the database open: let it go before the caller
+        # removes the folder (this frame's own reference goes in `finally`)
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    finally:
+        del store  # closes the database before it is moved (or removed)
+    return {
+        "units_changed": int(changed.sum()),
+        "units_removed": int(gone.sum()),
+        "quads_removed": removed,
+        "quads_added": added,
+        "bytes_read": size,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

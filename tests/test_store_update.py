@@ -1,0 +1,279 @@
+"""An add updates the bundle's store in place (kgraph.rdf.delta): the quads of a store loaded
+whole, only the difference written, the old store whole until the new one replaces it, and a
+bulk load whenever an update cannot be trusted or would not be faster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+import pytest
+from _seed import PAGES, ROOT, seed_bundle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kgraph.rdf.delta as delta
+from kgraph.bundle import build
+from kgraph.rdf.delta import CO_OCCURS, RunDigests, UnitIndex, load_runs, update_store
+from kgraph.rdf.store import MARKER, _counted
+
+SMALL_INPUT = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
+
+
+def quads(bundle: Path) -> set[ox.Quad]:
+    return set(ox.Store.read_only(str(bundle / "store")))
+
+
+def marker(bundle: Path) -> dict[str, Any]:
+    return dict(json.loads((bundle / "store" / MARKER).read_text(encoding="utf-8")))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def three_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("three") / "bundle"
+    report = build(folder, PAGES[:3])
+    assert report.store == {"loaded": "bulk"}
+    return folder
+
+
+def grow(three_pages: Path, tmp_path: Path) -> tuple[Path, Any]:
+    folder = tmp_path / "bundle"
+    shutil.copytree(three_pages, folder)
+    return folder, build(folder, PAGES)
+
+
+def test_an_add_updates_the_store_to_the_quads_of_a_whole_load(
+    three_pages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta, "MAX_SHARE", 1.0)  # the last page changes a third of the seeds
+    before = quads(three_pages)
+    folder, report = grow(three_pages, tmp_path)
+    after = quads(folder)
+    assert report.store["loaded"] == "updated in place"
+    assert after == quads(seed_bundle())  # the store of the four pages built in one go
+    # only the difference was written
+    assert report.store["quads_removed"] == len(before - after) > 0
+    assert report.store["quads_added"] == len(after - before) > 0
+    assert 0 < report.store["units_changed"] < marker(folder)["units"]
+    whole = marker(seed_bundle())
+    for key in ("quads", "triples", "graphs", "units", "graph_sha256"):
+        assert marker(folder)[key] == whole[key], key
+    assert marker(folder)["loaded"] == "updated in place"
+    assert len(UnitIndex.load(folder / "store")) == whole["units"]
+    # and the next add updates the updated store
+    report = build(folder, [SMALL_INPUT])
+    assert report.store["loaded"] == "updated in place" and report.added
+    fresh = tmp_path / "fresh"
+    build(fresh, [*PAGES, SMALL_INPUT])
+    assert quads(folder) == quads(fresh)
+
+
+def test_a_big_change_loads_the_store_whole(three_pages: Path, tmp_path: Path) -> None:
+    folder, report = grow(three_pages, tmp_path)  # a third of the quads' bytes change
+    assert report.store == {"loaded": "bulk"}
+    assert marker(folder)["loaded"] == "bulk"
+    assert quads(folder) == quads(seed_bundle())
+
+
+def test_a_small_add_updates_in_place_with_the_default_share(tmp_path: Path) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    report = build(folder, [SMALL_INPUT])
+    assert report.store["loaded"] == "updated in place"
+    assert report.store["bytes_read"] < 0.3 * marker(folder)["bytes"]
+    fresh = tmp_path / "fresh"
+    build(fresh, [*PAGES, SMALL_INPUT])
+    assert quads(folder) == quads(fresh)
+
+
+@pytest.mark.parametrize("damage", ["units file removed", "units file truncated"])
+def test_a_damaged_unit_index_means_a_whole_load(tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    units = folder / "store" / delta.UNITS
+    if damage == "units file removed":
+        units.unlink()
+    else:
+        units.write_bytes(units.read_bytes()[:100])
+    report = build(folder, [SMALL_INPUT])
+    assert report.store["loaded"] == "bulk"
+    assert report.store["update_failed"]  # said why (kgraph -v prints it)
+    fresh = tmp_path / "fresh"
+    build(fresh, [*PAGES, SMALL_INPUT])
+    assert quads(folder) == quads(fresh)
+    assert len(UnitIndex.load(folder / "store")) == marker(folder)["units"]
+
+
+def test_a_store_of_another_graph_is_not_updated(tmp_path: Path) -> None:
+    """The store is a cache of graph.json; one made from another graph.json (a build stopped
+    between the two, say) is never the base of an update."""
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    info = marker(folder)
+    info["graph_sha256"] = "0" * 64
+    (folder / "store" / MARKER).write_text(json.dumps(info), encoding="utf-8")
+    report = build(folder, [SMALL_INPUT])
+    assert report.store == {"loaded": "bulk"}
+
+
+def test_an_update_that_fails_leaves_the_old_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update works on a copy (hard links to the old store's files, which RocksDB never
+    changes): stopped midway, by an error or Ctrl-C, the bundle is as it was, store and all;
+    an OSError (a disk full, a damaged store) falls back to a whole load instead."""
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    before = snapshot(folder)
+    real = delta._quads_of
+    calls = 0
+
+    def failing(*args: Any) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls > 3:  # after a few units were updated in the copy
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(delta, "_quads_of", failing)
+    with pytest.raises(KeyboardInterrupt):
+        build(folder, [SMALL_INPUT], isolate=False)
+    assert calls > 3
+    assert snapshot(folder) == before  # no temporary file or folder either
+
+    def broken(*args: Any) -> list[Any]:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(delta, "_quads_of", broken)
+    report = build(folder, [SMALL_INPUT])
+    assert report.store == {"loaded": "bulk", "update_failed": "OSError: [Errno 5] Input/output error"}
+    fresh = tmp_path / "fresh"
+    build(fresh, [*PAGES, SMALL_INPUT])
+    assert quads(folder) == quads(fresh)
+
+
+def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kgraph.cli import cli
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    result = CliRunner().invoke(cli, ["-v", "build", SMALL_INPUT, "-o", str(folder)])
+    assert result.exit_code == 0, result.stderr
+    assert "store: updated in place (units changed " in result.stderr
+    assert "quads added " in result.stderr
+
+
+# --- the update itself, on arbitrary quads --------------------------------------------------
+
+G = "<http://example.org/graph/entities>"
+PAPER_GRAPHS = [f"<http://example.org/graph/paper/{i}>" for i in range(3)]
+SUBJECTS = [f"<http://example.org/e/{i}>" for i in range(4)]
+PREDICATES = ["<http://example.org/p>", "<http://example.org/q>", CO_OCCURS]
+OBJECTS = [*SUBJECTS, '"a"', '"b c"', '"7"^^<http://www.w3.org/2001/XMLSchema#integer>']
+
+statement = st.tuples(
+    st.sampled_from([*PAPER_GRAPHS, G]),
+    st.sampled_from(SUBJECTS),
+    st.sampled_from(PREDICATES),
+    st.sampled_from(OBJECTS),
+)
+
+
+def write_quads(
+    folder: Path, name: str, state: set[tuple[str, str, str, str]], order_seed: int
+) -> tuple[Path, Path, Path]:
+    """The N-Quads file of ``state`` as a build writes it (paper graphs, then the entities
+    graph; statements in an order that varies with ``order_seed``, so units come in several
+    runs), with its runs."""
+    import random
+
+    rows = sorted(state, key=lambda t: (t[0] == G, t[0]))
+    rng = random.Random(order_seed)
+    paper = [r for r in rows if r[0] != G]
+    ents = [r for r in rows if r[0] == G]
+    rng.shuffle(ents)  # the entities graph's statements interleave subjects, as ranks do
+    paper.sort(key=lambda r: r[0])
+    stream = ((g, f"{s} {p} {o}", False) for g, s, p, o in [*paper, *ents])
+    runs = RunDigests(folder / f"{name}.runs.npz", folder / f"{name}.keys", G)
+    path = folder / f"{name}.nq"
+    counts: dict[str, int] = {}
+    with path.open("wb") as fh:
+        for chunk in _counted(stream, counts, None, runs):
+            fh.write(chunk)
+    runs.close()
+    return path, runs.runs_path, runs.keys_path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    old=st.sets(statement, max_size=30),
+    new=st.sets(statement, max_size=30),
+    seeds=st.tuples(st.integers(0, 99), st.integers(0, 99)),
+)
+def test_update_gives_the_new_quads_whatever_changed(
+    tmp_path_factory: pytest.TempPathFactory,
+    old: set[tuple[str, str, str, str]],
+    new: set[tuple[str, str, str, str]],
+    seeds: tuple[int, int],
+) -> None:
+    folder = tmp_path_factory.mktemp("delta")
+    old_nq, old_runs, old_keys = write_quads(folder, "old", old, seeds[0])
+    new_nq, new_runs, new_keys = write_quads(folder, "new", new, seeds[1])
+    store = ox.Store(str(folder / "old-store"))
+    store.bulk_load(path=str(old_nq), format=ox.RdfFormat.N_QUADS)
+    store.flush()
+    del store
+    old_index = UnitIndex.from_runs(load_runs(old_runs), old_keys.read_bytes())
+    old_index.save(folder / "old-store")
+    new_index = UnitIndex.from_runs(load_runs(new_runs), new_keys.read_bytes())
+    done = update_store(
+        folder / "old-store",
+        folder / "new-store",
+        new_nq,
+        load_runs(new_runs),
+        UnitIndex.load(folder / "old-store"),
+        new_index,
+        G,
+        max_share=1.0,
+    )
+    assert done is not None
+    got = set(ox.Store.read_only(str(folder / "new-store")))
+    want = set(ox.parse(new_nq.read_bytes(), format=ox.RdfFormat.N_QUADS))
+    assert got == want
+    was = set(ox.parse(old_nq.read_bytes(), format=ox.RdfFormat.N_QUADS))
+    assert done["quads_removed"] == len(was - want)
+    assert done["quads_added"] == len(want - was)
+    assert set(ox.Store.read_only(str(folder / "old-store"))) == was  # the old one untouched
+    # a unit's digest does not depend on how its statements were split into runs
+    same_index = UnitIndex.from_runs(load_runs(old_runs), old_keys.read_bytes())
+    assert (same_index.digest == old_index.digest).all()
+
+
+def test_unit_keys_and_digests() -> None:
+    import numpy as np
+
+    runs = {
+        "key": np.array([5, 3, 5], dtype=np.uint64),
+        "digest": np.array([2**63, 7, 2**63 + 1], dtype=np.uint64),
+        "offset": np.array([0, 10, 20], dtype=np.uint64),
+        "length": np.array([10, 10, 10], dtype=np.uint64),
+        "key_offset": np.array([0, 6, 12], dtype=np.uint64),
+        "key_length": np.array([5, 5, 5], dtype=np.uint64),
+    }
+    index = UnitIndex.from_runs(runs, b"s <a>\ng <b>\ns <a>\n")
+    assert index.key.tolist() == [3, 5]
+    assert index.digest.tolist() == [7, 1]  # the runs' digests add up modulo 2**64
+    assert [index.unit(i) for i in range(2)] == [("g", "b"), ("s", "a")]
