@@ -1,16 +1,18 @@
-"""Scale: `kgraph build` of 10k, 50k and ~160k papers of ../shared/corpus/, then an
-incremental add of 1,000 new papers to the largest bundle.
+"""Scale: `kgraph build` of 10k, 50k and ~160k papers of ../shared/corpus/, then incremental
+adds of 1,000 new papers to the largest bundle, one after the other.
 
     python benchmarks/bench_scale.py [--sizes 10000,50000,160000] [--jobs N] [--add 1000]
-                                     [--no-model] [--work /tmp/kgraph-scale]
+                                     [--adds 2] [--no-model] [--work /tmp/kgraph-scale]
 
 Each build runs the real command line (`kgraph build INPUT -o DIR -v`) in a fresh process and
 is measured from outside: wall time, peak RSS of the main process, the peak memory of the
 whole process tree (the sum of every process's PSS, sampled each second: the extraction
 workers, the forked writer's copied pages and the Turtle writer count too), bundle and store
 size on disk,
-triples in the store, and kgraph's own time by phase. The last `--add` records of the corpus are
-kept out of the builds and added at the end, so the add is all new papers. Prints one table;
+triples in the store, how the store was made (loaded whole or updated in place), and kgraph's
+own time by phase. The last `--add` x `--adds` records of the corpus are kept out of the builds
+and added at the end, so the adds are all new papers (the first add updates a store loaded
+whole, the second one updated in place). Prints one table;
 the cost per paper across sizes shows whether cost grows linearly with the work.
 """
 
@@ -140,6 +142,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,50000,160000")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--add", type=int, default=1000)
+    ap.add_argument(
+        "--adds", type=int, default=2, help="adds of --add papers one after the other"
+    )
     ap.add_argument("--no-model", action="store_true")
     ap.add_argument("--work", type=Path, default=Path("/tmp/kgraph-scale"))
     args = ap.parse_args()
@@ -150,7 +155,8 @@ def main() -> None:
     # process started from it inherits its peak memory as its own (Linux keeps ru_maxrss
     # across exec), which once showed as 900 MiB "read" phases that were this script's list
     # of records. The last `--add` records are held back until the end, for the add.
-    add_file = args.work / f"add-{args.add}.jsonl"
+    held = args.add * args.adds
+    add_files = [args.work / f"add-{args.add}-{i + 1}.jsonl" for i in range(args.adds)]
     sources = {n: args.work / f"corpus-{n}.jsonl" for n in sizes}
     last: deque[str] = deque()
     total = 0
@@ -162,14 +168,16 @@ def main() -> None:
         for record in corpus_records():
             total += 1
             last.append(json.dumps(record) + "\n")
-            if len(last) <= args.add:
+            if len(last) <= held:
                 continue
-            line, base_index = last.popleft(), total - args.add - 1
+            line, base_index = last.popleft(), total - held - 1
             for n, fh in outs:
                 if base_index < n:
                     fh.write(line)
-    add_file.write_text("".join(last), encoding="utf-8")
-    clamped = [min(n, total - args.add) for n in sizes]
+    for i, path in enumerate(add_files):
+        part = list(last)[i * args.add : (i + 1) * args.add]
+        path.write_text("".join(part), encoding="utf-8")
+    clamped = [min(n, total - held) for n in sizes]
     for n, m in zip(sizes, clamped, strict=True):  # asked for more than the corpus has
         if m != n:
             sources[n].replace(args.work / f"corpus-{m}.jsonl")
@@ -177,7 +185,7 @@ def main() -> None:
     sizes = clamped
     print(
         f"corpus: {total:,} records with title and abstract; "
-        f"{args.add:,} kept for the incremental add"
+        f"{held:,} kept for {args.adds} incremental adds of {args.add:,}"
     )
 
     rows = []
@@ -187,14 +195,10 @@ def main() -> None:
         print(f"building {n:,} papers ...", flush=True)
         rows.append((f"build {n:,}", n, run_build([sources[n]], out, args.jobs, not args.no_model)))
     largest = args.work / f"bundle-{sizes[-1]}"
-    print(f"adding {args.add:,} papers to {largest.name} ...", flush=True)
-    rows.append(
-        (
-            f"add {args.add:,}",
-            args.add,
-            run_build([add_file], largest, args.jobs, not args.no_model),
-        )
-    )
+    for i, path in enumerate(add_files):
+        print(f"adding {args.add:,} papers to {largest.name} ...", flush=True)
+        name = f"add {args.add:,}" + (f" #{i + 1}" if args.adds > 1 else "")
+        rows.append((name, args.add, run_build([path], largest, args.jobs, not args.no_model)))
 
     print(f"\njobs: {args.jobs}; pipeline: {'rules' if args.no_model else 'rules + model'}")
     head = (

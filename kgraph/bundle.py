@@ -15,8 +15,9 @@ manifest already lists are skipped unread; papers already in the bundle are not 
 again (unless their text changed, or the extractor did: see :func:`extractor_fingerprint`);
 resolution and the graph are then redone from the stored extractions, so a bundle's graph
 depends only on its papers. The SPARQL store is updated in place with the quads that changed
-when they are few (:mod:`kgraph.rdf.delta`), and loaded whole otherwise. Building twice with the same inputs writes nothing the second
-time; building from the same inputs into two folders gives byte-identical ``graph.json``.
+when they are few (:mod:`kgraph.rdf.delta`), and loaded whole otherwise. Building twice with
+the same inputs writes nothing the second time; building from the same inputs into two
+folders gives byte-identical ``graph.json``.
 
 A build does its work (reading, extraction, resolution, the graph, the files) in a forked
 copy of the process, which hands back what the manifest needs and exits; the process that
@@ -1205,8 +1206,9 @@ class _StorePass:
         """How the store was made (:attr:`BuildReport.store`)."""
         if self.loader.update is not None:
             return {"loaded": "updated in place", **self.loader.update}
-        failed = self.loader.update_failed
-        return {"loaded": "bulk", **({"update_failed": failed} if failed else {})}
+        loader = self.loader
+        why = {"update_failed": loader.update_failed, "update_skipped": loader.update_skipped}
+        return {"loaded": "bulk", **{k: v for k, v in why.items() if v}}
 
     def abort(self) -> None:
         self.loader.abort()  # first: the quad thread feeds the sinks

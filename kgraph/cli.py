@@ -430,15 +430,18 @@ def build_(
         "peak memory after phase: "
         + ", ".join(f"{k} {v:,.0f} MiB" for k, v in report.peak_mb.items())
     )
-    how = dict(report.store)
-    if how.pop("loaded", None) == "updated in place":
+    how = report.store
+    if how.get("loaded") == "updated in place":
         settings.detail(
-            "store: updated in place ("
-            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in how.items())
-            + ")"
+            f"store: updated in place in {how['seconds']:.1f} s: {how['units_changed']:,} units "
+            f"changed and {how['units_removed']:,} removed ({how['changed_share']:.1%} of the "
+            f"quads' bytes), {how['quads_removed']:,} quads removed and "
+            f"{how['quads_added']:,} added" + (", then compacted" if how.get("compacted") else "")
         )
     elif how.get("update_failed"):
         settings.detail(f"store: loaded whole (the update in place failed: {how['update_failed']})")
+    elif how.get("update_skipped"):
+        settings.detail(f"store: loaded whole ({how['update_skipped']})")
     if report.isolated:
         settings.detail(
             "(the phases up to the worker's exit ran in a copy of this process, which gave "

@@ -52,6 +52,10 @@ CO_OCCURS: Final = f"<{KG}coOccursWith>"
 #: the share of the quads' bytes in changed units above which :func:`update_store` gives up:
 #: a bulk load of everything is then faster than the update
 MAX_SHARE = 0.3
+#: a store updated in place grows on disk until RocksDB's compactions catch up, which they
+#: do only while the store is open for writing (during updates): an update that leaves the
+#: store more than this many times the size of a compacted one compacts it (``optimize``)
+MAX_GROWTH = 1.5
 
 
 def _h64(data: bytes) -> bytes:
@@ -224,6 +228,11 @@ def _unit(quad: Any, entities: Any, co: Any) -> tuple[str, Any]:
     return ("c" if quad.predicate == co else "s", quad.subject)
 
 
+def disk_size(folder: Path) -> int:
+    """The bytes of the files under ``folder``."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def _quads_of(store: Any, kind: str, term: Any, entities: Any, co: Any) -> list[Any]:
     """The quads of a unit in ``store``."""
     if kind == "g":
@@ -243,14 +252,16 @@ def update_store(
     entities_graph: str,
     *,
     max_share: float | None = None,
-) -> dict[str, Any] | None:
+    compact_size: int | None = None,
+) -> dict[str, Any]:
     """Make ``target`` (which must not exist) the store of the N-Quads file ``quads`` by
     updating a copy of the store ``previous``, whose units are ``old``; ``runs`` and ``new``
-    describe ``quads`` (see the module doc). None, with nothing made, when more than
-    ``max_share`` (default :data:`MAX_SHARE`) of the file's bytes are in changed units (a
-    bulk load is then faster).
-    Returns what was done: ``units_changed``, ``units_removed``, ``quads_removed``,
-    ``quads_added``, ``bytes_read``, ``seconds``."""
+    describe ``quads`` (see the module doc). Returns what was done: ``updated`` (False, with
+    nothing made, when more than ``max_share``, default :data:`MAX_SHARE`, of the file's
+    bytes are in changed units: a bulk load is then faster), ``changed_share``,
+    ``units_changed``, ``units_removed``, ``quads_removed``, ``quads_added``, ``bytes_read``,
+    ``compacted`` (the store was compacted: it had grown past :data:`MAX_GROWTH` times
+    ``compact_size``, the size on disk of a compacted store of these quads), ``seconds``."""
     import pyoxigraph as ox
 
     started = time.perf_counter()
@@ -261,8 +272,9 @@ def update_store(
     in_changed = np.isin(runs["key"], new.key[changed])
     total = int(runs["length"].sum())
     size = int(runs["length"][in_changed].sum())
-    if total and size > (MAX_SHARE if max_share is None else max_share) * total:
-        return None
+    share = round(size / total, 4) if total else 0.0
+    if share > (MAX_SHARE if max_share is None else max_share):
+        return {"updated": False, "changed_share": share}
 
     if target.exists():
         target.rmdir()  # Store.backup makes the folder; an empty one is in the way
@@ -318,6 +330,9 @@ def update_store(
         store.extend(additions)
         added += len(additions)
         store.flush()
+        compacted = bool(compact_size) and disk_size(target) > MAX_GROWTH * (compact_size or 0)
+        if compacted:
+            store.optimize()
     except BaseException as exc:
         # the frames of the traceback hold the database open: let it go before the caller
         # removes the folder (this frame's own reference goes in `finally`)
@@ -326,10 +341,13 @@ def update_store(
     finally:
         del store  # closes the database before it is moved (or removed)
     return {
+        "updated": True,
+        "changed_share": share,
         "units_changed": int(changed.sum()),
         "units_removed": int(gone.sum()),
         "quads_removed": removed,
         "quads_added": added,
         "bytes_read": size,
+        "compacted": compacted,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -50,7 +50,7 @@ import networkx as nx
 from .. import __version__
 from ..exporters import DEFAULT_BASE
 from .convert import RDF_VERSION, marked_statements
-from .delta import RunDigests, UnitIndex, load_runs, update_store
+from .delta import RunDigests, UnitIndex, disk_size, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
 __all__ = [
@@ -239,8 +239,6 @@ def _make_fifo(path: Path) -> bool:
     return True
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def write_store(
@@ -335,6 +333,8 @@ class StoreLoader:
         self.previous = previous
         self.update: dict[str, Any] | None = None  #: what an update in place did
         self.update_failed: str | None = None  #: why an update in place was given up
+        self.update_skipped: str | None = None  #: why no update in place was tried
+        self._compact_ratio: float | None = None  #: the previous store's, when compacted
         self._streaming = not defer_load and _make_fifo(self.quads)
         if self._streaming:
             self._thread = threading.Thread(
@@ -426,6 +426,11 @@ class StoreLoader:
             old = UnitIndex.load(folder)
             if len(old) != info.get("units"):
                 return None
+            # bytes per quad of the store when last compacted (loaded whole, say)
+            ratio = info.get("compact_bytes_per_quad")
+            if ratio is None and info.get("loaded", "bulk") == "bulk" and info.get("quads"):
+                ratio = info["bytes"] / info["quads"]
+            self._compact_ratio = float(ratio) if ratio else None
             update = update_store(
                 folder,
                 self.tmp,
@@ -434,14 +439,20 @@ class StoreLoader:
                 old,
                 units,
                 f"<{entities_graph_iri(self.base)}>",
+                compact_size=int(ratio * self.counts["quads"]) if ratio else None,
             )
         except (OSError, ValueError, KeyError) as exc:
             # a damaged index or store: load everything instead (the old store is untouched)
             self.update_failed = f"{type(exc).__name__}: {exc}"
         else:
-            if update is None:  # too much changed
-                self.tmp.mkdir(exist_ok=True)
-            return update
+            if update.pop("updated"):
+                return update
+            self.update_failed = None
+            self.update_skipped = (
+                f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
+            )
+            self.tmp.mkdir(exist_ok=True)
+            return None
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
         return None
@@ -525,11 +536,16 @@ class StoreLoader:
                 "loaded": "updated in place" if self.update is not None else "bulk",
                 **({"update": self.update} if self.update is not None else {}),
                 **({"update_failed": self.update_failed} if self.update_failed else {}),
+                **({"update_skipped": self.update_skipped} if self.update_skipped else {}),
                 "kgraph_version": __version__,
                 "pyoxigraph_version": ox.__version__,
                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            info["bytes"] = _size(self.tmp)
+            info["bytes"] = disk_size(self.tmp)
+            compacted = self.update is None or self.update["compacted"]
+            ratio = info["bytes"] / max(1, info["quads"]) if compacted else self._compact_ratio
+            if ratio:  # what a compacted store takes per quad, for the next update
+                info["compact_bytes_per_quad"] = round(ratio, 3)
             info["seconds"] = round(time.perf_counter() - self.started, 3)
             info["cpu_seconds"] = round(time.process_time() - self._cpu, 3)
             units.save(self.tmp)
