@@ -24,8 +24,9 @@ which RocksDB never changes, so the old store stays whole until the new one repl
 
 Ranks and ranked lists are kept short (:data:`kgraph.rdf.convert.RANKED`,
 :data:`~kgraph.rdf.convert.TOP_K`) so that an add changes few units. When more than
-``max_share`` of the quads' bytes changed, a bulk load of everything is faster:
-:func:`update_store` returns None and the caller loads.
+:data:`MAX_SHARE` of the quads' bytes changed, a bulk load of everything is faster:
+:func:`update_store` makes nothing and says so, and the caller loads. An update that leaves
+the store over :data:`MAX_GROWTH` times the size of a compacted one compacts it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,17 @@ import numpy as np
 
 from .namespaces import KG, XSD
 
-__all__ = ["UNITS", "UNIT_KEYS", "RunDigests", "UnitIndex", "update_store"]
+__all__ = [
+    "MAX_GROWTH",
+    "MAX_SHARE",
+    "UNITS",
+    "UNIT_KEYS",
+    "RunDigests",
+    "UnitIndex",
+    "disk_size",
+    "load_runs",
+    "update_store",
+]
 
 UNITS: Final = "kgraph-units.npz"  #: in the store's folder: key hash, digest, key text place
 UNIT_KEYS: Final = "kgraph-units.txt"  #: the units' keys, one per line

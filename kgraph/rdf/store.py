@@ -239,8 +239,6 @@ def _make_fifo(path: Path) -> bool:
     return True
 
 
-
-
 def write_store(
     bundle_dir: str | os.PathLike[str],
     graph: nx.MultiDiGraph,
@@ -412,7 +410,7 @@ class StoreLoader:
         self._runs.runs_path.unlink(missing_ok=True)
         self._runs.keys_path.unlink(missing_ok=True)
 
-    def _update(self, units: UnitIndex) -> dict[str, Any] | None:
+    def _update(self, units: UnitIndex, runs: dict[str, Any]) -> dict[str, Any] | None:
         """Update a copy of the previous store with what changed, when there is one made
         from the graph this build replaces, and few enough units changed
         (:func:`~kgraph.rdf.delta.update_store`); None when the store is to be loaded whole."""
@@ -425,7 +423,7 @@ class StoreLoader:
         try:
             old = UnitIndex.load(folder)
             if len(old) != info.get("units"):
-                return None
+                raise ValueError(f"{folder}: the unit index does not match the store")
             # bytes per quad of the store when last compacted (loaded whole, say)
             ratio = info.get("compact_bytes_per_quad")
             if ratio is None and info.get("loaded", "bulk") == "bulk" and info.get("quads"):
@@ -435,7 +433,7 @@ class StoreLoader:
                 folder,
                 self.tmp,
                 self.quads,
-                load_runs(self._runs.runs_path),
+                runs,
                 old,
                 units,
                 f"<{entities_graph_iri(self.base)}>",
@@ -447,7 +445,6 @@ class StoreLoader:
         else:
             if update.pop("updated"):
                 return update
-            self.update_failed = None
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
             )
@@ -496,8 +493,7 @@ class StoreLoader:
 
     def _cleanup(self) -> None:
         self.quads.unlink(missing_ok=True)
-        self._runs.runs_path.unlink(missing_ok=True)
-        self._runs.keys_path.unlink(missing_ok=True)
+        self._cleanup_runs()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:
@@ -514,11 +510,10 @@ class StoreLoader:
         self.wait_quads()
         try:
             self._wait()
-            units = UnitIndex.from_runs(
-                load_runs(self._runs.runs_path), self._runs.keys_path.read_bytes()
-            )
+            runs = load_runs(self._runs.runs_path)
+            units = UnitIndex.from_runs(runs, self._runs.keys_path.read_bytes())
             if self._deferred:
-                self.update = self._update(units)
+                self.update = self._update(units, runs)
                 if self.update is None:
                     self._load()
             self.quads.unlink(missing_ok=True)
