@@ -442,6 +442,8 @@ def build_(
         settings.detail(f"store: loaded whole (the update in place failed: {how['update_failed']})")
     elif how.get("update_skipped"):
         settings.detail(f"store: loaded whole ({how['update_skipped']})")
+    elif how:
+        settings.detail("store: loaded whole")
     if report.isolated:
         settings.detail(
             "(the phases up to the worker's exit ran in a copy of this process, which gave "

@@ -177,6 +177,8 @@ def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
     shutil.copytree(seed_bundle(), folder)
     result = CliRunner().invoke(cli, ["-v", "build", SMALL_INPUT, "-o", str(folder)])
     assert result.exit_code == 0, result.stderr
+    fresh = CliRunner().invoke(cli, ["-v", "build", SMALL_INPUT, "-o", str(tmp_path / "new")])
+    assert fresh.exit_code == 0 and "kgraph: store: loaded whole\n" in fresh.stderr
     said = result.stderr.split("store: updated in place in ", 1)[1].split("\n")[0]
     assert " units changed and " in said and "% of the quads' bytes), " in said
     assert said.endswith(" added") and " quads removed and " in said
