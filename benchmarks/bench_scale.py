@@ -174,8 +174,9 @@ def main() -> None:
             for n, fh in outs:
                 if base_index < n:
                     fh.write(line)
+    held_back = list(last)
     for i, path in enumerate(add_files):
-        part = list(last)[i * args.add : (i + 1) * args.add]
+        part = held_back[i * args.add : (i + 1) * args.add]
         path.write_text("".join(part), encoding="utf-8")
     clamped = [min(n, total - held) for n in sizes]
     for n, m in zip(sizes, clamped, strict=True):  # asked for more than the corpus has

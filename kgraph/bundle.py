@@ -894,7 +894,7 @@ def _finish(written: _Written, report: BuildReport) -> None:
     """Load the store, write the manifest and put the new files in place."""
     staging, mark = written.staging, written.mark
     store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
-    report.store = written.store_pass.how
+    report.store = written.store_pass.loader.how
     mark = report.lap("store", mark)
     now = _now()
     manifest = dict(written.manifest)
@@ -1200,15 +1200,6 @@ class _StorePass:
         previous one in place, when deferred); what the manifest says of the store."""
         self.wait_statements()
         return _finish_store(self.loader, graph_sha256)
-
-    @property
-    def how(self) -> dict[str, Any]:
-        """How the store was made (:attr:`BuildReport.store`)."""
-        if self.loader.update is not None:
-            return {"loaded": "updated in place", **self.loader.update}
-        loader = self.loader
-        why = {"update_failed": loader.update_failed, "update_skipped": loader.update_skipped}
-        return {"loaded": "bulk", **{k: v for k, v in why.items() if v}}
 
     def abort(self) -> None:
         self.loader.abort()  # first: the quad thread feeds the sinks

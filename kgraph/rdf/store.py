@@ -152,15 +152,15 @@ def open_store(
 def _counted(
     stream: Iterator[tuple[str, str, bool]],
     counts: dict[str, int],
-    union: Callable[[bytes], object] | None = None,
-    runs: RunDigests | None = None,
+    union: Callable[[bytes], object] | None,
+    runs: RunDigests,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.marked_statements`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
     a triple of another graph: the union of the graphs, as N-Quads lines whose graph term is
     to be ignored (most chunks have no repeat and are passed as they are). ``runs`` is told
-    of every run of one unit's statements (:mod:`kgraph.rdf.delta`); chunks then end
-    between runs."""
+    of every run of one unit's statements (:mod:`kgraph.rdf.delta`): chunks end between
+    runs."""
     buf: list[str] = []
     repeats: list[int] = []
     starts: list[tuple[int, str]] = []  #: (index in buf, unit) where each run begins
@@ -168,31 +168,27 @@ def _counted(
     graphs: set[str] = set()
     last = unit = graph_unit = ""
     in_entities = False
-    entities = runs.entities_graph if runs is not None else None
-    co = runs.co_occurs if runs is not None else ""
+    entities, co = runs.entities_graph, runs.co_occurs
     for g, spo, repeat in stream:
         if g != last:
             graphs.add(g)
             last = g
             in_entities = g == entities
             graph_unit = "g " + g
-        if runs is not None:
-            if in_entities:
-                s = spo[: spo.index(" ")]
-                key = ("c " if spo.startswith(co, len(s)) else "s ") + s
-            else:
-                key = graph_unit
-            if key != unit:
-                if len(buf) >= 4096:
-                    yield _flush(buf, repeats, union, starts, runs)
-                starts.append((len(buf), key))
-                unit = key
+        if in_entities:
+            s = spo[: spo.index(" ")]
+            key = ("c " if spo.startswith(co, len(s)) else "s ") + s
+        else:
+            key = graph_unit
+        if key != unit:
+            if len(buf) >= 4096:
+                yield _flush(buf, repeats, union, starts, runs)
+            starts.append((len(buf), key))
+            unit = key
         if repeat:
             repeats.append(len(buf))
         buf.append(f"{spo} {g} .\n")
         n += 1
-        if runs is None and len(buf) >= 4096:
-            yield _flush(buf, repeats, union)
     if buf:
         yield _flush(buf, repeats, union, starts, runs)
     counts["quads"] = n
@@ -203,20 +199,19 @@ def _flush(
     buf: list[str],
     repeats: list[int],
     union: Callable[[bytes], object] | None,
-    starts: list[tuple[int, str]] | None = None,
-    runs: RunDigests | None = None,
+    starts: list[tuple[int, str]],
+    runs: RunDigests,
 ) -> bytes:
-    if runs is not None and starts:
-        parts = []
-        ends = [i for i, _ in starts[1:]] + [len(buf)]
-        for (begin, key), end in zip(starts, ends, strict=True):
-            data = "".join(buf[begin:end]).encode("utf-8")
-            runs.add(key, data)
-            parts.append(data)
-        starts.clear()
-        chunk = b"".join(parts)
-    else:
-        chunk = "".join(buf).encode("utf-8")
+    """The N-Quads bytes of ``buf`` (whole runs, the first beginning at 0), each run told to
+    ``runs``; ``union`` gets them without the ``repeats``."""
+    parts = []
+    ends = [i for i, _ in starts[1:]] + [len(buf)]
+    for (begin, key), end in zip(starts, ends, strict=True):
+        data = "".join(buf[begin:end]).encode("utf-8")
+        runs.add(key, data)
+        parts.append(data)
+    starts.clear()
+    chunk = b"".join(parts)
     if union is not None:
         if repeats:
             drop = set(repeats)
@@ -448,11 +443,20 @@ class StoreLoader:
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
             )
-            self.tmp.mkdir(exist_ok=True)
-            return None
+            return None  # nothing made: self.tmp is still the empty folder to load into
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
         return None
+
+    @property
+    def how(self) -> dict[str, Any]:
+        """How the store was made: ``{"loaded": "updated in place"}`` with what the update
+        did, or ``{"loaded": "bulk"}`` with why it was not updated in place when an update was
+        given up (``update_failed``) or not tried (``update_skipped``)."""
+        if self.update is not None:
+            return {"loaded": "updated in place", **self.update}
+        why = {"update_failed": self.update_failed, "update_skipped": self.update_skipped}
+        return {"loaded": "bulk", **{k: v for k, v in why.items() if v}}
 
     def _load(self) -> None:
         ox = self._ox
@@ -528,10 +532,9 @@ class StoreLoader:
                 "triples": self.counts["quads"] - self.stats.get("repeated", 0),
                 "graphs": self.counts["graphs"],
                 "units": len(units),
-                "loaded": "updated in place" if self.update is not None else "bulk",
+                "loaded": self.how["loaded"],
                 **({"update": self.update} if self.update is not None else {}),
-                **({"update_failed": self.update_failed} if self.update_failed else {}),
-                **({"update_skipped": self.update_skipped} if self.update_skipped else {}),
+                **{k: v for k, v in self.how.items() if k.startswith("update_")},
                 "kgraph_version": __version__,
                 "pyoxigraph_version": ox.__version__,
                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
