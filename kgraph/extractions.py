@@ -67,15 +67,18 @@ def entity_to_dict(entity: Entity) -> dict[str, Any]:
 def entity_from_dict(d: Mapping[str, Any]) -> Entity:
     # interned: the same sentence (and source name) recurs in many mentions of a paper, and a
     # large bundle holds millions of mentions in memory
+    intern = sys.intern
     mentions = tuple(
-        Mention(
-            start=int(m["start"]),
-            end=int(m["end"]),
-            text=str(m["text"]),
-            source=sys.intern(str(m.get("source", ""))),
-            sentence=sys.intern(str(m.get("sentence", ""))),
-        )
-        for m in d.get("mentions") or ()
+        [
+            Mention(
+                int(m["start"]),
+                int(m["end"]),
+                str(m["text"]),
+                intern(str(m.get("source", ""))),
+                intern(str(m.get("sentence", ""))),
+            )
+            for m in d.get("mentions") or ()
+        ]
     )
     return Entity(
         name=str(d["name"]),

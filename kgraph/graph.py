@@ -133,20 +133,20 @@ def _edge_attrs(relation: str, entities: list[Entity]) -> dict[str, Any]:
         {(m.start, m.end, m.text): m for e in entities for m in e.mentions}.values(),
         key=lambda m: (m.start, m.end),
     )
-    first = mentions[0] if mentions else None
-    return _plain(
-        {
-            "relation": relation,
-            "confidence": round(max(e.confidence for e in entities), 3),
-            "sentence": first.sentence if first else None,
-            "start": first.start if first else None,
-            "end": first.end if first else None,
-            "text": first.text if first else None,
-            "component": first.source if first else None,
-            "mentions": len(mentions),
-            "spans": [[m.start, m.end] for m in mentions],
-        }
-    )
+    attrs: dict[str, Any] = {
+        "relation": relation,
+        "confidence": round(max([e.confidence for e in entities]), 3),
+    }
+    if mentions:
+        first = mentions[0]
+        attrs["sentence"] = first.sentence
+        attrs["start"] = first.start
+        attrs["end"] = first.end
+        attrs["text"] = first.text
+        attrs["component"] = first.source
+    attrs["mentions"] = len(mentions)
+    attrs["spans"] = [[m.start, m.end] for m in mentions]
+    return attrs
 
 
 def build_graph(

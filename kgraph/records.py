@@ -55,16 +55,14 @@ def title_key(title: str) -> str:
     return re.sub(r"[\W_]+", "", s.lower())
 
 
+#: a run of letters and digits (str.isalnum: ``\w`` without the underscore)
+_ALNUM_RUN: Final = re.compile(r"[^\W_]+")
+
+
 def slugify(text: str) -> str:
     """Lowercase, runs of non-alphanumeric characters -> '-', trimmed: the slug of entity ids
     (``dataset/imagenet``), shared by the gazetteer builder and the resolver so they agree."""
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFKC", text).lower():
-        if ch.isalnum():
-            out.append(ch)
-        elif out and out[-1] != "-":
-            out.append("-")
-    return "".join(out).strip("-") or "x"
+    return "-".join(_ALNUM_RUN.findall(unicodedata.normalize("NFKC", text).lower())) or "x"
 
 
 def paper_id(title: str, arxiv_id: str | None = None) -> str:

@@ -584,7 +584,7 @@ class Resolver:
         drafts: list[tuple[tuple[bool, int, str], _Draft, list[_Occ]]] = []
         for root, group in members.items():
             kb = uf.kb_of(root)
-            type_votes: Counter[str] = Counter(o.entity.type for o in group)
+            type_votes: Counter[str] = Counter([o.entity.type for o in group])
             conf: dict[str, float] = defaultdict(float)
             for o in group:
                 conf[o.entity.type] += o.entity.confidence
@@ -594,7 +594,7 @@ class Resolver:
             shorts: set[str] = set()
             all_bare = all(x.bare is not None for x in group)  # once, not once per member
             for o in group:
-                written = Counter(m.text for m in o.entity.mentions)
+                written = Counter([m.text for m in o.entity.mentions])
                 aliases.update(written)
                 for form in (o.entity.name, *o.entity.aliases):
                     if form not in written:
@@ -607,19 +607,27 @@ class Resolver:
             if kb:
                 typ = gaz.type_of(kb)
                 name = gaz.name_of(kb) or min(name_papers)
-            else:
-                typ = min(
-                    type_votes,
-                    key=lambda t: (-type_votes[t], -conf[t], _TYPE_RANK.get(t, 99), t),
+            else:  # (one candidate, the usual case, needs no comparison)
+                typ = (
+                    next(iter(type_votes))
+                    if len(type_votes) == 1
+                    else min(
+                        type_votes,
+                        key=lambda t: (-type_votes[t], -conf[t], _TYPE_RANK.get(t, 99), t),
+                    )
                 )
-                name = min(
-                    name_papers,
-                    key=lambda n: (
-                        _is_headline(n),
-                        -len(name_papers[n]),
-                        -name_mentions[n],
-                        n,
-                    ),
+                name = (
+                    next(iter(name_papers))
+                    if len(name_papers) == 1
+                    else min(
+                        name_papers,
+                        key=lambda n: (
+                            _is_headline(n),
+                            -len(name_papers[n]),
+                            -name_mentions[n],
+                            n,
+                        ),
+                    )
                 )
                 if _URL.match(name):
                     typ = "repository"

@@ -225,8 +225,10 @@ def find_results(
 ) -> list[Result]:
     """The results stated in ``paper``'s text, given its extracted ``entities``; ``types``
     (one per entity) overrides the per-paper types, e.g. with the resolved ones."""
-    text = paper.text
     kinds = list(types) if types is not None else [e.type for e in entities]
+    if not any(k == "metric" or k in _DATA_TYPES for k in kinds):
+        return []  # no sentence can hold a metric or a dataset (most papers' case)
+    text = paper.text
     spans = sorted(
         (_Span(m.start, m.end, i, kinds[i]) for i, e in enumerate(entities) for m in e.mentions),
         key=lambda s: (s.start, s.end),

@@ -89,10 +89,10 @@ def test_a_failed_build_keeps_the_old_store(
     old = store_info(bundle)
 
     def broken(*args: object, **kwargs: object) -> object:
-        yield from list(convert.marked_statements(*args, **kwargs))[:10]  # type: ignore[arg-type]
+        yield from list(convert.statement_runs(*args, **kwargs))[:10]  # type: ignore[arg-type]
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "marked_statements", broken)
+    monkeypatch.setattr(store, "statement_runs", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         write_store(bundle, fixture_graph())
     assert store_info(bundle) == old

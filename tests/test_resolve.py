@@ -4,8 +4,12 @@ rules on small hand-made inputs (acronyms defined differently, gazetteer conflic
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from _seed import seed_extractions, seed_resolution
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kgraph.extractions import Extraction
 from kgraph.records import Entity, Mention
@@ -416,3 +420,21 @@ def test_slugify_matches_gazetteer_ids() -> None:
     assert slugify("GPT-3.5") == "gpt-3-5"
     assert slugify("Llama 2") == "llama-2"
     assert slugify("  ") == "x"
+    assert slugify("a_b") == "a-b"  # the underscore is not a letter
+    assert slugify("Ｃａｆé²") == "café2"  # NFKC first
+
+
+def _slug_by_characters(text: str) -> str:
+    """The slug rule spelt out a character at a time (slugify does it with one regex)."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text).lower():
+        if ch.isalnum():
+            out.append(ch)
+        elif out and out[-1] != "-":
+            out.append("-")
+    return "".join(out).strip("-") or "x"
+
+
+@given(st.text())
+def test_slugify_keeps_runs_of_letters_and_digits(text: str) -> None:
+    assert slugify(text) == _slug_by_characters(text)

@@ -4,6 +4,7 @@ bulk load whenever an update cannot be trusted or would not be faster."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -214,7 +215,14 @@ def write_quads(
     ents = [r for r in rows if r[0] == G]
     rng.shuffle(ents)  # the entities graph's statements interleave subjects, as ranks do
     paper.sort(key=lambda r: r[0])
-    stream = ((g, f"{s} {p} {o}", False) for g, s, p, o in [*paper, *ents])
+    # runs as statement_runs gives them: one per paper graph, the entities graph in a few
+    ordered = [*paper, *ents]
+    stream = (
+        (g, [f"{s} {p} {o}" for _, s, p, o in group], frozenset())
+        for g, group in (
+            (g, list(grp)) for g, grp in itertools.groupby(ordered, key=lambda r: r[0])
+        )
+    )
     runs = RunDigests(folder / f"{name}.runs.npz", folder / f"{name}.keys", G)
     path = folder / f"{name}.nq"
     counts: dict[str, int] = {}
@@ -311,3 +319,44 @@ def test_a_store_grown_too_big_is_compacted(
     fresh = tmp_path / "fresh"
     build(fresh, [*PAGES, SMALL_INPUT, MORE_INPUT])
     assert quads(folder) == quads(fresh)
+
+
+def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path: Path) -> None:
+    """_counted on runs as statement_runs gives them: the quads are every statement of every
+    run in order, the union leaves out the repeats (wherever they fall among the chunks), and
+    each unit's runs are recorded at their place in the file."""
+    papers = [
+        (
+            f"<http://x/graph/paper/{n}>",
+            [f"<http://x/p{n}> <http://x/q> <http://x/o{k}>" for k in range(n % 7 + 1)],
+            frozenset({0} if n % 3 == 0 else ()),
+        )
+        for n in range(2000)
+    ]
+    ents = [f"<http://x/e{k // 3}> <http://x/r> <http://x/v{k}>" for k in range(30)]
+    ents += [f"<http://x/e{k}> {CO_OCCURS} <http://x/e{k + 1}>" for k in range(5)]
+    stream = [*papers, (G, ents, frozenset())]
+    runs = RunDigests(tmp_path / "r.npz", tmp_path / "k.txt", G)
+    union: list[bytes] = []
+    counts: dict[str, int] = {}
+    chunks = list(_counted(iter(stream), counts, union.append, runs))
+    runs.close()
+    data = b"".join(chunks)
+    assert len(chunks) > 1  # chunks end between runs, not after each run
+    expected = [f"{spo} {g} .\n" for g, spos, _ in stream for spo in spos]
+    assert data.decode().splitlines(keepends=True) == expected
+    kept = [
+        f"{spo} {g} .\n" for g, spos, rep in stream for i, spo in enumerate(spos) if i not in rep
+    ]
+    assert b"".join(union).decode().splitlines(keepends=True) == kept
+    assert counts == {"quads": len(expected), "graphs": 2001}
+    table = load_runs(tmp_path / "r.npz")
+    keys = (tmp_path / "k.txt").read_text().splitlines()
+    assert keys[:2] == ["g <http://x/graph/paper/0>", "g <http://x/graph/paper/1>"]
+    # the entities graph: a unit per subject, its coOccursWith statements a unit of their own
+    assert keys[2000:] == [f"s <http://x/e{k}>" for k in range(10)] + [
+        f"c <http://x/e{k}>" for k in range(5)
+    ]
+    for i, n in enumerate(papers[:50]):
+        start, length = int(table["offset"][i]), int(table["length"][i])
+        assert data[start : start + length].decode() == "".join(f"{spo} {n[0]} .\n" for spo in n[1])

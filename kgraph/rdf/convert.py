@@ -265,6 +265,7 @@ def decimal_lexical(x: float | int | str) -> str | None:
     return text if "." in text else text + ".0"
 
 
+@lru_cache(maxsize=1 << 16, typed=True)  # confidences and values repeat (typed: True is not 1)
 def _dec(x: float | int) -> str | None:
     lex = decimal_lexical(x)
     return None if lex is None else f'"{lex}"{_DECIMAL}'
@@ -341,6 +342,25 @@ def marked_statements(
     """:func:`iter_statements` as ``(graph term, "s p o", repeat)``: ``repeat`` is true for a
     statement whose triple was already given in another graph. One pass gives both the quads
     (all) and the union's triples (those not repeated)."""
+    for g, spos, repeats in statement_runs(graph, base, stats=stats):
+        if not repeats:
+            for spo in spos:
+                yield g, spo, False
+        else:
+            for i, spo in enumerate(spos):
+                yield g, spo, i in repeats
+
+
+def statement_runs(
+    graph: nx.MultiDiGraph,
+    base: str = DEFAULT_BASE,
+    *,
+    stats: dict[str, int] | None = None,
+) -> Iterator[tuple[str, list[str], frozenset[int]]]:
+    """:func:`marked_statements` in runs of one graph: ``(graph term, statements, the indexes
+    of the repeats among them)``. Each paper's named graph is one run, so a consumer can
+    handle a paper's statements at once (the store's writer joins them in one call); the
+    entities graph comes in runs of a few subjects."""
     base = normalise_base(base)
     index = _Index(graph)
     nodes = graph.nodes
@@ -356,38 +376,45 @@ def marked_statements(
     seen_evaluated: set[tuple[str, str]] = set()
     repeated = 0
     papers = sorted(n for n, a in nodes(data="kind") if a == "paper")
+    no_repeats: frozenset[int] = frozenset()
+    evaluated_on = _KG["evaluatedOn"]
     for pnode in papers:
         attrs = nodes[pnode]
         pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
-        for spo in _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity):
-            yield g, spo, False
+        spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity)
         org = attrs.get("organization")
         if org:
             organisations.add(str(org))
+        repeats: set[int] = set()
         for src, dst in index.evaluated.get(pnode, ()):
-            repeat = (src, dst) in seen_evaluated
-            if repeat:
+            if (src, dst) in seen_evaluated:
                 repeated += 1
+                repeats.add(len(spos))
             else:
                 seen_evaluated.add((src, dst))
-            yield g, f"{entity(src)} {_KG['evaluatedOn']} {entity(dst)}", repeat
+            spos.append(f"{entity(src)} {evaluated_on} {entity(dst)}")
+        yield g, spos, frozenset(repeats) if repeats else no_repeats
 
     g = _i(entities_graph_iri(base))
+    co_occurs_with = _KG["coOccursWith"]
+    spos = []
     for node, attrs in nodes(data=True):
         if attrs.get("kind") != "entity":
             continue
-        for spo in _entity(node, attrs, entity):
-            yield g, spo, False
+        spos.extend(_entity(node, attrs, entity))
         me = entity(node)
         for other, _ in index.co_occurs.get(node, ()):
-            yield g, f"{me} {_KG['coOccursWith']} {entity(other)}", False
+            spos.append(f"{me} {co_occurs_with} {entity(other)}")
+        if len(spos) >= _CHUNK:
+            yield g, spos, no_repeats
+            spos = []
     for org in sorted(organisations):
         o = _i(f"{base}organization/{pct(org)}")
-        yield g, f"{o} {_A} {_ORG}", False
-        yield g, f"{o} {_S_NAME} {_lit(org)}", False
-    for spo in _derived(graph, index, base, papers, entity):
-        yield g, spo, False
+        spos.append(f"{o} {_A} {_ORG}")
+        spos.append(f"{o} {_S_NAME} {_lit(org)}")
+    spos.extend(_derived(graph, index, base, papers, entity))
+    yield g, spos, no_repeats
     if stats is not None:
         stats["repeated"] = repeated
 
@@ -504,83 +531,96 @@ def _paper(
     edges: Iterable[tuple[str, dict[str, Any]]],
     nodes: Any,
     entity: Callable[[str], str],
-) -> Iterator[str]:
-    p = _i(paper_iri(base, pid))
-    yield f"{p} {_A} {_ARTICLE}"
-    yield f"{p} {_DC_ID} {_lit(pid)}"
-    yield f"{p} {_DC_TITLE} {_lit(str(attrs.get('title', '')))}"
+) -> list[str]:
+    """The statements of a paper's named graph (without its ``kg:evaluatedOn`` pairs)."""
+    out: list[str] = []
+    add = out.append
+    p_iri = paper_iri(base, pid)
+    p = f"<{p_iri}>"
+    add(f"{p} {_A} {_ARTICLE}")
+    add(f"{p} {_DC_ID} {_lit(pid)}")
+    add(f"{p} {_DC_TITLE} {_lit(str(attrs.get('title', '')))}")
     if attrs.get("abstract"):
-        yield f"{p} {_DC_ABSTRACT} {_lit(str(attrs['abstract']))}"
+        add(f"{p} {_DC_ABSTRACT} {_lit(str(attrs['abstract']))}")
     published = str(attrs.get("published") or "")
     if _ISO_DATE.match(published):
-        yield f'{p} {_DC_ISSUED} "{published}"{_DATE}'
+        add(f'{p} {_DC_ISSUED} "{published}"{_DATE}')
     elif _MONTH_DAY_RE.match(published):
-        yield f'{p} {_DC_ISSUED} "{published}"{_MONTH_DAY}'
+        add(f'{p} {_DC_ISSUED} "{published}"{_MONTH_DAY}')
     if attrs.get("arxiv_id"):
-        yield f"{p} {_ARXIV} {_lit(str(attrs['arxiv_id']))}"
+        add(f"{p} {_ARXIV} {_lit(str(attrs['arxiv_id']))}")
     if isinstance(attrs.get("authors_count"), int):
-        yield f"{p} {_KG['authorCount']} {_int(attrs['authors_count'])}"
+        add(f"{p} {_KG['authorCount']} {_int(attrs['authors_count'])}")
     if isinstance(attrs.get("upvotes"), int):
-        yield f"{p} {_KG['upvotes']} {_int(attrs['upvotes'])}"
+        add(f"{p} {_KG['upvotes']} {_int(attrs['upvotes'])}")
     if attrs.get("organization"):
         org = _i(f"{base}organization/{pct(str(attrs['organization']))}")
-        yield f"{p} {_S_ORG} {org}"
+        add(f"{p} {_S_ORG} {org}")
     authors = [str(a) for a in attrs.get("authors") or () if a]
-    author_iris = [_i(f"{paper_iri(base, pid)}/author/{n}") for n in range(1, len(authors) + 1)]
+    author_iris = [f"<{p_iri}/author/{n}>" for n in range(1, len(authors) + 1)]
     for a in author_iris:
-        yield f"{p} {_S_AUTHOR} {a}"
+        add(f"{p} {_S_AUTHOR} {a}")
     for url in attrs.get("urls") or ():
-        yield f"{p} {_SEE_ALSO} {url_term(str(url))}"
+        add(f"{p} {_SEE_ALSO} {url_term(str(url))}")
     for src in attrs.get("sources") or ():
-        yield f"{p} {_KG['sourceRecord']} {_lit(str(src))}"
+        add(f"{p} {_KG['sourceRecord']} {_lit(str(src))}")
 
     mentions: list[tuple[str, str, dict[str, Any]]] = []
     results: list[str] = []
+    names_entity = _KG["namesEntity"]
     for target, data in edges:
         rel = data.get("relation")
         if rel == "reports":
-            yield f"{p} {_KG['reports']} {_result_term(base, pid, target)}"
+            add(f"{p} {_KG['reports']} {_result_term(base, pid, target)}")
             results.append(target)
         elif rel in _REL:
             e = entity(target)
-            yield f"{p} {_REL[rel]} {e}"
+            add(f"{p} {_REL[rel]} {e}")
             if rel != "code":
-                yield f"{p} {_KG['namesEntity']} {e}"
+                add(f"{p} {names_entity} {e}")
             mentions.append((target, rel, data))
 
     for n, (a, name) in enumerate(zip(author_iris, authors, strict=True), 1):
-        yield f"{a} {_A} {_PERSON}"
-        yield f"{a} {_S_NAME} {_lit(name)}"
-        yield f"{a} {_S_POSITION} {_int(n)}"
+        add(f"{a} {_A} {_PERSON}")
+        add(f"{a} {_S_NAME} {_lit(name)}")
+        add(f"{a} {_S_POSITION} {_int(n)}")
+    # a mention's IRI ends like its entity's: <base>mention/<paper>/<type>/<slug>
+    in_entity = len(base) + len("entity/") + 1
+    mention_of = f"<{base}mention/{pct(pid)}/"
+    mention_class, refers_to, relation = _KG["Mention"], _KG["refersTo"], _KG["relation"]
     for target, rel, data in mentions:
-        m = _i(mention_iri(base, pid, target.removeprefix("entity:")))
-        yield f"{m} {_A} {_KG['Mention']}"
-        yield f"{m} {_DERIVED} {p}"
-        yield f"{m} {_KG['refersTo']} {entity(target)}"
-        yield f"{m} {_KG['relation']} {_REL[rel]}"
-        yield from _evidence(m, data)
+        e = entity(target)
+        m = mention_of + e[in_entity:]
+        add(f"{m} {_A} {mention_class}")
+        add(f"{m} {_DERIVED} {p}")
+        add(f"{m} {refers_to} {e}")
+        add(f"{m} {relation} {_REL[rel]}")
+        _evidence(out, m, data)
     for rnode in results:
-        yield from _result(base, pid, rnode, nodes[rnode], p, entity)
+        _result(out, base, pid, rnode, nodes[rnode], p, entity)
+    return out
 
 
-def _evidence(m: str, data: Mapping[str, Any]) -> Iterator[str]:
+def _evidence(out: list[str], m: str, data: Mapping[str, Any]) -> None:
+    """The evidence statements of mention or result ``m``, added to ``out``."""
+    add = out.append
     conf = data.get("confidence")
     if isinstance(conf, (int, float)) and (term := _dec(conf)) is not None:
-        yield f"{m} {_KG['confidence']} {term}"
+        add(f"{m} {_KG['confidence']} {term}")
     if data.get("component"):
-        yield f"{m} {_KG['extractor']} {_lit(str(data['component']))}"
+        add(f"{m} {_KG['extractor']} {_lit(str(data['component']))}")
     if data.get("sentence") is not None:
-        yield f"{m} {_KG['sentence']} {_lit(str(data['sentence']))}"
+        add(f"{m} {_KG['sentence']} {_lit(str(data['sentence']))}")
     if data.get("text") is not None:
-        yield f"{m} {_KG['anchorText']} {_lit(str(data['text']))}"
+        add(f"{m} {_KG['anchorText']} {_lit(str(data['text']))}")
     if isinstance(data.get("start"), int):
-        yield f"{m} {_KG['startOffset']} {_int(data['start'])}"
+        add(f"{m} {_KG['startOffset']} {_int(data['start'])}")
     if isinstance(data.get("end"), int):
-        yield f"{m} {_KG['endOffset']} {_int(data['end'])}"
+        add(f"{m} {_KG['endOffset']} {_int(data['end'])}")
     spans = data.get("spans")
     if spans:
         text = " ".join(f"{int(s)}-{int(e)}" for s, e in spans)
-        yield f"{m} {_KG['spans']} {_lit(text)}"
+        add(f"{m} {_KG['spans']} {_lit(text)}")
 
 
 def _result_term(base: str, pid: str, rnode: str) -> str:
@@ -588,33 +628,36 @@ def _result_term(base: str, pid: str, rnode: str) -> str:
 
 
 def _result(
+    out: list[str],
     base: str,
     pid: str,
     rnode: str,
     attrs: Mapping[str, Any],
     paper: str,
     entity: Callable[[str], str],
-) -> Iterator[str]:
+) -> None:
+    """The statements of result node ``rnode``, added to ``out``."""
+    add = out.append
     r = _result_term(base, pid, rnode)
-    yield f"{r} {_A} {_KG['Result']}"
-    yield f"{r} {_DERIVED} {paper}"
+    add(f"{r} {_A} {_KG['Result']}")
+    add(f"{r} {_DERIVED} {paper}")
     value = attrs.get("value")
     if isinstance(value, (int, float)) and (term := _dec(value)) is not None:
-        yield f"{r} {_KG['value']} {term}"
+        add(f"{r} {_KG['value']} {term}")
     if attrs.get("unit"):
-        yield f"{r} {_KG['unit']} {_lit(str(attrs['unit']))}"
+        add(f"{r} {_KG['unit']} {_lit(str(attrs['unit']))}")
     if attrs.get("result_type"):
-        yield f"{r} {_KG['resultType']} {_lit(str(attrs['result_type']))}"
+        add(f"{r} {_KG['resultType']} {_lit(str(attrs['result_type']))}")
     for key, prop, name_prop in (
         ("metric", "ofMetric", "metricName"),
         ("dataset", "onDataset", "datasetName"),
         ("method", "byMethod", "methodName"),
     ):
         if attrs.get(key):
-            yield f"{r} {_KG[prop]} {entity(str(attrs[key]))}"
+            add(f"{r} {_KG[prop]} {entity(str(attrs[key]))}")
         if attrs.get(f"{key}_name"):
-            yield f"{r} {_KG[name_prop]} {_lit(str(attrs[f'{key}_name']))}"
-    yield from _evidence(r, {k: attrs.get(k) for k in ("sentence", "text", "start", "end")})
+            add(f"{r} {_KG[name_prop]} {_lit(str(attrs[f'{key}_name']))}")
+    _evidence(out, r, {k: attrs.get(k) for k in ("sentence", "text", "start", "end")})
 
 
 def _entity(node: str, attrs: Mapping[str, Any], entity: Callable[[str], str]) -> Iterator[str]:

@@ -49,7 +49,7 @@ import networkx as nx
 
 from .. import __version__
 from ..exporters import DEFAULT_BASE
-from .convert import RDF_VERSION, marked_statements
+from .convert import RDF_VERSION, statement_runs
 from .delta import RunDigests, UnitIndex, disk_size, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
@@ -150,76 +150,77 @@ def open_store(
 
 
 def _counted(
-    stream: Iterator[tuple[str, str, bool]],
+    stream: Iterator[tuple[str, list[str], frozenset[int]]],
     counts: dict[str, int],
     union: Callable[[bytes], object] | None,
     runs: RunDigests,
 ) -> Iterator[bytes]:
-    """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.marked_statements`), counting
+    """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.statement_runs`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
     a triple of another graph: the union of the graphs, as N-Quads lines whose graph term is
     to be ignored (most chunks have no repeat and are passed as they are). ``runs`` is told
     of every run of one unit's statements (:mod:`kgraph.rdf.delta`): chunks end between
-    runs."""
-    buf: list[str] = []
-    repeats: list[int] = []
-    starts: list[tuple[int, str]] = []  #: (index in buf, unit) where each run begins
-    n = 0
+    runs. A paper's named graph is one unit, written with one join; the entities graph is
+    split into units statement by statement."""
+    parts: list[bytes] = []  #: the chunk so far, run by run
+    kept: list[bytes] = []  #: the same without the repeats, when there are any
+    pending = n = 0
     graphs: set[str] = set()
-    last = unit = graph_unit = ""
-    in_entities = False
     entities, co = runs.entities_graph, runs.co_occurs
-    for g, spo, repeat in stream:
-        if g != last:
-            graphs.add(g)
-            last = g
-            in_entities = g == entities
-            graph_unit = "g " + g
-        if in_entities:
-            s = spo[: spo.index(" ")]
-            key = ("c " if spo.startswith(co, len(s)) else "s ") + s
+
+    def run(key: str, data: bytes) -> None:
+        runs.add(key, data)
+        parts.append(data)
+
+    for g, spos, repeats in stream:
+        if not spos:
+            continue
+        graphs.add(g)
+        n += len(spos)
+        tail = f" {g} .\n"
+        if g != entities:  # a paper's graph: one unit, one run
+            data = (tail.join(spos) + tail).encode("utf-8")
+            run("g " + g, data)
+            if repeats or kept:
+                if not kept:
+                    kept.extend(parts[:-1])
+                if repeats:
+                    rest = [spo for i, spo in enumerate(spos) if i not in repeats]
+                    kept.append((tail.join(rest) + tail).encode("utf-8") if rest else b"")
+                else:
+                    kept.append(data)
         else:
-            key = graph_unit
-        if key != unit:
-            if len(buf) >= 4096:
-                yield _flush(buf, repeats, union, starts, runs)
-            starts.append((len(buf), key))
-            unit = key
-        if repeat:
-            repeats.append(len(buf))
-        buf.append(f"{spo} {g} .\n")
-        n += 1
-    if buf:
-        yield _flush(buf, repeats, union, starts, runs)
+            begin, unit = 0, ""
+            for i, spo in enumerate(spos):
+                s = spo[: spo.index(" ")]
+                key = ("c " if spo.startswith(co, len(s)) else "s ") + s
+                if key != unit:
+                    if i > begin:
+                        run(unit, (tail.join(spos[begin:i]) + tail).encode("utf-8"))
+                        if kept:
+                            kept.append(parts[-1])
+                    begin, unit = i, key
+            run(unit, (tail.join(spos[begin:]) + tail).encode("utf-8"))
+            if kept:
+                kept.append(parts[-1])
+        pending += len(spos)
+        if pending >= 4096:
+            yield _flush(parts, kept, union)
+            pending = 0
+    if parts:
+        yield _flush(parts, kept, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
 
 
-def _flush(
-    buf: list[str],
-    repeats: list[int],
-    union: Callable[[bytes], object] | None,
-    starts: list[tuple[int, str]],
-    runs: RunDigests,
-) -> bytes:
-    """The N-Quads bytes of ``buf`` (whole runs, the first beginning at 0), each run told to
-    ``runs``; ``union`` gets them without the ``repeats``."""
-    parts = []
-    ends = [i for i, _ in starts[1:]] + [len(buf)]
-    for (begin, key), end in zip(starts, ends, strict=True):
-        data = "".join(buf[begin:end]).encode("utf-8")
-        runs.add(key, data)
-        parts.append(data)
-    starts.clear()
+def _flush(parts: list[bytes], kept: list[bytes], union: Callable[[bytes], object] | None) -> bytes:
+    """The chunk of ``parts`` (whole runs); ``union`` gets it without the repeats (``kept``,
+    when some run had any)."""
     chunk = b"".join(parts)
     if union is not None:
-        if repeats:
-            drop = set(repeats)
-            union("".join(q for i, q in enumerate(buf) if i not in drop).encode("utf-8"))
-        else:
-            union(chunk)
-    buf.clear()
-    repeats.clear()
+        union(b"".join(kept) if kept else chunk)
+    parts.clear()
+    kept.clear()
     return chunk
 
 
@@ -362,7 +363,7 @@ class StoreLoader:
             with fh:
                 try:
                     for chunk in _counted(
-                        marked_statements(graph, self.base, stats=self.stats),
+                        statement_runs(graph, self.base, stats=self.stats),
                         self.counts,
                         union,
                         self._runs,
