@@ -215,3 +215,17 @@ def test_fixture_is_a_valid_kgraph_graph() -> None:
 
     schema = json.loads((ROOT / "schemas" / "graph.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(json.loads(FIXTURE_GRAPH.read_text(encoding="utf-8")), schema)
+
+
+def test_cached_decimals_keep_the_sign_of_zero_and_refuse_booleans() -> None:
+    """Decimal terms are cached; 0.0 and -0.0 (one key to a cache) and True and 1 still get
+    their own terms, in either order."""
+    from kgraph.rdf.convert import _dec
+
+    dec = "^^<http://www.w3.org/2001/XMLSchema#decimal>"
+    for _ in range(2):
+        assert _dec(0.0) == f'"0.0"{dec}'
+        assert _dec(-0.0) == f'"-0.0"{dec}'
+        assert _dec(1) == f'"1.0"{dec}'
+        assert _dec(True) is None
+        assert _dec(0.25) == f'"0.25"{dec}'

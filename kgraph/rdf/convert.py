@@ -265,10 +265,19 @@ def decimal_lexical(x: float | int | str) -> str | None:
     return text if "." in text else text + ".0"
 
 
-@lru_cache(maxsize=1 << 16, typed=True)  # confidences and values repeat (typed: True is not 1)
 def _dec(x: float | int) -> str | None:
+    # confidences and values repeat: cached, except zero (0.0 and -0.0 are one key to a
+    # cache but are written "0.0" and "-0.0")
+    return _dec_cached(x) if x else _dec_lexical(x)
+
+
+def _dec_lexical(x: float | int) -> str | None:
     lex = decimal_lexical(x)
     return None if lex is None else f'"{lex}"{_DECIMAL}'
+
+
+#: typed: True and 1 are one key to an untyped cache, but True is no decimal
+_dec_cached: Final = lru_cache(maxsize=1 << 16, typed=True)(_dec_lexical)
 
 
 @lru_cache(maxsize=65536)
