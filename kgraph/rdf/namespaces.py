@@ -111,14 +111,9 @@ def normalise_base(base: str) -> str:
     return base if base.endswith(("/", "#")) else base + "/"
 
 
-_UNRESERVED: Final = re.compile(r"[A-Za-z0-9\-._~]*")
-
-
 def pct(text: str) -> str:
     """``text`` percent-encoded (UTF-8) as one IRI path segment: only unreserved characters
     (letters, digits, ``-._~``) stay as they are, so ``/`` becomes ``%2F``."""
-    if _UNRESERVED.fullmatch(text):  # most ids and slugs: nothing to encode
-        return text
     return quote(text, safe="-._~")
 
 
