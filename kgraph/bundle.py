@@ -994,6 +994,7 @@ def _write(
             todo.append(paper)
         else:
             extractions[pid] = replace(ext, paper_id=pid) if before != pid else ext
+    del was, old_by_key  # a key per paper of the bundle, twice: not needed from here on
     if todo:
         bar = progress(len(todo)) if progress is not None else nullcontext(None)
         with bar as tick:

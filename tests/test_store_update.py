@@ -360,3 +360,24 @@ def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path:
     for i, n in enumerate(papers[:50]):
         start, length = int(table["offset"][i]), int(table["length"][i])
         assert data[start : start + length].decode() == "".join(f"{spo} {n[0]} .\n" for spo in n[1])
+
+
+def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path: Path) -> None:
+    """statement_runs cuts the entities graph every few thousand statements, wherever that
+    falls; _counted still makes each longest stretch of one unit a single run, so the same
+    statements give the same runs, digests and file however they are cut."""
+    ents = [f"<http://x/e{k // 4}> <http://x/r> <http://x/v{k}>" for k in range(40)]
+    ents += [f"<http://x/e{k // 2}> {CO_OCCURS} <http://x/f{k}>" for k in range(10)]
+    out = []
+    for n, cuts in enumerate([(), (1, 2, 3), (5, 21, 22, 41, 49)]):
+        bounds = [0, *cuts, len(ents)]
+        stream = [(G, ents[a:b], frozenset()) for a, b in zip(bounds, bounds[1:], strict=False)]
+        runs = RunDigests(tmp_path / f"{n}.npz", tmp_path / f"{n}.txt", G)
+        data = b"".join(_counted(iter(stream), {}, None, runs))
+        runs.close()
+        table = load_runs(tmp_path / f"{n}.npz")
+        out.append((data, (tmp_path / f"{n}.txt").read_text(), table["digest"].tolist()))
+    assert out[0] == out[1] == out[2]
+    assert out[0][1].splitlines() == [f"s <http://x/e{k}>" for k in range(10)] + [
+        f"c <http://x/e{k}>" for k in range(5)
+    ]

@@ -369,7 +369,7 @@ def statement_runs(
     """:func:`marked_statements` in runs of one graph: ``(graph term, statements, the indexes
     of the repeats among them)``. Each paper's named graph is one run, so a consumer can
     handle a paper's statements at once (the store's writer joins them in one call); the
-    entities graph comes in runs of a few subjects."""
+    entities graph comes in runs of a few thousand statements, which may end anywhere."""
     base = normalise_base(base)
     index = _Index(graph)
     nodes = graph.nodes
@@ -422,7 +422,11 @@ def statement_runs(
         o = _i(f"{base}organization/{pct(org)}")
         spos.append(f"{o} {_A} {_ORG}")
         spos.append(f"{o} {_S_NAME} {_lit(org)}")
-    spos.extend(_derived(graph, index, base, papers, entity))
+    for spo in _derived(graph, index, base, papers, entity):  # millions at scale: in runs
+        spos.append(spo)
+        if len(spos) >= _CHUNK:
+            yield g, spos, no_repeats
+            spos = []
     yield g, spos, no_repeats
     if stats is not None:
         stats["repeated"] = repeated

@@ -160,53 +160,61 @@ def _counted(
     a triple of another graph: the union of the graphs, as N-Quads lines whose graph term is
     to be ignored (most chunks have no repeat and are passed as they are). ``runs`` is told
     of every run of one unit's statements (:mod:`kgraph.rdf.delta`): chunks end between
-    runs. A paper's named graph is one unit, written with one join; the entities graph is
-    split into units statement by statement."""
+    runs. A paper's named graph is one unit, written with one join; in the entities graph a
+    run is each longest stretch of statements of one unit, wherever the stream's runs end
+    (so the runs, and the units' digests, do not depend on how the stream is cut)."""
     parts: list[bytes] = []  #: the chunk so far, run by run
     kept: list[bytes] = []  #: the same without the repeats, when there are any
     pending = n = 0
     graphs: set[str] = set()
     entities, co = runs.entities_graph, runs.co_occurs
+    tail_e = f" {entities} .\n"
+    unit = ""  #: the unit of the entities graph's run being collected
+    collected: list[str] = []  #: its statements
 
-    def run(key: str, data: bytes) -> None:
+    def run(key: str, data: bytes, union_data: bytes | None = None) -> None:
+        """A run of unit ``key``; ``union_data``: the run without its repeats, if any."""
         runs.add(key, data)
         parts.append(data)
+        if union_data is not None:
+            if not kept:  # from here on this chunk's union is told apart
+                kept.extend(parts[:-1])
+            kept.append(union_data)
+        elif kept:
+            kept.append(data)
+
+    def close() -> None:
+        if collected:
+            run(unit, (tail_e.join(collected) + tail_e).encode("utf-8"))
+            collected.clear()
 
     for g, spos, repeats in stream:
         if not spos:
             continue
         graphs.add(g)
         n += len(spos)
-        tail = f" {g} .\n"
-        if g != entities:  # a paper's graph: one unit, one run
-            data = (tail.join(spos) + tail).encode("utf-8")
-            run("g " + g, data)
-            if repeats or kept:
-                if not kept:
-                    kept.extend(parts[:-1])
-                if repeats:
-                    rest = [spo for i, spo in enumerate(spos) if i not in repeats]
-                    kept.append((tail.join(rest) + tail).encode("utf-8") if rest else b"")
-                else:
-                    kept.append(data)
-        else:
-            begin, unit = 0, ""
-            for i, spo in enumerate(spos):
+        pending += len(spos)
+        if g == entities:
+            for spo in spos:
                 s = spo[: spo.index(" ")]
                 key = ("c " if spo.startswith(co, len(s)) else "s ") + s
                 if key != unit:
-                    if i > begin:
-                        run(unit, (tail.join(spos[begin:i]) + tail).encode("utf-8"))
-                        if kept:
-                            kept.append(parts[-1])
-                    begin, unit = i, key
-            run(unit, (tail.join(spos[begin:]) + tail).encode("utf-8"))
-            if kept:
-                kept.append(parts[-1])
-        pending += len(spos)
-        if pending >= 4096:
+                    close()
+                    unit = key
+                collected.append(spo)
+        else:
+            close()
+            tail = f" {g} .\n"  # a paper's graph: one unit, one run
+            data = (tail.join(spos) + tail).encode("utf-8")
+            if repeats:
+                rest = [spo for i, spo in enumerate(spos) if i not in repeats]
+                run("g " + g, data, (tail.join(rest) + tail).encode("utf-8") if rest else b"")
+            else:
+                run("g " + g, data)
+        if pending >= 4096 and parts:  # (the run being collected is not in parts yet)
             yield _flush(parts, kept, union)
             pending = 0
+    close()
     if parts:
         yield _flush(parts, kept, union)
     counts["quads"] = n
