@@ -67,7 +67,6 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
-    from .rdf.delta import Compaction
     from .rdf.store import StoreLoader
     from .resolve import Resolution
 
@@ -780,38 +779,6 @@ def build(
 
     if isolate is None:
         isolate = hasattr(os, "fork") and (engine is None or engine.engine != "dask")
-    # the store this build may update in place: compacted meanwhile, on a copy (see
-    # kgraph.rdf.delta), by a process that idles whenever the build's own have work
-    compaction = _start_compaction(Path(folder), manifest) if isolate and not stale else None
-    try:
-        report = _run(work, isolate, compaction, report, folder, log, progress, on_read)
-    finally:
-        if compaction is not None:
-            compaction.discard()
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _start_compaction(folder: Path, manifest: Mapping[str, Any]) -> Compaction | None:
-    from .rdf.store import start_compaction
-
-    made_from = ((manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
-    return start_compaction(folder, made_from)
-
-
-def _run(
-    work: Callable[..., tuple[BuildReport, _Written | None]],
-    isolate: bool,
-    compaction: Compaction | None,
-    report: BuildReport,
-    folder: str | os.PathLike[str],
-    log: ReadLog,
-    progress: Callable[[int], AbstractContextManager[Progress]] | None,
-    on_read: Callable[[BuildReport], None] | None,
-) -> BuildReport:
-    """:func:`build`'s work, in a forked copy when ``isolate`` (falling back to this process
-    where there is no fork), then the store and the commit, here; the report (the copy's,
-    when it made one)."""
     written: _Written | None = None
     if isolate:
         before = _temporary_names(Path(folder))
@@ -834,10 +801,11 @@ def _run(
         _, written = work()
     if written is not None:
         try:
-            _finish(written, report, compaction)
+            _finish(written, report)
         except BaseException:
             written.abort()
             raise
+    report.seconds = time.perf_counter() - started
     return report
 
 
@@ -922,11 +890,9 @@ class _Written:
         self.staging.abort()
 
 
-def _finish(written: _Written, report: BuildReport, compaction: Compaction | None = None) -> None:
-    """Load the store (or update the previous one, from ``compaction``'s copy when there
-    is one), write the manifest and put the new files in place."""
+def _finish(written: _Written, report: BuildReport) -> None:
+    """Load the store, write the manifest and put the new files in place."""
     staging, mark = written.staging, written.mark
-    written.store_pass.loader.compaction = compaction
     store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
     report.store = written.store_pass.loader.how
     mark = report.lap("store", mark)

@@ -436,14 +436,7 @@ def build_(
             f"store: updated in place in {how['seconds']:.1f} s: {how['units_changed']:,} units "
             f"changed and {how['units_removed']:,} removed ({how['changed_share']:.1%} of the "
             f"quads' bytes), {how['quads_removed']:,} quads removed and "
-            f"{how['quads_added']:,} added"
-            + (", then compacted" if how.get("compacted") else "")
-            + (
-                "; it started from a copy compacted meanwhile "
-                f"({how['compaction']['seconds']:.1f} s)"
-                if how.get("compaction")
-                else ""
-            )
+            f"{how['quads_added']:,} added" + (", then compacted" if how.get("compacted") else "")
         )
     elif how.get("update_failed"):
         settings.detail(f"store: loaded whole (the update in place failed: {how['update_failed']})")

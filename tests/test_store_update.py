@@ -182,9 +182,7 @@ def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
     assert fresh.exit_code == 0 and "kgraph: store: loaded whole\n" in fresh.stderr
     said = result.stderr.split("store: updated in place in ", 1)[1].split("\n")[0]
     assert " units changed and " in said and "% of the quads' bytes), " in said
-    said, copy = said.split("; ", 1)
     assert said.endswith(" added") and " quads removed and " in said
-    assert copy.startswith("it started from a copy compacted meanwhile (") and copy.endswith(" s)")
 
 
 # --- the update itself, on arbitrary quads --------------------------------------------------
@@ -310,9 +308,8 @@ def test_a_store_grown_too_big_is_compacted(
     shutil.copytree(seed_bundle(), folder)
     loaded = marker(folder)
     assert loaded["compact_bytes_per_quad"] == round(loaded["bytes"] / loaded["quads"], 3)
-    report = build(folder, [SMALL_INPUT], isolate=False)  # no compacted copy meanwhile
+    report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "updated in place" and not report.store["compacted"]
-    assert report.store["from_copy"] == "backup" and "compaction" not in report.store
     assert marker(folder)["compact_bytes_per_quad"] == loaded["compact_bytes_per_quad"]
     monkeypatch.setattr(delta, "MAX_GROWTH", 0.0)
     report = build(folder, [MORE_INPUT])
@@ -374,7 +371,7 @@ def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path
     out = []
     for n, cuts in enumerate([(), (1, 2, 3), (5, 21, 22, 41, 49)]):
         bounds = [0, *cuts, len(ents)]
-        stream = [(G, ents[a:b], frozenset()) for a, b in itertools.pairwise(bounds)]
+        stream = [(G, ents[a:b], frozenset()) for a, b in zip(bounds, bounds[1:], strict=False)]
         runs = RunDigests(tmp_path / f"{n}.npz", tmp_path / f"{n}.txt", G)
         data = b"".join(_counted(iter(stream), {}, None, runs))
         runs.close()
@@ -384,65 +381,3 @@ def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path
     assert out[0][1].splitlines() == [f"s <http://x/e{k}>" for k in range(10)] + [
         f"c <http://x/e{k}>" for k in range(5)
     ]
-
-
-def test_an_add_updates_a_copy_compacted_meanwhile(tmp_path: Path) -> None:
-    """While the build works, a process of its own compacts a copy of the store; the update
-    starts from that copy, whose size per quad is then what a compacted store takes."""
-    folder = tmp_path / "bundle"
-    shutil.copytree(seed_bundle(), folder)
-    loaded = marker(folder)
-    report = build(folder, [SMALL_INPUT])
-    assert report.store["loaded"] == "updated in place"
-    assert report.store["from_copy"] == "compacted meanwhile"
-    copy = report.store["compaction"]
-    assert copy["seconds"] > 0 and copy["bytes"] > 0
-    ratio = round(copy["bytes"] / loaded["quads"], 3)
-    assert marker(folder)["compact_bytes_per_quad"] == ratio
-    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
-
-
-def test_a_failed_compaction_falls_back_to_a_backup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "bundle"
-    shutil.copytree(seed_bundle(), folder)
-    monkeypatch.setattr(delta, "COMPACT_MODULE", "kgraph.no_such_module")  # its process fails
-    report = build(folder, [SMALL_INPUT])
-    assert report.store["loaded"] == "updated in place"
-    assert report.store["from_copy"] == "backup"
-    assert report.store["compaction_failed"].startswith("the compaction failed (exit status 1")
-    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
-
-
-def test_a_failed_build_stops_the_compaction_and_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import kgraph.bundle as bundle_module
-
-    folder = tmp_path / "bundle"
-    shutil.copytree(seed_bundle(), folder)
-    before = snapshot(folder)
-
-    def failing(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("the build failed")
-
-    monkeypatch.setattr(bundle_module, "_write", failing)  # in the build's forked copy too
-    started: list[Any] = []
-    real = delta.Compaction.__init__
-
-    def spy(self: Any, *args: Any, **kwargs: Any) -> None:
-        real(self, *args, **kwargs)
-        started.append(self)
-
-    monkeypatch.setattr(delta.Compaction, "__init__", spy)
-    with pytest.raises(RuntimeError, match="the build failed"):
-        build(folder, [SMALL_INPUT])
-    assert len(started) == 1 and started[0]._job is None  # stopped and waited for
-    assert snapshot(folder) == before  # its copy removed, the store as it was

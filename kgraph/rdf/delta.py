@@ -27,28 +27,14 @@ Ranks and ranked lists are kept short (:data:`kgraph.rdf.convert.RANKED`,
 :data:`MAX_SHARE` of the quads' bytes changed, a bulk load of everything is faster:
 :func:`update_store` makes nothing and says so, and the caller loads. An update that leaves
 the store over :data:`MAX_GROWTH` times the size of a compacted one compacts it.
-
-RocksDB reorganises a store's files (compacts) in the background whenever the store is open
-for writing, and a store fresh from Oxigraph's bulk loader needs much of that: opened for a
-16-s update it grows by a third, and compacting it fully takes about a minute at 160k papers.
-So a build that may update a store starts a :class:`Compaction` of a copy of it at once, in a
-forked process of low priority, while the build's own work goes on; :func:`update_store`
-then updates that compacted copy (``start``), which an update's few changes keep small.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -59,15 +45,12 @@ import numpy as np
 from .namespaces import KG, XSD
 
 __all__ = [
-    "COMPACT_MODULE",
     "MAX_GROWTH",
     "MAX_SHARE",
     "UNITS",
     "UNIT_KEYS",
-    "Compaction",
     "RunDigests",
     "UnitIndex",
-    "compact_copy",
     "disk_size",
     "load_runs",
     "update_store",
@@ -256,75 +239,6 @@ def _unit(quad: Any, entities: Any, co: Any) -> tuple[str, Any]:
     return ("c" if quad.predicate == co else "s", quad.subject)
 
 
-#: what :class:`Compaction` runs (``python -m``): this module
-COMPACT_MODULE = "kgraph.rdf.delta"
-
-
-class Compaction:
-    """A compacted copy of the store in ``store`` (``Store.backup``, then ``Store.optimize``),
-    made by a new Python process of low priority while this one goes on (a fresh one: a
-    forked copy of a process that has used RocksDB can deadlock in it).
-
-    The copy is made in a new temporary folder in ``folder`` (the bundle's, so that it can be
-    moved into place). :meth:`result` waits for it: its path, or None when it could not be
-    made (``error`` says why; nothing is left behind). :meth:`discard` stops the work and
-    removes what it made, whatever became of it; call it in every case once done (after the
-    copy was moved away, it only removes the empty folder). ``marker``: the store's marker
-    when the copy began, to check that the copy is still of the store there."""
-
-    def __init__(self, store: Path, folder: Path, marker: dict[str, Any] | None = None) -> None:
-        self.store = store
-        self.marker = marker
-        self.error: str | None = None
-        self.info: dict[str, Any] = {}  #: ``seconds`` and ``bytes`` of the copy, once made
-        self._dir = Path(tempfile.mkdtemp(prefix=".store-", suffix=".compact.tmp", dir=folder))
-        self.path = self._dir / "store"
-        args = [sys.executable, "-m", COMPACT_MODULE, str(store), str(self.path)]
-        try:
-            self._job: subprocess.Popen[bytes] | None = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        except OSError as exc:
-            self._job = None
-            self.error = f"cannot start the compaction ({exc.strerror or exc})"
-
-    def result(self) -> Path | None:
-        job, self._job = self._job, None
-        if job is not None:
-            out, err = job.communicate()
-            if job.returncode == 0:
-                self.info = json.loads(out)
-            else:
-                lines = err.decode("utf-8", "replace").strip().splitlines() or ["no message"]
-                self.error = f"the compaction failed (exit status {job.returncode}: {lines[-1]})"
-        if self.error is not None or not self.path.is_dir():
-            self.discard()
-            return None
-        return self.path
-
-    def discard(self) -> None:
-        job, self._job = self._job, None
-        if job is not None:
-            job.kill()
-            job.communicate()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def compact_copy(store: Path, into: Path) -> dict[str, Any]:
-    """Make ``into`` a compacted copy of the store ``store`` (what :class:`Compaction` runs);
-    its ``seconds`` and ``bytes``."""
-    import pyoxigraph as ox
-
-    started = time.perf_counter()
-    ro = ox.Store.read_only(str(store))
-    ro.backup(str(into))
-    del ro
-    copy = ox.Store(str(into))
-    copy.optimize()
-    del copy
-    return {"seconds": round(time.perf_counter() - started, 3), "bytes": disk_size(into)}
-
-
 def disk_size(folder: Path) -> int:
     """The bytes of the files under ``folder``."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -350,7 +264,6 @@ def update_store(
     *,
     max_share: float | None = None,
     compact_size: int | None = None,
-    start: Callable[[], Path | None] | None = None,
 ) -> dict[str, Any]:
     """Make ``target`` (which must not exist) the store of the N-Quads file ``quads`` by
     updating a copy of the store ``previous``, whose units are ``old``; ``runs`` and ``new``
@@ -359,12 +272,7 @@ def update_store(
     bytes are in changed units: a bulk load is then faster), ``changed_share``,
     ``units_changed``, ``units_removed``, ``quads_removed``, ``quads_added``, ``bytes_read``,
     ``compacted`` (the store was compacted: it had grown past :data:`MAX_GROWTH` times
-    ``compact_size``, the size on disk of a compacted store of these quads), ``seconds``.
-
-    ``start()``, when given, is asked (only when the update goes ahead) for a copy of
-    ``previous`` to update instead of a new ``Store.backup`` of it (a :class:`Compaction`'s
-    result: it is moved to ``target``); None from it: the backup as usual. ``from_copy`` then
-    says which was used."""
+    ``compact_size``, the size on disk of a compacted store of these quads), ``seconds``."""
     import pyoxigraph as ox
 
     started = time.perf_counter()
@@ -381,13 +289,9 @@ def update_store(
 
     if target.exists():
         target.rmdir()  # Store.backup makes the folder; an empty one is in the way
-    copy = start() if start is not None else None
-    if copy is not None:
-        copy.rename(target)
-    else:
-        ox_store = ox.Store.read_only(str(previous))
-        ox_store.backup(str(target))
-        del ox_store
+    ox_store = ox.Store.read_only(str(previous))
+    ox_store.backup(str(target))
+    del ox_store
     store = ox.Store(str(target))
     try:
         entities = ox.NamedNode(entities_graph[1:-1])
@@ -456,11 +360,5 @@ def update_store(
         "quads_added": added,
         "bytes_read": size,
         "compacted": compacted,
-        "from_copy": "compacted meanwhile" if copy is not None else "backup",
         "seconds": round(time.perf_counter() - started, 3),
     }
-
-
-if __name__ == "__main__":  # Compaction's process: python -m kgraph.rdf.delta STORE INTO
-    os.nice(10)  # background work: the build's own processes come first
-    print(json.dumps(compact_copy(Path(sys.argv[1]), Path(sys.argv[2]))))

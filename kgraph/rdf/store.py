@@ -50,7 +50,7 @@ import networkx as nx
 from .. import __version__
 from ..exporters import DEFAULT_BASE
 from .convert import RDF_VERSION, statement_runs
-from .delta import Compaction, RunDigests, UnitIndex, disk_size, load_runs, update_store
+from .delta import RunDigests, UnitIndex, disk_size, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "named_graphs",
     "open_store",
     "paper_graph_iri",
-    "start_compaction",
     "store_info",
     "write_store",
 ]
@@ -103,24 +102,6 @@ def _marker(store: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and info.get("format") == _FORMAT else None
-
-
-def start_compaction(bundle_dir: Path, graph_sha256: str | None) -> Compaction | None:
-    """Start compacting a copy of the bundle's store (:class:`~kgraph.rdf.delta.Compaction`)
-    when a build may update it: it exists and was made from ``graph_sha256`` (the SHA-256 of
-    the graph.json the build replaces). None when not, or when no copy can be started."""
-    folder = bundle_dir / STORE
-    info = _marker(folder)
-    if not graph_sha256 or info is None or info.get("graph_sha256") != graph_sha256:
-        return None
-    try:
-        compaction = Compaction(folder, bundle_dir, info)
-    except OSError:
-        return None
-    if compaction.error is not None:
-        compaction.discard()
-        return None
-    return compaction
 
 
 def _is_fresh(info: dict[str, Any] | None, sha256: str, base: str | None) -> bool:
@@ -356,8 +337,6 @@ class StoreLoader:
         self.update_failed: str | None = None  #: why an update in place was given up
         self.update_skipped: str | None = None  #: why no update in place was tried
         self._compact_ratio: float | None = None  #: the previous store's, when compacted
-        #: a compacted copy of the previous store being made meanwhile (set by the caller)
-        self.compaction: Compaction | None = None
         self._streaming = not defer_load and _make_fifo(self.quads)
         if self._streaming:
             self._thread = threading.Thread(
@@ -454,18 +433,6 @@ class StoreLoader:
             if ratio is None and info.get("loaded", "bulk") == "bulk" and info.get("quads"):
                 ratio = info["bytes"] / info["quads"]
             self._compact_ratio = float(ratio) if ratio else None
-            compaction = self.compaction
-            old_quads = int(info.get("quads") or 0)
-
-            def start() -> Path | None:
-                """The compacted copy, when it is of this store and could be made."""
-                if compaction is None or compaction.marker != info:
-                    return None
-                copy = compaction.result()
-                if copy is not None and old_quads:  # what compacted quads take
-                    self._compact_ratio = compaction.info["bytes"] / old_quads
-                return copy
-
             update = update_store(
                 folder,
                 self.tmp,
@@ -475,17 +442,12 @@ class StoreLoader:
                 units,
                 f"<{entities_graph_iri(self.base)}>",
                 compact_size=int(ratio * self.counts["quads"]) if ratio else None,
-                start=start,
             )
         except (OSError, ValueError, KeyError) as exc:
             # a damaged index or store: load everything instead (the old store is untouched)
             self.update_failed = f"{type(exc).__name__}: {exc}"
         else:
             if update.pop("updated"):
-                if compaction is not None and update["from_copy"] != "backup":
-                    update["compaction"] = compaction.info  # its seconds and bytes
-                elif compaction is not None and compaction.error:
-                    update["compaction_failed"] = compaction.error
                 return update
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
