@@ -41,6 +41,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
+def assert_as_built_whole(folder: Path, tmp_path: Path, *inputs: str) -> None:
+    """The store of ``folder`` holds the quads of a bundle of the seed pages and ``inputs``
+    built in one go."""
+    fresh = tmp_path / "fresh"
+    build(fresh, [*PAGES, *inputs])
+    assert quads(folder) == quads(fresh)
+
+
 @pytest.fixture(scope="module")
 def three_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("three") / "bundle"
@@ -76,9 +84,7 @@ def test_an_add_updates_the_store_to_the_quads_of_a_whole_load(
     # and the next add updates the updated store
     report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "updated in place" and report.added
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
 
 
 def test_a_big_change_loads_the_store_whole(three_pages: Path, tmp_path: Path) -> None:
@@ -97,9 +103,7 @@ def test_a_small_add_updates_in_place_with_the_default_share(tmp_path: Path) -> 
     report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "updated in place"
     assert report.store["bytes_read"] < 0.3 * marker(folder)["bytes"]
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
 
 
 @pytest.mark.parametrize("damage", ["units file removed", "units file truncated"])
@@ -114,9 +118,7 @@ def test_a_damaged_unit_index_means_a_whole_load(tmp_path: Path, damage: str) ->
     report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "bulk"
     assert report.store["update_failed"]  # said why (kgraph -v prints it)
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
     assert len(UnitIndex.load(folder / "store")) == marker(folder)["units"]
 
 
@@ -164,9 +166,7 @@ def test_an_update_that_fails_leaves_the_old_bundle(
     report = build(folder, [SMALL_INPUT])
     failed = "OSError: [Errno 5] Input/output error"
     assert report.store == {"loaded": "bulk", "update_failed": failed}
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT])
-    assert quads(folder) == quads(fresh)
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
 
 
 def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
@@ -316,9 +316,7 @@ def test_a_store_grown_too_big_is_compacted(
     assert report.store["loaded"] == "updated in place" and report.store["compacted"]
     info = marker(folder)
     assert info["compact_bytes_per_quad"] == round(info["bytes"] / info["quads"], 3)
-    fresh = tmp_path / "fresh"
-    build(fresh, [*PAGES, SMALL_INPUT, MORE_INPUT])
-    assert quads(folder) == quads(fresh)
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT, MORE_INPUT)
 
 
 def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path: Path) -> None:
@@ -371,7 +369,7 @@ def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path
     out = []
     for n, cuts in enumerate([(), (1, 2, 3), (5, 21, 22, 41, 49)]):
         bounds = [0, *cuts, len(ents)]
-        stream = [(G, ents[a:b], frozenset()) for a, b in zip(bounds, bounds[1:], strict=False)]
+        stream = [(G, ents[a:b], frozenset()) for a, b in itertools.pairwise(bounds)]
         runs = RunDigests(tmp_path / f"{n}.npz", tmp_path / f"{n}.txt", G)
         data = b"".join(_counted(iter(stream), {}, None, runs))
         runs.close()
