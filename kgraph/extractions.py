@@ -65,8 +65,9 @@ def entity_to_dict(entity: Entity) -> dict[str, Any]:
 
 
 def entity_from_dict(d: Mapping[str, Any]) -> Entity:
-    # interned: the same sentence (and source name) recurs in many mentions of a paper, and a
-    # large bundle holds millions of mentions in memory
+    # interned: the same sentence (and source name) recurs in many mentions of a paper, the
+    # same type, relation and gazetteer id in many entities, and a large bundle holds
+    # millions of both in memory (a JSON parser makes a new string for every value)
     intern = sys.intern
     mentions = tuple(
         [
@@ -82,12 +83,12 @@ def entity_from_dict(d: Mapping[str, Any]) -> Entity:
     )
     return Entity(
         name=str(d["name"]),
-        type=str(d["type"]),
-        relation=str(d["relation"]),
+        type=intern(str(d["type"])),
+        relation=intern(str(d["relation"])),
         confidence=float(d.get("confidence", 0.0)),
         aliases=tuple(str(a) for a in d.get("aliases") or ()),
         mentions=mentions,
-        id=d.get("kb_id") or None,
+        id=intern(str(d["kb_id"])) if d.get("kb_id") else None,
     )
 
 
