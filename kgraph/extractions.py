@@ -66,15 +66,16 @@ def entity_to_dict(entity: Entity) -> dict[str, Any]:
 
 def entity_from_dict(d: Mapping[str, Any]) -> Entity:
     # interned: the same sentence (and source name) recurs in many mentions of a paper, the
-    # same type, relation and gazetteer id in many entities, and a large bundle holds
-    # millions of both in memory (a JSON parser makes a new string for every value)
+    # same name, mention text, type, relation and gazetteer id across papers, and a large
+    # bundle holds millions of both in memory (a JSON parser makes a new string for every
+    # value)
     intern = sys.intern
     mentions = tuple(
         [
             Mention(
                 int(m["start"]),
                 int(m["end"]),
-                str(m["text"]),
+                intern(str(m["text"])),
                 intern(str(m.get("source", ""))),
                 intern(str(m.get("sentence", ""))),
             )
@@ -82,7 +83,7 @@ def entity_from_dict(d: Mapping[str, Any]) -> Entity:
         ]
     )
     return Entity(
-        name=str(d["name"]),
+        name=intern(str(d["name"])),
         type=intern(str(d["type"])),
         relation=intern(str(d["relation"])),
         confidence=float(d.get("confidence", 0.0)),

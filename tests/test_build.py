@@ -439,15 +439,16 @@ def test_verbose_build_reports_time_and_memory_by_phase(tmp_path: Path) -> None:
 
 def test_a_bundle_read_shares_its_repeated_strings() -> None:
     """A bundle's extractions are read into millions of objects at scale: the strings that
-    recur (types, relations, gazetteer ids, sentences, component names) are one object each,
-    not one per entity or mention as a JSON parser makes them; the values are unchanged."""
+    recur (names, types, relations, gazetteer ids, mention texts, sentences, component names)
+    are one object each, not one per entity or mention as a JSON parser makes them; the
+    values are unchanged."""
     bundle = bundle_module.Bundle.open(seed_bundle())
     entities = [e for ext in bundle.extractions.values() for e in ext.entities]
-    for attr in ("type", "relation", "id"):
+    for attr in ("name", "type", "relation", "id"):
         values = [getattr(e, attr) for e in entities if getattr(e, attr)]
         assert len({id(v) for v in values}) == len(set(values)) < len(values), attr
     mentions = [m for e in entities for m in e.mentions]
-    for attr in ("source", "sentence"):
+    for attr in ("text", "source", "sentence"):
         values = [getattr(m, attr) for m in mentions]
         assert len({id(v) for v in values}) == len(set(values)) < len(values), attr
     rows = [json.loads(line) for line in (seed_bundle() / "extractions.jsonl").open()]
