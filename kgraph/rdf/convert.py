@@ -57,8 +57,10 @@ from .namespaces import (
     SKOS,
     XSD,
     entities_graph_iri,
-    entity_iri_of_node,
+    entity_path,
+    entity_prefix,
     mention_iri,
+    mention_prefix,
     normalise_base,
     paper_graph_iri,
     paper_iri,
@@ -373,12 +375,21 @@ def statement_runs(
     base = normalise_base(base)
     index = _Index(graph)
     nodes = graph.nodes
+    entity_start = entity_prefix(base)
+    ent_path: dict[str, str] = {}
     ent_iri: dict[str, str] = {}
+
+    def path(node: str) -> str:
+        """:func:`~kgraph.rdf.namespaces.entity_path` of an entity node (cached)."""
+        p = ent_path.get(node)
+        if p is None:
+            p = ent_path[node] = entity_path(node.removeprefix("entity:"))
+        return p
 
     def entity(node: str) -> str:
         term = ent_iri.get(node)
         if term is None:
-            term = ent_iri[node] = _i(entity_iri_of_node(base, node))
+            term = ent_iri[node] = f"<{entity_start}{path(node)}>"
         return term
 
     organisations: set[str] = set()
@@ -391,7 +402,7 @@ def statement_runs(
         attrs = nodes[pnode]
         pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
-        spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity)
+        spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         org = attrs.get("organization")
         if org:
             organisations.add(str(org))
@@ -544,8 +555,10 @@ def _paper(
     edges: Iterable[tuple[str, dict[str, Any]]],
     nodes: Any,
     entity: Callable[[str], str],
+    path: Callable[[str], str],
 ) -> list[str]:
-    """The statements of a paper's named graph (without its ``kg:evaluatedOn`` pairs)."""
+    """The statements of a paper's named graph (without its ``kg:evaluatedOn`` pairs);
+    ``entity`` and ``path`` give an entity node's term and its ``entity_path``."""
     out: list[str] = []
     add = out.append
     p_iri = paper_iri(base, pid)
@@ -597,13 +610,11 @@ def _paper(
         add(f"{a} {_A} {_PERSON}")
         add(f"{a} {_S_NAME} {_lit(name)}")
         add(f"{a} {_S_POSITION} {_int(n)}")
-    # a mention's IRI ends like its entity's: <base>mention/<paper>/<type>/<slug>
-    in_entity = len(base) + len("entity/") + 1
-    mention_of = f"<{base}mention/{pct(pid)}/"
+    mention_of = mention_prefix(base, pid)  # mention_iri, its paper's part once
     mention_class, refers_to, relation = _KG["Mention"], _KG["refersTo"], _KG["relation"]
     for target, rel, data in mentions:
         e = entity(target)
-        m = mention_of + e[in_entity:]
+        m = f"<{mention_of}{path(target)}>"
         add(f"{m} {_A} {mention_class}")
         add(f"{m} {_DERIVED} {p}")
         add(f"{m} {refers_to} {e}")

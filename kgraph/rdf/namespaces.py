@@ -53,7 +53,10 @@ __all__ = [
     "entities_graph_iri",
     "entity_iri",
     "entity_iri_of_node",
+    "entity_path",
+    "entity_prefix",
     "mention_iri",
+    "mention_prefix",
     "normalise_base",
     "paper_graph_iri",
     "paper_iri",
@@ -129,10 +132,26 @@ def entities_graph_iri(base: str) -> str:
     return f"{base}graph/entities"
 
 
+def entity_path(canonical_id: str) -> str:
+    """``<type>/<slug>`` percent-encoded: how the IRIs of an entity and of its mentions end."""
+    typ, _, slug = canonical_id.partition("/")
+    return f"{pct(typ)}/{pct(slug)}"
+
+
 def entity_iri(base: str, canonical_id: str) -> str:
     """The IRI of entity ``<type>/<slug>`` (the canonical id, without ``entity:``)."""
-    typ, _, slug = canonical_id.partition("/")
-    return f"{base}entity/{pct(typ)}/{pct(slug)}"
+    return entity_prefix(base) + entity_path(canonical_id)
+
+
+def entity_prefix(base: str) -> str:
+    """Where entity IRIs begin: they end with :func:`entity_path`."""
+    return f"{base}entity/"
+
+
+def mention_prefix(base: str, paper_id: str) -> str:
+    """Where the IRIs of paper ``paper_id``'s mentions begin: they end with
+    :func:`entity_path`."""
+    return f"{base}mention/{pct(paper_id)}/"
 
 
 def entity_iri_of_node(base: str, node: str) -> str:
@@ -146,8 +165,7 @@ def result_iri(base: str, paper_id: str, n: int | str) -> str:
 
 def mention_iri(base: str, paper_id: str, canonical_id: str) -> str:
     """The evidence node of the edge from paper ``paper_id`` to entity ``canonical_id``."""
-    typ, _, slug = canonical_id.partition("/")
-    return f"{base}mention/{pct(paper_id)}/{pct(typ)}/{pct(slug)}"
+    return mention_prefix(base, paper_id) + entity_path(canonical_id)
 
 
 def data_prefixes(base: str) -> dict[str, str]:

@@ -185,7 +185,7 @@ def _counted(
 
     def close() -> None:
         if collected:
-            run(unit, (tail_e.join(collected) + tail_e).encode("utf-8"))
+            run(unit, _lines(collected, tail_e))
             collected.clear()
 
     for g, spos, repeats in stream:
@@ -205,10 +205,10 @@ def _counted(
         else:
             close()
             tail = f" {g} .\n"  # a paper's graph: one unit, one run
-            data = (tail.join(spos) + tail).encode("utf-8")
+            data = _lines(spos, tail)
             if repeats:
                 rest = [spo for i, spo in enumerate(spos) if i not in repeats]
-                run("g " + g, data, (tail.join(rest) + tail).encode("utf-8") if rest else b"")
+                run("g " + g, data, _lines(rest, tail))
             else:
                 run("g " + g, data)
         if pending >= 4096 and parts:  # (the run being collected is not in parts yet)
@@ -219,6 +219,11 @@ def _counted(
         yield _flush(parts, kept, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
+
+
+def _lines(spos: list[str], tail: str) -> bytes:
+    """N-Quads lines of statements ``spos``, each ended by ``tail`` (its graph and " .")."""
+    return (tail.join(spos) + tail).encode("utf-8") if spos else b""
 
 
 def _flush(parts: list[bytes], kept: list[bytes], union: Callable[[bytes], object] | None) -> bytes:
