@@ -90,6 +90,8 @@ FORMAT_VERSION: Final = 1
 MANIFEST: Final = "manifest.json"
 PAPERS: Final = "papers.jsonl"
 EXTRACTIONS: Final = "extractions.jsonl"
+#: what lets an add resolve only what its papers change (kgraph.resolve_delta)
+RESOLUTION: Final = "resolution.jsonl.gz"
 
 
 class BundleError(Exception):
@@ -629,6 +631,9 @@ class BuildReport:
     #: how the store was made: ``{"loaded": "bulk"}``, or ``"updated in place"`` with what
     #: the update did (units changed and removed, quads removed and added: kgraph.rdf.delta)
     store: dict[str, Any] = field(default_factory=dict)
+    #: how entities were resolved: ``{"grown": n, "of": total}`` (from the bundle's
+    #: resolution state, n per-paper entities resolved) or ``{"full": why}``
+    resolution: dict[str, Any] = field(default_factory=dict)
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
@@ -987,11 +992,14 @@ def _write(
     report.re_extract_all = bool(papers) and (re_extract or stale)
     extractions: dict[str, Extraction] = {}
     todo: list[Paper] = []
+    redone: set[str] = set()  #: papers of the bundle extracted again
     for pid, paper in sorted(papers.items()):
         before = was.get(pid)
         ext = bundle.extractions.get(before) if before is not None else None
         if before is None or ext is None or report.re_extract_all or old[before].text != paper.text:
             todo.append(paper)
+            if before is not None:
+                redone.add(pid)
         else:
             extractions[pid] = replace(ext, paper_id=pid) if before != pid else ext
     del was, old_by_key  # a key per paper of the bundle, twice: not needed from here on
@@ -1015,7 +1023,6 @@ def _write(
 
     # 4. resolve, build the graph, write
     from .graph import build_graph
-    from .resolve import resolve
 
     extractions = dict(sorted(extractions.items()))
     _settle(stop=True)
@@ -1034,7 +1041,7 @@ def _write(
             },
         )
         try:
-            resolution = resolve(extractions.values())
+            resolution = _resolve(folder, bundle, extractions, redone, report, staging)
             mark = report.lap("resolve", mark)
             graph = build_graph(papers.values(), resolution)
             counts = graph_counts(graph, resolution)
@@ -1107,6 +1114,45 @@ def _write(
     except BaseException:
         staging.abort()
         raise
+
+
+def _resolve(
+    folder: Path,
+    bundle: Bundle,
+    extractions: dict[str, Extraction],
+    redone: set[str],
+    report: BuildReport,
+    staging: Staging,
+) -> Resolution:
+    """Resolve the entities, and stage the resolution state for the next add: grown from
+    the bundle's state when it only gains papers (:func:`kgraph.resolve_delta.extend`), in
+    full otherwise; ``report.resolution`` says which, and why."""
+    from .resolve_delta import ResolutionState, StateMismatch, extend, resolve_tracked
+
+    manifest = bundle.manifest
+    why = ""
+    if not bundle.exists:
+        why = "a new bundle"
+    elif report.re_extract_all:
+        why = "every paper extracted again"
+    elif RESOLUTION not in (manifest.get("files") or {}):
+        why = "the bundle has no resolution state (made by an earlier kgraph)"
+    else:
+        try:
+            state = ResolutionState.load(io.BytesIO(_read_checked(folder, RESOLUTION, manifest)))
+            resolution, state = extend(state, extractions, changed=redone)
+        except (BundleError, ValueError) as exc:
+            why = f"its resolution state is unusable: {exc}"
+        except StateMismatch as exc:
+            why = str(exc)
+        else:
+            total = sum(len(e.entities) for e in extractions.values())
+            report.resolution = {"grown": state.resolved, "of": total}
+    if why:
+        resolution, state = resolve_tracked(extractions.values())
+        report.resolution = {"full": why}
+    staging.stage(RESOLUTION, state.dump)
+    return resolution
 
 
 def _read_inputs(

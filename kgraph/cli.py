@@ -430,6 +430,15 @@ def build_(
         "peak memory after phase: "
         + ", ".join(f"{k} {v:,.0f} MiB" for k, v in report.peak_mb.items())
     )
+    grown = report.resolution
+    if "grown" in grown:
+        settings.detail(
+            f"resolution: grown from the bundle's state, {grown['grown']:,} of "
+            f"{grown['of']:,} per-paper entities resolved (the new papers' and those of the "
+            "entities they can change)"
+        )
+    elif grown:
+        settings.detail(f"resolution: in full ({grown['full']})")
     how = report.store
     if how.get("loaded") == "updated in place":
         settings.detail(

@@ -65,9 +65,10 @@ import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -424,35 +425,75 @@ class Resolver:
         return defs
 
     def resolve(self) -> Resolution:
-        gaz = self.gazetteer
         papers = dict(sorted(self._papers.items()))
         own_defs = {pid: self._own_definitions(ext) for pid, ext in papers.items()}
+        tables = _Tables.of(own_defs.values())
+        occs = self._occurrences(papers, own_defs, tables)
+        uf, members = self._partition(occs, tables)
+        return self._assemble(self._drafts(uf, members), papers)
 
-        # 1. what every short form means across the corpus (long forms by content words)
-        corpus_defs: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for defs in own_defs.values():
-            for sk, long in defs.items():
-                corpus_defs[sk][loose_key(long)].add(long)
-        unique_long = {
-            sk: min(next(iter(longs.values())))
-            for sk, longs in corpus_defs.items()
-            if len(longs) == 1
-        }
-
-        # 2. the occurrences, their keys and acronyms
+    # -- the steps (also run on a part of the corpus by kgraph.resolve_delta) -------------------
+    def _occurrences(
+        self,
+        papers: Mapping[str, Extraction],
+        own_defs: Mapping[str, Mapping[str, str]],
+        tables: _Tables,
+        words: Callable[[_Occ, list[str]], None] | None = None,
+    ) -> list[_Occ]:
+        """Step 2: the occurrences of ``papers`` (sorted by paper id), with their keys and
+        acronyms. ``words(occurrence, keys)``, when given, is told the keys of the acronyms
+        inside its multi-word names that the corpus' definitions could expand."""
         occs: list[_Occ] = []
         for pid, ext in papers.items():
             defs = own_defs[pid]
             for i, e in enumerate(ext.entities):
-                surfaces: list[str] = []
-                for s in (e.name, *e.aliases, *(m.text for m in e.mentions)):
-                    if s not in surfaces:
-                        surfaces.append(s)
-                occ = _Occ(pid, i, e, f"occ:{pid}#{i}")
-                self._keys(occ, surfaces, defs, corpus_defs, unique_long)
-                occs.append(occ)
+                occs.append(self._occurrence(pid, i, e, defs, tables, words))
+        return occs
 
+    def _occurrence(
+        self,
+        pid: str,
+        index: int,
+        e: Entity,
+        defs: Mapping[str, str],
+        tables: _Tables,
+        words: Callable[[_Occ, list[str]], None] | None = None,
+    ) -> _Occ:
+        surfaces: list[str] = []
+        for s in (e.name, *e.aliases, *(m.text for m in e.mentions)):
+            if s not in surfaces:
+                surfaces.append(s)
+        occ = _Occ(pid, index, e, f"occ:{pid}#{index}")
+        seen = self._keys(occ, surfaces, defs, tables, words is not None)
+        if seen and words is not None:
+            words(occ, seen)
+        return occ
+
+    def _partition(
+        self,
+        occs: Sequence[_Occ],
+        tables: _Tables,
+        scope: Callable[[str], bool] | None = None,
+        links: list[tuple[str, str]] | None = None,
+    ) -> tuple[_UnionFind, dict[str, list[_Occ]]]:
+        """Steps 3 to 5: which occurrences are one entity. ``scope(node)``: whether a long
+        form's key is part of this run (all are, by default); ``links`` receives the pairs of
+        nodes that decided something without being merged (a union refused, a key claimed
+        by another gazetteer id, the meanings of a bare acronym), which with the merges make
+        the parts of the corpus that resolve independently of each other."""
+        gaz = self.gazetteer
+        corpus_defs = tables.corpus_defs
         uf = _UnionFind()
+        union = uf.union
+        if links is not None:
+            record = links.append
+
+            def union(a: str, b: str) -> bool:
+                if uf.union(a, b):
+                    return True
+                record((a, b))
+                return False
+
         for occ in occs:
             uf.add(occ.node)
             if occ.kb:
@@ -468,14 +509,16 @@ class Resolver:
         for occ in occs:
             kb = occ.kb
             if kb:
-                uf.union(occ.node, "kb:" + kb)
+                union(occ.node, "kb:" + kb)
                 for k in occ.long_keys:
                     if owner.get(k) == kb:
-                        uf.union(occ.node, "key:" + k)
+                        union(occ.node, "key:" + k)
+                    elif links is not None:
+                        links.append((occ.node, "key:" + k))
         for occ in occs:
             if not occ.kb:
                 for k in occ.long_keys:
-                    uf.union(occ.node, "key:" + k)
+                    union(occ.node, "key:" + k)
 
         # 4. known aliases: a cluster the extractor did not link joins a gazetteer entity
         members: dict[str, list[_Occ]] = defaultdict(list)
@@ -497,14 +540,18 @@ class Resolver:
         # 5. acronyms used without a definition: merged only when the corpus agrees; long
         #    forms of one acronym with the same content words are one thing
         meanings: dict[str, set[str]] = {}
+        firsts: dict[str, list[str]] = {}
         for sk in sorted(corpus_defs):
             roots: set[str] = set()
             for loose in sorted(corpus_defs[sk]):
                 keys = sorted({surface_key(lf) for lf in corpus_defs[sk][loose]})
+                if scope is not None and not scope("key:" + keys[0]):
+                    continue
                 for k in keys[1:]:
-                    uf.union("key:" + keys[0], "key:" + k)
+                    union("key:" + keys[0], "key:" + k)
                 roots.add("key:" + keys[0])
             meanings[sk] = {uf.find(r) for r in roots}
+            firsts[sk] = sorted(roots)
         for occ in occs:
             if occ.bare is None:
                 continue
@@ -513,26 +560,31 @@ class Resolver:
                 uf.union(occ.node, next(iter(roots)))
             else:
                 uf.union(occ.node, "short:" + occ.bare)
+            if links is not None:
+                links.extend((occ.node, first) for first in firsts.get(occ.bare, ()))
 
-        # 6. canonical entities
         members = defaultdict(list)
         for occ in occs:
             members[uf.find(occ.node)].append(occ)
-        return self._canonical(uf, members, papers)
+        return uf, members
 
     def _keys(
         self,
         occ: _Occ,
         surfaces: Sequence[str],
         defs: Mapping[str, str],
-        corpus_defs: Mapping[str, object],
-        unique_long: Mapping[str, str],
-    ) -> None:
-        """Split an occurrence's surface forms into merge keys and acronyms."""
+        tables: _Tables,
+        track: bool = False,
+    ) -> list[str] | None:
+        """Split an occurrence's surface forms into merge keys and acronyms. ``track``: return
+        the keys of the acronyms inside its multi-word names that this paper does not define
+        (what the corpus' definitions, ``tables.unique_long``, could expand)."""
+        corpus_defs, unique_long = tables
         e = occ.entity
         name_key = surface_key(e.name)
         long_keys: list[str] = []
         short_forms: list[str] = []
+        seen: list[str] | None = [] if track else None
         for s in surfaces:
             k = surface_key(s)
             if not k:
@@ -547,7 +599,7 @@ class Resolver:
             elif k not in long_keys:
                 long_keys.append(k)
                 # an acronym inside a longer name: "OOD detection", "LLM-based agents"
-                expanded = _expand(s, defs, unique_long)
+                expanded = _expand(s, defs, unique_long, seen)
                 if expanded is not None:
                     ek = surface_key(expanded)
                     if ek and ek not in long_keys:
@@ -569,19 +621,20 @@ class Resolver:
                 occ.kb = None
         if not occ.long_keys and not occ.kb and name_key in corpus_defs:
             occ.bare = name_key
+        return seen
 
-    def _canonical(
-        self,
-        uf: _UnionFind,
-        members: Mapping[str, list[_Occ]],
-        papers: Mapping[str, Extraction],
-    ) -> Resolution:
+    def _drafts(
+        self, uf: _UnionFind, members: Mapping[str, list[_Occ]]
+    ) -> list[tuple[_Rank, _Draft, list[_Occ]]]:
+        """Step 6: a draft of each canonical entity (all but its id), with its place in the
+        order of the ids (gazetteer ids, then by papers, then by key, then by the first
+        per-paper entity: a key and an acronym can be written alike) and its occurrences."""
         gaz = self.gazetteer
         nodes: dict[str, list[str]] = defaultdict(list)
         for n in list(uf.parent):
             if n.startswith(("key:", "short:")):
                 nodes[uf.find(n)].append(n.split(":", 1)[1])
-        drafts: list[tuple[tuple[bool, int, str], _Draft, list[_Occ]]] = []
+        drafts: list[tuple[_Rank, _Draft, list[_Occ]]] = []
         for root, group in members.items():
             kb = uf.kb_of(root)
             type_votes: Counter[str] = Counter([o.entity.type for o in group])
@@ -634,10 +687,10 @@ class Resolver:
             signature = min(nodes.get(root) or [o.node for o in group])
             papers_of = tuple(sorted({o.paper for o in group}))
             # a compact draft (millions of Counters and dicts do not wait for the ids), with
-            # its place in the id order first: gazetteer ids, then by papers, then by key
+            # its place in the id order first
             drafts.append(
                 (
-                    (kb is None, -len(papers_of), signature),
+                    (kb is None, -len(papers_of), signature, group[0].paper, group[0].index),
                     _Draft(
                         kb,
                         typ,
@@ -648,18 +701,27 @@ class Resolver:
                         papers_of,
                         _by_count(type_votes),
                         sum(len(o.entity.mentions) for o in group),
+                        len(group),
                     ),
                     group,
                 )
             )
+        return drafts
 
-        drafts.sort(key=lambda d: d[0])
+    @staticmethod
+    def _assemble(
+        drafts: Iterable[tuple[_Rank, _Draft, Sequence[_Occ] | Aligned]],
+        papers: Mapping[str, Extraction],
+    ) -> Resolution:
+        """The ids, in the order of the drafts' places: the first draft to want an id has it,
+        the others get 6 hex digits of a hash of their key after it. A draft's per-paper
+        entities are occurrences or, read back, :class:`Aligned`."""
         taken: set[str] = set()
         entities: dict[str, CanonicalEntity] = {}
         assign: dict[str, list[str]] = {
             pid: [""] * len(ext.entities) for pid, ext in papers.items()
         }
-        for _, d, group in drafts:
+        for _, d, group in sorted(drafts, key=itemgetter(0)):
             cid = d.kb or f"{d.type}/{slugify(d.name)}"
             if cid in taken:
                 digest = hashlib.sha1(d.signature.encode("utf-8")).hexdigest()[:6]
@@ -675,15 +737,69 @@ class Resolver:
                 papers=d.papers,
                 type_votes=d.type_votes,
                 mentions=d.mentions,
-                occurrences=len(group),
+                occurrences=d.occurrences,
             )
-            for o in group:
-                assign[o.paper][o.index] = cid
+            if isinstance(group, Aligned):
+                for pid, index in members_of(d, group):
+                    assign[pid][index] = cid
+            else:
+                for o in group:
+                    assign[o.paper][o.index] = cid
         return Resolution(
             entities=dict(sorted(entities.items())),
             assignments={pid: tuple(ids) for pid, ids in assign.items()},
             extractions=dict(papers),
         )
+
+
+class Aligned(list[int | list[int]]):
+    """The per-paper entities of a canonical entity read back: for each of its papers, in
+    order, the index of its entity in that paper's extraction (a list when several)."""
+
+
+def members_of(d: _Draft, group: Sequence[_Occ] | Aligned) -> Iterator[tuple[str, int]]:
+    """(paper id, index) of each per-paper entity of a draft, in order."""
+    if isinstance(group, Aligned):
+        for pid, ix in zip(d.papers, group, strict=True):
+            if isinstance(ix, int):
+                yield pid, ix
+            else:
+                for i in ix:
+                    yield pid, i
+    else:
+        for o in group:
+            yield o.paper, o.index
+
+
+class _Tables(NamedTuple):
+    """What the whole corpus' definitions of acronyms say (step 1)."""
+
+    #: short-form key -> long forms by content words (:func:`loose_key`) -> long form ->
+    #: papers that define the short form so
+    corpus_defs: Mapping[str, Mapping[str, Mapping[str, int]]]
+    #: short-form key -> its long form, for the short forms defined one way only
+    unique_long: Mapping[str, str]
+
+    @classmethod
+    def of(cls, own_defs: Iterable[Mapping[str, str]]) -> _Tables:
+        corpus_defs: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        for defs in own_defs:
+            for sk, long in defs.items():
+                corpus_defs[sk][loose_key(long)][long] += 1
+        return cls.from_counts(corpus_defs)
+
+    @classmethod
+    def from_counts(cls, corpus_defs: Mapping[str, Mapping[str, Mapping[str, int]]]) -> _Tables:
+        unique_long = {
+            sk: min(next(iter(longs.values())))
+            for sk, longs in corpus_defs.items()
+            if len(longs) == 1
+        }
+        return cls(corpus_defs, unique_long)
+
+
+#: a draft's place in the order of the ids (see :meth:`Resolver._drafts`)
+_Rank = tuple[bool, int, str, str, int]
 
 
 class _Draft(NamedTuple):
@@ -698,6 +814,7 @@ class _Draft(NamedTuple):
     papers: tuple[str, ...]
     type_votes: tuple[tuple[str, int], ...]
     mentions: int
+    occurrences: int
 
 
 def _by_count(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
@@ -724,8 +841,14 @@ def _clean_name(name: str) -> str:
     )
 
 
-def _expand(surface: str, defs: Mapping[str, str], unique_long: Mapping[str, str]) -> str | None:
-    """``surface`` with each defined acronym among its words replaced by its long form."""
+def _expand(
+    surface: str,
+    defs: Mapping[str, str],
+    unique_long: Mapping[str, str],
+    seen: list[str] | None = None,
+) -> str | None:
+    """``surface`` with each defined acronym among its words replaced by its long form;
+    ``seen`` receives the keys of the acronyms its paper does not define."""
     pieces = _PIECES.split(surface)
     if len(pieces) < 3:
         return None
@@ -735,6 +858,8 @@ def _expand(surface: str, defs: Mapping[str, str], unique_long: Mapping[str, str
         if not word or not is_short_form(word.rstrip("s") if len(word) > 2 else word):
             continue
         k = surface_key(word)
+        if seen is not None and k not in defs:
+            seen.append(k)
         long = defs.get(k) or unique_long.get(k)
         if long:
             pieces[i] = long

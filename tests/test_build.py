@@ -4,8 +4,10 @@ incremental builds, interrupted writes, and one clear line for a bad bundle fold
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from _seed import PAGES, ROOT, seed_bundle
 from click.testing import CliRunner
 
 import kgraph.bundle as bundle_module
+from kgraph import resolve_delta
 from kgraph.bundle import Export, build, bundle_stats, register_export
 from kgraph.cli import cli
 from kgraph.readers import read_papers
@@ -25,6 +28,7 @@ FILES = (
     "manifest.json",
     "papers.jsonl",
     "extractions.jsonl",
+    "resolution.jsonl.gz",
     "graph.json",
     "graph.html",
     "graph.ttl",
@@ -151,16 +155,21 @@ def test_adding_a_page_adds_only_its_new_papers(tmp_path: Path) -> None:
     page = read_papers([last]).papers
     new = [p for p in page if p.id not in known]
     assert 0 < len(new) < len(page)  # the last page shares papers with the others
-    code, _, err = invoke("build", *PAGES, "-o", str(folder))
+    code, _, err = invoke("-v", "build", *PAGES, "-o", str(folder))
     assert code == 0, err
     assert "skipped 3 inputs already in the bundle" in err
+    # only the entities the new papers can change were resolved again
+    grown = re.search(r"resolution: grown from the bundle's state, ([\d,]+) of ([\d,]+) ", err)
+    assert grown, err
+    resolved, total = (int(g.replace(",", "")) for g in grown.groups())
+    assert 0 < resolved < total
     assert f"added {len(new)} papers ({len(page) - len(new)} already in the bundle)" in err
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["inputs"][-1]["new_papers"] == len(new)
     # the grown bundle is the one built in one go
     seed_manifest = json.loads((seed_bundle() / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"] == seed_manifest["counts"]
-    for name in ("papers.jsonl", "extractions.jsonl", "graph.json"):
+    for name in ("papers.jsonl", "extractions.jsonl", "resolution.jsonl.gz", "graph.json"):
         assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
 
 
@@ -368,7 +377,37 @@ def test_a_changed_extractor_extracts_everything_again(
     monkeypatch.setattr(bundle_module, "extractor_fingerprint", lambda: "another extractor")
     again = build(folder, [PAGES[3]])
     assert again.re_extract_all and again.extracted == 38 and again.written
+    assert again.resolution == {"full": "every paper extracted again"}
     assert (folder / "graph.json").read_bytes() == graph
+
+
+@pytest.mark.parametrize("case", ["damaged", "other code", "missing"])
+def test_an_unusable_resolution_state_is_resolved_in_full_and_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    folder = tmp_path / "bundle"
+    assert build(folder, PAGES[:3]).resolution == {"full": "a new bundle"}
+    state = folder / "resolution.jsonl.gz"
+    if case == "damaged":
+        state.write_bytes(state.read_bytes()[:-100])
+        why = "its resolution state is unusable: " + str(state)
+    elif case == "other code":
+        monkeypatch.setattr(resolve_delta, "resolver_fingerprint", lambda: "other")
+        why = "its resolution state is unusable: made by another version"
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        del manifest["files"]["resolution.jsonl.gz"]
+        (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        why = "the bundle has no resolution state (made by an earlier kgraph)"
+    report = build(folder, PAGES)
+    assert report.resolution["full"].startswith(why)
+    assert (folder / "graph.json").read_bytes() == (seed_bundle() / "graph.json").read_bytes()
+    # made again (its first line names the resolution code: here the patched one)
+    made, whole = (
+        gzip.decompress((f / "resolution.jsonl.gz").read_bytes()).split(b"\n", 1)[1]
+        for f in (folder, seed_bundle())
+    )
+    assert made == whole
 
 
 def test_a_hand_edited_bundle_is_refused(cli_bundle: Path, tmp_path: Path) -> None:

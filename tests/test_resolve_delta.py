@@ -1,0 +1,228 @@
+"""Resolution that grows (kgraph.resolve_delta): adding papers to a resolution state gives
+exactly what resolving every paper again gives, on the seed papers and on corpora made to
+hit every decision that depends on other papers (acronyms defined one or several ways, bare
+acronyms, gazetteer ids that refuse to merge, claimed keys, ids that collide)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+
+import pytest
+from _seed import seed_extractions
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kgraph.extractions import Extraction
+from kgraph.records import Entity, Mention
+from kgraph.resolve import Gazetteer, GazetteerEntry, Resolution, resolve
+from kgraph.resolve_delta import ResolutionState, StateMismatch, extend, resolve_tracked
+
+
+def same(a: Resolution, b: Resolution) -> None:
+    assert list(a.entities) == list(b.entities)
+    for cid, e in a.entities.items():
+        assert e == b.entities[cid], cid
+    assert a.assignments == b.assignments
+    assert list(a.extractions) == list(b.extractions)
+
+
+def dumped(state: ResolutionState) -> bytes:
+    buf = io.BytesIO()
+    state.dump(buf)
+    return buf.getvalue()
+
+
+def round_trip(state: ResolutionState) -> ResolutionState:
+    return ResolutionState.load(io.BytesIO(dumped(state)))
+
+
+def grow(
+    steps: list[list[Extraction]], gazetteer: Gazetteer | None = None, *, reload: bool = True
+) -> tuple[Resolution, ResolutionState]:
+    """Resolve the first step in full, then add each next one to the state."""
+    res, state = resolve_tracked(steps[0], gazetteer)
+    seen = {e.paper_id: e for e in steps[0]}
+    for step in steps[1:]:
+        seen.update((e.paper_id, e) for e in step)
+        res, state = extend(round_trip(state) if reload else state, dict(seen), gazetteer)
+    return res, state
+
+
+# --- the seed papers -------------------------------------------------------------------------
+
+
+def test_tracked_resolution_is_the_plain_one() -> None:
+    exts = seed_extractions()
+    same(resolve_tracked(exts)[0], resolve(exts))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adding_seed_papers_resolves_as_a_whole(seed: int) -> None:
+    exts = list(seed_extractions())
+    random.Random(seed).shuffle(exts)
+    cuts = sorted(random.Random(seed + 100).sample(range(1, len(exts)), 3))
+    steps = [exts[a:b] for a, b in zip([0, *cuts], [*cuts, len(exts)], strict=True)]
+    res, state = grow(steps, reload=seed % 2 == 0)
+    same(res, resolve(exts))
+    assert state.papers == {e.paper_id for e in exts}
+    # and the state it leaves is the one made in one go, byte for byte
+    assert dumped(state) == dumped(resolve_tracked(exts)[1])
+
+
+def test_adding_one_paper_resolves_a_part_only() -> None:
+    exts = list(seed_extractions())
+    _, state = resolve_tracked(exts[:-1])
+    res, state = extend(state, {e.paper_id: e for e in exts})
+    same(res, resolve(exts))
+    total = sum(len(e.entities) for e in exts)
+    assert 0 < state.resolved < total // 4
+    assert state.resolved >= len(exts[-1].entities)
+
+
+def test_adding_nothing_changes_nothing() -> None:
+    exts = seed_extractions()
+    res, state = resolve_tracked(exts)
+    again, state = extend(round_trip(state), {e.paper_id: e for e in exts})
+    same(again, res)
+    assert state.resolved == 0
+
+
+def test_a_state_missing_papers_is_refused() -> None:
+    exts = list(seed_extractions())
+    _, state = resolve_tracked(exts)
+    with pytest.raises(StateMismatch, match="1 papers"):
+        extend(state, {e.paper_id: e for e in exts[1:]})
+
+
+def test_load_refuses_what_is_not_a_state() -> None:
+    with pytest.raises(ValueError, match="not a resolution state of this version"):
+        ResolutionState.load(io.BytesIO(gzip.compress(b'{"kgraph_resolution_state": 99}\n')))
+    for bad in (b"", b'{"kgraph_resolution_state": 1}\n', gzip.compress(b"")):
+        with pytest.raises(ValueError, match="not a resolution state"):
+            ResolutionState.load(io.BytesIO(bad))
+
+
+def test_the_same_state_is_the_same_bytes() -> None:
+    exts = seed_extractions()
+    first, again = dumped(resolve_tracked(exts)[1]), dumped(resolve_tracked(exts[::-1])[1])
+    assert first == again
+    assert dumped(round_trip(resolve_tracked(exts)[1])) == first
+
+
+def test_a_bare_acronym_follows_its_meanings_when_they_merge() -> None:
+    def ent(name: str, *aliases: str) -> Entity:
+        mentions = tuple(Mention(0, 1, s, "test") for s in (name, *aliases))
+        return Entity(name, "task", "uses", 0.8, aliases, mentions)
+
+    rc = [
+        Extraction("p1", "", (ent("relation classification", "RC"),), ()),
+        Extraction("p2", "", (ent("reading comprehension", "RC"),), ()),
+        Extraction("p3", "", (ent("RC"),), ()),
+    ]
+    rc[0] = Extraction("p1", "", rc[0].entities, (("RC", "relation classification"),))
+    rc[1] = Extraction("p2", "", rc[1].entities, (("RC", "reading comprehension"),))
+    # RC has two meanings: its bare use is an entity of its own, until a paper names both
+    # long forms as one thing: then RC means one thing and its bare use joins it
+    bridge = Extraction("p4", "", (ent("relation classification", "reading comprehension"),), ())
+    none = Gazetteer.empty()
+    before = resolve(rc, none)
+    assert before.assignments["p3"][0] not in (*before.assignments["p1"], *before.assignments["p2"])
+    res, _ = grow([rc, [bridge]], none)
+    same(res, resolve([*rc, bridge], none))
+    assert res.assignments["p3"] == res.assignments["p4"]
+
+
+# --- corpora made to hit the decisions that depend on other papers ----------------------------
+
+GAZ = Gazetteer(
+    [
+        GazetteerEntry("method/bert", "method", "BERT", ("Bidirectional Encoder",)),
+        GazetteerEntry("method/roberta", "method", "RoBERTa", ()),
+        GazetteerEntry("method/sam", "method", "Segment Anything Model", ("SAM",)),
+        GazetteerEntry("dataset/imagenet", "dataset", "ImageNet", ("ILSVRC 2012",)),
+        GazetteerEntry("benchmark/imagenet-bench", "benchmark", "ImageNet-B", ("IN-B",)),
+        GazetteerEntry("method/large-language-model", "method", "large language model", ()),
+    ]
+)
+#: acronyms and the long forms papers give them (several: ambiguous once both are defined)
+DEFINITIONS = {
+    "RC": ["relation classification", "reading comprehension"],
+    "LLM": ["large language model", "large language models", "Large Language Model"],
+    "SAM": ["Sharpness-Aware Minimization", "Segment Anything Model"],
+    "RLHF": [
+        "reinforcement learning from human feedback",
+        "reinforcement learning with human feedback",
+    ],
+    "DBC": ["deep belief classifier"],
+    "OOD": ["out-of-distribution"],
+}
+NAMES = [
+    *DEFINITIONS,
+    *(long for longs in DEFINITIONS.values() for long in longs),
+    "LLMs",
+    "LLM-based agents",
+    "OOD detection",
+    "out-of-distribution detection",
+    "dBc",
+    "BERT",
+    "Bert",
+    "RoBERTa",
+    "ImageNet",
+    "ILSVRC 2012",
+    "ILSVRC-2012",
+    "IN-B",
+    "C++",
+    "C",
+    "Foo",
+    "foo",
+    "Foo Bar",
+    "RC tasks",
+]
+KBS = [None, None, None, "method/bert", "method/roberta", "method/sam", "dataset/imagenet"]
+TYPES = ["method", "method", "dataset", "benchmark", "task", "metric"]
+
+
+@st.composite
+def entity(draw: st.DrawFn) -> Entity:
+    name = draw(st.sampled_from(NAMES))
+    aliases = tuple(draw(st.lists(st.sampled_from(NAMES), max_size=2, unique=True)))
+    aliases = tuple(a for a in aliases if a != name)
+    written = (name, *aliases[: draw(st.integers(0, len(aliases)))])
+    mentions = tuple(Mention(0, len(s), s, "test") for s in written)
+    confidence = draw(st.sampled_from([0.5, 0.7, 0.8, 0.9]))
+    kb = draw(st.sampled_from(KBS))
+    return Entity(name, draw(st.sampled_from(TYPES)), "uses", confidence, aliases, mentions, kb)
+
+
+@st.composite
+def paper(draw: st.DrawFn, pid: str) -> Extraction:
+    entities = tuple(draw(st.lists(entity(), min_size=0, max_size=4)))
+    shorts = draw(st.lists(st.sampled_from(sorted(DEFINITIONS)), max_size=2, unique=True))
+    abbr = tuple((s, draw(st.sampled_from(DEFINITIONS[s]))) for s in shorts)
+    defined = tuple(
+        Entity(long, "method", "uses", 0.9, (short,), (Mention(0, 1, short, "test"),))
+        for short, long in abbr
+        if draw(st.booleans())
+    )
+    return Extraction(pid, pid, entities + defined, abbr if draw(st.booleans()) else None)
+
+
+@st.composite
+def corpus(draw: st.DrawFn) -> list[list[Extraction]]:
+    n = draw(st.integers(2, 14))
+    papers = [draw(paper(f"p{i:02d}")) for i in draw(st.permutations(range(n)))]
+    cuts = sorted(draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=3, unique=True)))
+    return [papers[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(corpus(), st.booleans(), st.booleans())
+def test_growing_is_resolving_again(steps: list[list[Extraction]], gaz: bool, reload: bool) -> None:
+    gazetteer = GAZ if gaz else Gazetteer.empty()
+    res, state = grow(steps, gazetteer, reload=reload)
+    everything = [e for step in steps for e in step]
+    same(res, resolve(everything, gazetteer))
+    assert state.papers == {e.paper_id for e in everything}
+    assert dumped(state) == dumped(resolve_tracked(everything, gazetteer)[1])
