@@ -441,8 +441,8 @@ class Resolver:
         words: Callable[[_Occ, list[str]], None] | None = None,
     ) -> list[_Occ]:
         """Step 2: the occurrences of ``papers`` (sorted by paper id), with their keys and
-        acronyms. ``words(occurrence, keys)``, when given, is told the keys of the acronyms
-        inside its multi-word names that the corpus' definitions could expand."""
+        acronyms. ``words(occurrence, keys)``, when given, is told the keys of the acronyms it
+        uses that the corpus' definitions decide (:meth:`_keys`)."""
         occs: list[_Occ] = []
         for pid, ext in papers.items():
             defs = own_defs[pid]
@@ -577,8 +577,8 @@ class Resolver:
         track: bool = False,
     ) -> list[str] | None:
         """Split an occurrence's surface forms into merge keys and acronyms. ``track``: return
-        the keys of the acronyms inside its multi-word names that this paper does not define
-        (what the corpus' definitions, ``tables.unique_long``, could expand)."""
+        the keys of the acronyms it uses that this paper does not define, as a name or inside
+        a multi-word name (where the corpus' definitions decide what they are)."""
         corpus_defs, unique_long = tables
         e = occ.entity
         name_key = surface_key(e.name)
@@ -596,6 +596,8 @@ class Resolver:
                     long_keys.append(lk)
             elif k in corpus_defs and is_short_form(s.rstrip("s") if s.endswith("s") else s):
                 short_forms.append(s)  # defined elsewhere: resolved in step 5
+                if seen is not None:
+                    seen.append(k)
             elif k not in long_keys:
                 long_keys.append(k)
                 # an acronym inside a longer name: "OOD detection", "LLM-based agents"

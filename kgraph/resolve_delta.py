@@ -10,13 +10,13 @@ resolution of a part depends only on its own per-paper entities and on what the 
 corpus' definitions of acronyms say (:class:`~kgraph.resolve._Tables`).
 
 A :class:`ResolutionState` keeps, for every part, its nodes (keys, gazetteer ids, acronyms),
-the acronyms inside its multi-word names that a definition could expand, and its canonical
-entities without their ids (drafts, with the per-paper entities each holds), together with
-the corpus' definitions counted by paper. :func:`extend` adds papers:
+the acronyms its names use that the corpus' definitions decide, and its canonical entities
+without their ids (drafts, with the per-paper entities each holds), together with every
+paper's definitions of acronyms. :func:`extend` adds papers:
 
 1. the definitions of the new papers are counted in; a short form whose meanings change (a
    new long form, a second meaning, a first definition) marks the parts that hold its keys
-   or expand it;
+   or use it;
 2. the new per-paper entities mark the parts of every node they could merge with (their
    keys and gazetteer ids, the gazetteer entities their names are aliases of, the meanings
    of their acronyms);
@@ -28,10 +28,11 @@ the corpus' definitions counted by paper. :func:`extend` adds papers:
 5. ids are given again over all drafts in their order, so a new entity that takes an id
    moves the others exactly as a full resolution would.
 
-Only additions are incremental: a state made from papers that are not all still there
-(a paper removed, re-extracted, or with a new id) is refused (:class:`StateMismatch`), and
-the caller resolves in full. The tests check the result against a full resolution on many
-random splits of real and synthetic corpora.
+Papers gone from the corpus (or with a new id) and papers extracted again are taken out the
+same way: their definitions are counted out, and the parts that held their per-paper
+entities are resolved again without them. The tests check the result against a full
+resolution on many random splits of real and synthetic corpora, with papers removed and
+changed.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ STATE_VERSION = 1
 
 @lru_cache(maxsize=1)
 def resolver_fingerprint() -> str:
-    """SHA-256 of the resolution code: a state made by other code is not grown from."""
+    """SHA-256 of the resolution code: a state made by other code is not grown from. (What
+    else resolution uses is the extractor's code and data, whose change extracts every paper
+    again, and a bundle then resolves in full.)"""
     digest = hashlib.sha256(str(STATE_VERSION).encode())
     for module in (_resolve_module, sys.modules[__name__]):
         digest.update(Path(str(module.__file__)).read_bytes())
@@ -81,7 +84,7 @@ def resolver_fingerprint() -> str:
 
 
 class StateMismatch(Exception):
-    """The state was not made from a subset of these papers: resolve in full instead."""
+    """The state cannot be grown exactly (never expected: a safety net): resolve in full."""
 
 
 _Ranked = tuple[_Rank, _Draft, Sequence[_Occ] | Aligned]
@@ -92,7 +95,7 @@ class Part:
     """Nodes that resolve together, and what they resolved to."""
 
     nodes: list[str]  #: keys, gazetteer ids, acronyms (the per-paper entities are members)
-    words: list[str]  #: keys of acronyms inside its names, that a definition could expand
+    words: list[str]  #: keys of the acronyms it uses that the corpus' definitions decide
     drafts: list[_Ranked]  #: canonical entities without their ids, and their members
 
 
@@ -100,19 +103,37 @@ class Part:
 class ResolutionState:
     """What :func:`extend` needs to resolve more papers (see the module doc)."""
 
-    #: short-form key -> loose key of the long form -> long form -> papers defining it so
-    defs: dict[str, dict[str, Counter[str]]]
     papers: set[str]
+    #: what each paper defines (short-form key -> long form), for the papers that do
+    paper_defs: dict[str, dict[str, str]]
     parts: dict[int, Part]
     node_part: dict[str, int] = field(default_factory=dict)
     word_parts: dict[str, set[int]] = field(default_factory=dict)
     #: per-paper entities the last :func:`extend` resolved: the new papers' and those of the
     #: parts they changed (all of them after :func:`resolve_tracked`)
     resolved: int = 0
+    #: short-form key -> loose key of the long form -> long form -> papers defining it so
+    defs: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.node_part and self.parts:
             self._index(self.parts)
+        if not self.defs:
+            for own in self.paper_defs.values():
+                self.count(own, 1)
+
+    def count(self, own: Mapping[str, str], n: int) -> None:
+        """Count a paper's definitions in (``n`` = 1) or out (-1)."""
+        for sk, long in own.items():
+            by_loose = self.defs.setdefault(sk, {})
+            longs = by_loose.setdefault(loose_key(long), Counter())
+            longs[long] += n
+            if longs[long] <= 0:
+                del longs[long]
+                if not longs:
+                    del by_loose[loose_key(long)]
+                    if not by_loose:
+                        del self.defs[sk]
 
     def _index(self, parts: Mapping[int, Part]) -> None:
         for pid, part in parts.items():
@@ -133,8 +154,8 @@ class ResolutionState:
         head = {
             "kgraph_resolution_state": STATE_VERSION,
             "resolver": resolver_fingerprint(),
-            "defs": self.defs,
             "papers": sorted(self.papers),
+            "paper_defs": self.paper_defs,
         }
         # level 1: 88 MB of JSON at 160k papers -> 27 MB in 0.8 s (level 6: 22 MB in 2.2 s)
         with gzip.GzipFile(filename="", mode="wb", fileobj=fh, compresslevel=1, mtime=0) as gz:
@@ -168,16 +189,13 @@ class ResolutionState:
         def intern(s: str) -> str:
             return strings.setdefault(s, s)
 
-        defs = {
-            sk: {loose: Counter(longs) for loose, longs in by_loose.items()}
-            for sk, by_loose in head["defs"].items()
-        }
         papers = {intern(p) for p in head["papers"]}
+        paper_defs = {intern(p): own for p, own in head["paper_defs"].items()}
         parts: dict[int, Part] = {}
         for i, line in enumerate(lines):
             nodes, words, rows = orjson.loads(line)
             parts[i] = Part(nodes, words, [_draft_from_row(row, intern) for row in rows])
-        return cls(defs, papers, parts)
+        return cls(papers, paper_defs, parts)
 
 
 def _least(part: Part) -> str:
@@ -267,29 +285,24 @@ def _parts(
     joins = _Joins()
     for a, b in links:
         joins.union(uf.find(a), uf.find(b))
-    by_root: dict[str, Part] = {}
 
-    def part_of(node: str) -> Part:
-        root = joins.find(uf.find(node))
-        part = by_root.get(root)
-        if part is None:
-            part = by_root[root] = Part([], [], [])
-        return part
+    def root_of(node: str) -> str:
+        return joins.find(uf.find(node))
 
+    by_root: dict[str, Part] = defaultdict(lambda: Part([], [], []))
     for node in list(uf.parent):
         if not node.startswith("occ:"):
-            part_of(node).nodes.append(node)
+            by_root[root_of(node)].nodes.append(node)
     for ranked in drafts:
-        part_of(ranked[2][0].node).drafts.append(ranked)
-    part_words: dict[int, set[str]] = defaultdict(set)
+        by_root[root_of(ranked[2][0].node)].drafts.append(ranked)
+    words_by_root: dict[str, set[str]] = defaultdict(set)
     for node, keys in words.items():
-        part = part_of(node)
-        part_words[id(part)].update(keys)
+        words_by_root[root_of(node)].update(keys)
     parts: dict[int, Part] = {}
     for i, root in enumerate(sorted(by_root), start=first_id):
         part = by_root[root]
         part.nodes.sort()
-        part.words = sorted(part_words.get(id(part), ()))
+        part.words = sorted(words_by_root.get(root, ()))
         parts[i] = part
     return parts
 
@@ -311,8 +324,7 @@ def resolve_tracked(
     drafts = resolver._drafts(uf, members)
     resolution = resolver._assemble(drafts, papers)
     parts = _parts(uf, links, drafts, words, 0)
-    defs = {sk: {lo: Counter(ls) for lo, ls in by.items()} for sk, by in tables.corpus_defs.items()}
-    state = ResolutionState(defs, set(papers), parts)
+    state = ResolutionState(set(papers), {pid: dict(d) for pid, d in own.items() if d}, parts)
     state.resolved = len(occs)
     return resolution, state
 
@@ -339,34 +351,36 @@ def extend(
     *,
     changed: Collection[str] = (),
 ) -> tuple[Resolution, ResolutionState]:
-    """Resolve ``extractions`` (every paper: those of the state and the new ones) from
-    ``state``, resolving again only what the new papers can change (see the module doc).
-    ``changed``: papers whose extraction is not the one the state was made from. The state
-    is consumed. :class:`StateMismatch` if a paper of the state is missing or changed."""
-    missing = state.papers.difference(extractions)
-    if missing:
-        raise StateMismatch(f"{len(missing)} papers of the resolution state are gone")
-    redone = state.papers.intersection(changed)
-    if redone:
-        raise StateMismatch(f"{len(redone)} papers of the resolution state were extracted again")
+    """Resolve ``extractions`` (every paper) from ``state``, resolving again only what the
+    papers new to it, gone from it, or extracted again (``changed``: papers whose extraction
+    is not the one the state was made from) can change (see the module doc). The state is
+    consumed."""
     resolver = Resolver(gazetteer)
     gaz = resolver.gazetteer
     papers = dict(sorted(extractions.items()))
-    new_ids = [pid for pid in papers if pid not in state.papers]
+    stale = state.papers.difference(papers) | state.papers.intersection(changed)
+    new_ids = [pid for pid in papers if pid not in state.papers or pid in stale]
 
-    # 1. the new definitions, and the short forms whose meanings change
+    # 1. the definitions of the papers gone and new, and the short forms whose meanings change
+    #: short form -> its key groups, its one long form (if it has one meaning), whether
+    #: defined at all, before
+    redefined: dict[str, tuple[list[tuple[str, ...]], str | None, bool]] = {}
+
+    def recount(own: Mapping[str, str], n: int) -> None:
+        for sk in own:
+            if sk not in redefined:
+                by_loose = state.defs.get(sk, {})
+                redefined[sk] = (_groups(state.defs, sk), _unique(by_loose), bool(by_loose))
+        state.count(own, n)
+
+    for pid in stale:
+        recount(state.paper_defs.pop(pid, {}), -1)
     own: dict[str, Mapping[str, str]] = {}
-    #: short form -> its key groups and its one long form (if it has one meaning) before
-    redefined: dict[str, tuple[list[tuple[str, ...]], str | None]] = {}
     for pid in new_ids:
         own[pid] = resolver._own_definitions(papers[pid])
-        for sk, long in own[pid].items():
-            by_loose = state.defs.setdefault(sk, {})
-            loose = loose_key(long)
-            longs = by_loose.get(loose)
-            if (longs is None or long not in longs) and sk not in redefined:
-                redefined[sk] = (_groups(state.defs, sk), _unique(by_loose))
-            by_loose.setdefault(loose, Counter())[long] += 1
+        if own[pid]:
+            state.paper_defs[pid] = dict(own[pid])
+            recount(own[pid], 1)
     tables = _Tables.from_counts(state.defs)
 
     node_part, word_parts = state.node_part, state.word_parts
@@ -379,17 +393,21 @@ def extend(
         if part is not None:
             marked.add(part)
 
-    for sk, (before, unique_before) in redefined.items():
-        if not before:  # its first definition: the names it was are acronyms now
-            mark("key:" + sk)
-        if tables.unique_long.get(sk) != unique_before:  # what it expands to inside names
-            marked.update(word_parts.get(sk, ()))
+    for sk, (before, unique_before, defined) in redefined.items():
+        if not defined and sk in state.defs:  # defined for the first time: the names it was
+            mark("key:" + sk)  # are acronyms now
+        if tables.unique_long.get(sk) != unique_before or defined != (sk in state.defs):
+            marked.update(word_parts.get(sk, ()))  # what it is as a name or inside names
         after = _groups(state.defs, sk)
         if after != before:  # which long forms step 5 merges, and the meanings of sk (its
             for group in (*before, *after):  # bare uses are in the parts of its meanings)
                 for k in group:
                     mark("key:" + k)
                     scope.add("key:" + k)
+    if stale:  # the parts that hold what the papers gone or extracted again had
+        for p, part in state.parts.items():
+            if any(pid in stale for _, d, _ in part.drafts for pid in d.papers):
+                marked.add(p)
 
     # 2. the new per-paper entities, and what they can reach
     words: dict[str, list[str]] = {}
@@ -429,6 +447,8 @@ def extend(
             occs: list[_Occ] = []
             for _, d, held in state.parts[p].drafts:
                 for pid, index in members_of(d, held):
+                    if pid in stale:
+                        continue
                     defs = defs_of.get(pid)
                     if defs is None:
                         defs = defs_of[pid] = resolver._own_definitions(papers[pid])
@@ -462,6 +482,7 @@ def extend(
                 raise StateMismatch(f"resolution state: {n} is in two parts")
     state.parts.update(fresh)
     state._index(fresh)
+    state.papers.difference_update(stale)
     state.papers.update(new_ids)
     state.resolved = len(run)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+from dataclasses import replace
 
 import pytest
 from _seed import seed_extractions
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from kgraph.extractions import Extraction
 from kgraph.records import Entity, Mention
 from kgraph.resolve import Gazetteer, GazetteerEntry, Resolution, resolve
-from kgraph.resolve_delta import ResolutionState, StateMismatch, extend, resolve_tracked
+from kgraph.resolve_delta import ResolutionState, extend, resolve_tracked
 
 
 def same(a: Resolution, b: Resolution) -> None:
@@ -39,14 +40,23 @@ def round_trip(state: ResolutionState) -> ResolutionState:
 
 
 def grow(
-    steps: list[list[Extraction]], gazetteer: Gazetteer | None = None, *, reload: bool = True
+    steps: list[list[Extraction]],
+    gazetteer: Gazetteer | None = None,
+    *,
+    reload: bool = True,
+    drop: list[set[str]] | None = None,
 ) -> tuple[Resolution, ResolutionState]:
-    """Resolve the first step in full, then add each next one to the state."""
+    """Resolve the first step in full, then add each next one to the state (a paper already
+    there is extracted again), less the papers of ``drop[i]`` (gone before step i)."""
     res, state = resolve_tracked(steps[0], gazetteer)
     seen = {e.paper_id: e for e in steps[0]}
-    for step in steps[1:]:
+    for i, step in enumerate(steps[1:], 1):
+        for pid in (drop[i] if drop else ()):
+            seen.pop(pid, None)
+        changed = {e.paper_id for e in step if e.paper_id in seen}
         seen.update((e.paper_id, e) for e in step)
-        res, state = extend(round_trip(state) if reload else state, dict(seen), gazetteer)
+        state = round_trip(state) if reload else state
+        res, state = extend(state, dict(seen), gazetteer, changed=changed)
     return res, state
 
 
@@ -89,11 +99,18 @@ def test_adding_nothing_changes_nothing() -> None:
     assert state.resolved == 0
 
 
-def test_a_state_missing_papers_is_refused() -> None:
+def test_papers_gone_or_extracted_again_resolve_as_a_whole() -> None:
     exts = list(seed_extractions())
     _, state = resolve_tracked(exts)
-    with pytest.raises(StateMismatch, match="1 papers"):
-        extend(state, {e.paper_id: e for e in exts[1:]})
+    # a paper gone, one with a new id, one extracted again with an entity fewer
+    gone, renamed, redone = exts[0], exts[1], next(e for e in exts[2:] if len(e.entities) > 1)
+    now = {e.paper_id: e for e in exts if e not in (gone, renamed, redone)}
+    now["new-id"] = replace(renamed, paper_id="new-id")
+    now[redone.paper_id] = replace(redone, entities=redone.entities[1:])
+    res, state = extend(state, now, changed={redone.paper_id})
+    same(res, resolve(now.values()))
+    assert dumped(state) == dumped(resolve_tracked(now.values())[1])
+    assert gone.paper_id not in state.papers and "new-id" in state.papers
 
 
 def test_load_refuses_what_is_not_a_state() -> None:
@@ -132,6 +149,36 @@ def test_a_bare_acronym_follows_its_meanings_when_they_merge() -> None:
     res, _ = grow([rc, [bridge]], none)
     same(res, resolve([*rc, bridge], none))
     assert res.assignments["p3"] == res.assignments["p4"]
+
+
+def test_an_acronym_no_paper_defines_any_more_is_a_name_again() -> None:
+    def ent(name: str, *aliases: str) -> Entity:
+        mentions = tuple(Mention(0, 1, s, "test") for s in (name, *aliases))
+        return Entity(name, "task", "uses", 0.8, aliases, mentions)
+
+    definer = Extraction(
+        "p1", "", (ent("relation classification", "RC"),), (("RC", "relation classification"),)
+    )
+    # an acronym defined elsewhere is no merge key: "RC" here is an alias that holds nothing
+    alias = Extraction("p2", "", (ent("reading comprehension", "RC"),), ())
+    bare = Extraction("p3", "", (ent("RC"),), ())
+    none = Gazetteer.empty()
+    _, state = resolve_tracked([definer, alias, bare], none)
+    # once the only paper that defines RC is gone, "RC" is a plain name in both papers left
+    res, state = extend(state, {"p2": alias, "p3": bare}, none)
+    same(res, resolve([alias, bare], none))
+    assert res.assignments["p2"] == res.assignments["p3"]
+    # and defining it again takes it back
+    res, state = extend(state, {"p1": definer, "p2": alias, "p3": bare}, none)
+    same(res, resolve([definer, alias, bare], none))
+    assert res.assignments["p2"] != res.assignments["p3"] == res.assignments["p1"]
+    # the same when it had two meanings (so that it never had one long form to expand to)
+    other = Extraction(
+        "p4", "", (ent("random crop", "RC"),), (("RC", "random crop"),)
+    )
+    _, state = resolve_tracked([definer, other, alias, bare], none)
+    res, state = extend(state, {"p2": alias, "p3": bare}, none)
+    same(res, resolve([alias, bare], none))
 
 
 # --- corpora made to hit the decisions that depend on other papers ----------------------------
@@ -210,19 +257,36 @@ def paper(draw: st.DrawFn, pid: str) -> Extraction:
 
 
 @st.composite
-def corpus(draw: st.DrawFn) -> list[list[Extraction]]:
+def corpus(draw: st.DrawFn) -> tuple[list[list[Extraction]], list[set[str]]]:
+    """Steps of papers to add (some papers extracted again in a later step, with other
+    entities) and, for each step, the papers gone before it."""
     n = draw(st.integers(2, 14))
     papers = [draw(paper(f"p{i:02d}")) for i in draw(st.permutations(range(n)))]
     cuts = sorted(draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=3, unique=True)))
-    return [papers[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    steps = [papers[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    drop: list[set[str]] = [set()]
+    for i in range(1, len(steps)):
+        before = [e.paper_id for step in steps[:i] for e in step]
+        again = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
+        steps[i] = [*steps[i], *(draw(paper(pid)) for pid in again)]
+        gone = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
+        drop.append(set(gone) - set(again))
+    return steps, drop
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corpus(), st.booleans(), st.booleans())
-def test_growing_is_resolving_again(steps: list[list[Extraction]], gaz: bool, reload: bool) -> None:
+def test_growing_is_resolving_again(
+    made: tuple[list[list[Extraction]], list[set[str]]], gaz: bool, reload: bool
+) -> None:
+    steps, drop = made
     gazetteer = GAZ if gaz else Gazetteer.empty()
-    res, state = grow(steps, gazetteer, reload=reload)
-    everything = [e for step in steps for e in step]
-    same(res, resolve(everything, gazetteer))
-    assert state.papers == {e.paper_id for e in everything}
-    assert dumped(state) == dumped(resolve_tracked(everything, gazetteer)[1])
+    res, state = grow(steps, gazetteer, reload=reload, drop=drop)
+    everything: dict[str, Extraction] = {}
+    for step, gone in zip(steps, drop, strict=True):
+        for pid in gone:
+            everything.pop(pid, None)
+        everything.update((e.paper_id, e) for e in step)
+    same(res, resolve(everything.values(), gazetteer))
+    assert state.papers == set(everything)
+    assert dumped(state) == dumped(resolve_tracked(everything.values(), gazetteer)[1])
