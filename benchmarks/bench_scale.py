@@ -9,10 +9,12 @@ is measured from outside: wall time, peak RSS of the main process, the peak memo
 whole process tree (the sum of every process's PSS, sampled each second: the extraction
 workers, the forked writer's copied pages and the Turtle writer count too), bundle and store
 size on disk,
-triples in the store, how the store was made (loaded whole or updated in place), and kgraph's
+triples in the store, how the store was made (loaded whole or updated in place), how the
+entities were resolved (grown from the bundle's state, or in full and why), and kgraph's
 own time by phase. The last `--add` x `--adds` records of the corpus are kept out of the builds
-and added at the end, so the adds are all new papers (the first add updates a store loaded
-whole, the second one updated in place). Prints one table;
+and added at the end, so the adds are new papers but for the few records that repeat a
+paper of the corpus (the first add updates a store loaded whole, the second one updated in
+place). Prints one table;
 the cost per paper across sizes shows whether cost grows linearly with the work.
 """
 
@@ -118,6 +120,8 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
         for part in match.group(1).split(", "):
             name, mb, _ = part.rsplit(" ", 2)
             memory[name] = float(mb.replace(",", ""))
+    match = re.search(r"resolution: (.*)", err)
+    resolution = match.group(1) if match else ""
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     marker = out / "store" / "kgraph-store.json"
     store = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
@@ -134,6 +138,7 @@ def run_build(inputs: list[Path], out: Path, jobs: int, model: bool) -> dict[str
         "store": {k: store[k] for k in ("loaded", "update", "update_failed") if k in store},
         "phases": phases,
         "memory": memory,
+        "resolution": resolution,
     }
 
 
@@ -219,6 +224,9 @@ def main() -> None:
     print("\ntime by phase (s):")
     for name, _, r in rows:
         print(f"  {name:<14} " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
+    print("\nthe resolution:")
+    for name, _, r in rows:
+        print(f"  {name:<14} {r['resolution']}")
     print("\nthe store:")
     for name, _, r in rows:
         print(f"  {name:<14} {r['store']}")
