@@ -1125,8 +1125,9 @@ def _resolve(
     staging: Staging,
 ) -> Resolution:
     """Resolve the entities, and stage the resolution state for the next add: grown from
-    the bundle's state when it only gains papers (:func:`kgraph.resolve_delta.extend`), in
-    full otherwise; ``report.resolution`` says which, and why."""
+    the bundle's state (:func:`kgraph.resolve_delta.extend`: papers new, gone or extracted
+    again), in full for a new bundle, a new extractor or a state that cannot be used;
+    ``report.resolution`` says which, and why."""
     from .resolve_delta import ResolutionState, StateMismatch, extend, resolve_tracked
 
     manifest = bundle.manifest

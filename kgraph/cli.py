@@ -435,7 +435,7 @@ def build_(
         settings.detail(
             f"resolution: grown from the bundle's state, {grown['grown']:,} of "
             f"{grown['of']:,} per-paper entities resolved (the new papers' and those of the "
-            "entities they can change)"
+            "entities the change can reach)"
         )
     elif grown:
         settings.detail(f"resolution: in full ({grown['full']})")

@@ -14,9 +14,9 @@ the acronyms its names use that the corpus' definitions decide, and its canonica
 without their ids (drafts, with the per-paper entities each holds), together with every
 paper's definitions of acronyms. :func:`extend` adds papers:
 
-1. the definitions of the new papers are counted in; a short form whose meanings change (a
-   new long form, a second meaning, a first definition) marks the parts that hold its keys
-   or use it;
+1. the definitions of the new papers are counted in (and those of papers gone, out); a short
+   form whose meanings change (a new long form, a second meaning, a first or a last
+   definition) marks the parts that hold its keys or use it;
 2. the new per-paper entities mark the parts of every node they could merge with (their
    keys and gazetteer ids, the gazetteer entities their names are aliases of, the meanings
    of their acronyms);
@@ -198,8 +198,11 @@ class ResolutionState:
         return cls(papers, paper_defs, parts)
 
 
-def _least(part: Part) -> str:
-    return min([*part.nodes[:1], *(d.signature for _, d, _ in part.drafts)])
+def _least(part: Part) -> tuple[str, str]:
+    """Where a part goes in the dump: its least node or draft key, then its least node (parts
+    share no node; a part without one holds per-paper entities only, whose keys are theirs)."""
+    least = min([*part.nodes[:1], *(d.signature for _, d, _ in part.drafts)])
+    return least, part.nodes[0] if part.nodes else ""
 
 
 def _first(ranked: _Ranked) -> _Rank:
