@@ -148,8 +148,8 @@ class ResolutionState:
 
     # -- reading and writing ---------------------------------------------------------------
     def dump(self, fh: IO[bytes]) -> None:
-        """Gzip-compressed JSON Lines: one line for the definitions and papers, then one per
-        part, in an order that does not depend on how the state was grown (by each part's
+        """Gzip-compressed JSON Lines: one line for the papers and their definitions, then one
+        per part, in an order that does not depend on how the state was grown (by each part's
         least node or key). The same state gives the same bytes."""
         head = {
             "kgraph_resolution_state": STATE_VERSION,
@@ -189,12 +189,16 @@ class ResolutionState:
         def intern(s: str) -> str:
             return strings.setdefault(s, s)
 
-        papers = {intern(p) for p in head["papers"]}
-        paper_defs = {intern(p): own for p, own in head["paper_defs"].items()}
         parts: dict[int, Part] = {}
-        for i, line in enumerate(lines):
-            nodes, words, rows = orjson.loads(line)
-            parts[i] = Part(nodes, words, [_draft_from_row(row, intern) for row in rows])
+        line_no = 1
+        try:
+            papers = {intern(p) for p in head["papers"]}
+            paper_defs = {intern(p): own for p, own in head["paper_defs"].items()}
+            for line_no, line in enumerate(lines, 2):
+                nodes, words, rows = orjson.loads(line)
+                parts[line_no] = Part(nodes, words, [_draft_from_row(r, intern) for r in rows])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a resolution state: line {line_no}: {exc!r}") from None
         return cls(papers, paper_defs, parts)
 
 

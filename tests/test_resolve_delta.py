@@ -119,6 +119,10 @@ def test_load_refuses_what_is_not_a_state() -> None:
     for bad in (b"", b'{"kgraph_resolution_state": 1}\n', gzip.compress(b"")):
         with pytest.raises(ValueError, match="not a resolution state"):
             ResolutionState.load(io.BytesIO(bad))
+    good = gzip.decompress(dumped(resolve_tracked(seed_extractions())[1])).splitlines()
+    for line in (b"[1, 2]", b'[["key:x"], [], [["not", "a", "draft"]]]'):
+        with pytest.raises(ValueError, match="not a resolution state: line 3"):
+            ResolutionState.load(io.BytesIO(gzip.compress(b"\n".join([*good[:2], line]))))
 
 
 def test_the_same_state_is_the_same_bytes() -> None:
