@@ -540,18 +540,18 @@ class Resolver:
         # 5. acronyms used without a definition: merged only when the corpus agrees; long
         #    forms of one acronym with the same content words are one thing
         meanings: dict[str, set[str]] = {}
-        firsts: dict[str, list[str]] = {}
+        firsts: dict[str, set[str]] = {}  #: (only to record the links)
         for sk in sorted(corpus_defs):
             roots: set[str] = set()
-            for loose in sorted(corpus_defs[sk]):
-                keys = sorted({surface_key(lf) for lf in corpus_defs[sk][loose]})
+            for keys in meaning_keys(corpus_defs[sk]):
                 if scope is not None and not scope("key:" + keys[0]):
                     continue
                 for k in keys[1:]:
                     union("key:" + keys[0], "key:" + k)
                 roots.add("key:" + keys[0])
             meanings[sk] = {uf.find(r) for r in roots}
-            firsts[sk] = sorted(roots)
+            if links is not None:
+                firsts[sk] = roots
         for occ in occs:
             if occ.bare is None:
                 continue
@@ -784,20 +784,44 @@ class _Tables(NamedTuple):
 
     @classmethod
     def of(cls, own_defs: Iterable[Mapping[str, str]]) -> _Tables:
-        corpus_defs: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        corpus_defs: dict[str, dict[str, Counter[str]]] = {}
         for defs in own_defs:
-            for sk, long in defs.items():
-                corpus_defs[sk][loose_key(long)][long] += 1
+            count_definitions(corpus_defs, defs, 1)
         return cls.from_counts(corpus_defs)
 
     @classmethod
     def from_counts(cls, corpus_defs: Mapping[str, Mapping[str, Mapping[str, int]]]) -> _Tables:
-        unique_long = {
-            sk: min(next(iter(longs.values())))
-            for sk, longs in corpus_defs.items()
-            if len(longs) == 1
-        }
+        unique_long = {sk: long for sk, by in corpus_defs.items() if (long := one_long(by))}
         return cls(corpus_defs, unique_long)
+
+
+def count_definitions(
+    corpus_defs: dict[str, dict[str, Counter[str]]], own: Mapping[str, str], n: int
+) -> None:
+    """Count a paper's definitions (short-form key -> long form) in (``n`` = 1) or out (-1)
+    of ``corpus_defs`` (:attr:`_Tables.corpus_defs`)."""
+    for sk, long in own.items():
+        by_loose = corpus_defs.setdefault(sk, {})
+        loose = loose_key(long)
+        longs = by_loose.setdefault(loose, Counter())
+        longs[long] += n
+        if longs[long] <= 0:
+            del longs[long]
+            if not longs:
+                del by_loose[loose]
+                if not by_loose:
+                    del corpus_defs[sk]
+
+
+def one_long(by_loose: Mapping[str, Iterable[str]]) -> str | None:
+    """The long form of a short form defined one way only (its meanings: ``by_loose``)."""
+    return min(next(iter(by_loose.values()))) if len(by_loose) == 1 else None
+
+
+def meaning_keys(by_loose: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """The sorted keys of the long forms of each meaning of a short form (by content words):
+    step 5 merges each meaning's keys into its first."""
+    return [sorted({surface_key(lf) for lf in by_loose[loose]}) for loose in sorted(by_loose)]
 
 
 #: a draft's place in the order of the ids (see :meth:`Resolver._drafts`)

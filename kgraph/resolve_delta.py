@@ -62,9 +62,10 @@ from .resolve import (
     _Rank,
     _Tables,
     _UnionFind,
-    loose_key,
+    count_definitions,
+    meaning_keys,
     members_of,
-    surface_key,
+    one_long,
 )
 
 __all__ = ["ResolutionState", "StateMismatch", "extend", "resolve_tracked"]
@@ -120,20 +121,7 @@ class ResolutionState:
             self._index(self.parts)
         if not self.defs:
             for own in self.paper_defs.values():
-                self.count(own, 1)
-
-    def count(self, own: Mapping[str, str], n: int) -> None:
-        """Count a paper's definitions in (``n`` = 1) or out (-1)."""
-        for sk, long in own.items():
-            by_loose = self.defs.setdefault(sk, {})
-            longs = by_loose.setdefault(loose_key(long), Counter())
-            longs[long] += n
-            if longs[long] <= 0:
-                del longs[long]
-                if not longs:
-                    del by_loose[loose_key(long)]
-                    if not by_loose:
-                        del self.defs[sk]
+                count_definitions(self.defs, own, 1)
 
     def _index(self, parts: Mapping[int, Part]) -> None:
         for pid, part in parts.items():
@@ -157,7 +145,8 @@ class ResolutionState:
             "papers": sorted(self.papers),
             "paper_defs": self.paper_defs,
         }
-        # level 1: 88 MB of JSON at 160k papers -> 27 MB in 0.8 s (level 6: 22 MB in 2.2 s)
+        # level 1: 88 MB of JSON at 160k papers -> 27 MB in 0.8 s (level 6: 22 MB in 2.2 s;
+        # measured on the state's first form, without each paper's definitions)
         with gzip.GzipFile(filename="", mode="wb", fileobj=fh, compresslevel=1, mtime=0) as gz:
             chunk = [orjson.dumps(head, option=orjson.OPT_SORT_KEYS) + b"\n"]
             size = 0
@@ -260,27 +249,6 @@ def _draft_from_row(row: list[Any], intern: Any) -> _Ranked:
 # --- building ------------------------------------------------------------------------------
 
 
-class _Joins:
-    """Union-find over the roots of a resolution: which of its sets decide together."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        parent = self.parent
-        root = parent.setdefault(x, x)
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def _parts(
     uf: _UnionFind,
     links: Iterable[tuple[str, str]],
@@ -289,7 +257,7 @@ def _parts(
     first_id: int,
 ) -> dict[int, Part]:
     """The parts of a run: its sets, joined by the links that decided between them."""
-    joins = _Joins()
+    joins = _UnionFind()  # (no gazetteer ids: every union is made)
     for a, b in links:
         joins.union(uf.find(a), uf.find(b))
 
@@ -323,7 +291,10 @@ def resolve_tracked(
         resolver.add(ext)
     papers = dict(sorted(resolver._papers.items()))
     own = {pid: resolver._own_definitions(ext) for pid, ext in papers.items()}
-    tables = _Tables.of(own.values())
+    defs: dict[str, dict[str, Counter[str]]] = {}
+    for d in own.values():
+        count_definitions(defs, d, 1)
+    tables = _Tables.from_counts(defs)
     words: dict[str, list[str]] = {}
     occs = resolver._occurrences(papers, own, tables, lambda o, ks: words.__setitem__(o.node, ks))
     links: list[tuple[str, str]] = []
@@ -331,7 +302,7 @@ def resolve_tracked(
     drafts = resolver._drafts(uf, members)
     resolution = resolver._assemble(drafts, papers)
     parts = _parts(uf, links, drafts, words, 0)
-    state = ResolutionState(set(papers), {pid: dict(d) for pid, d in own.items() if d}, parts)
+    state = ResolutionState(set(papers), {pid: d for pid, d in own.items() if d}, parts, defs=defs)
     state.resolved = len(occs)
     return resolution, state
 
@@ -339,16 +310,9 @@ def resolve_tracked(
 # --- growing -------------------------------------------------------------------------------
 
 
-def _groups(defs: Mapping[str, Mapping[str, Iterable[str]]], sk: str) -> list[tuple[str, ...]]:
-    """The step-5 key groups of a short form: the sorted keys of each meaning's long forms."""
-    return sorted(
-        tuple(sorted({surface_key(lf) for lf in longs})) for longs in defs.get(sk, {}).values()
-    )
-
-
-def _unique(by_loose: Mapping[str, Iterable[str]]) -> str | None:
-    """The long form of a short form defined one way only (``_Tables.unique_long``)."""
-    return min(next(iter(by_loose.values()))) if len(by_loose) == 1 else None
+def _groups(defs: Mapping[str, Mapping[str, Iterable[str]]], sk: str) -> list[list[str]]:
+    """The step-5 key groups of a short form (:func:`~kgraph.resolve.meaning_keys`)."""
+    return meaning_keys(defs.get(sk, {}))
 
 
 def extend(
@@ -371,22 +335,22 @@ def extend(
     # 1. the definitions of the papers gone and new, and the short forms whose meanings change
     #: short form -> its key groups, its one long form (if it has one meaning), whether
     #: defined at all, before
-    redefined: dict[str, tuple[list[tuple[str, ...]], str | None, bool]] = {}
+    redefined: dict[str, tuple[list[list[str]], str | None, bool]] = {}
 
     def recount(own: Mapping[str, str], n: int) -> None:
         for sk in own:
             if sk not in redefined:
                 by_loose = state.defs.get(sk, {})
-                redefined[sk] = (_groups(state.defs, sk), _unique(by_loose), bool(by_loose))
-        state.count(own, n)
+                redefined[sk] = (_groups(state.defs, sk), one_long(by_loose), bool(by_loose))
+        count_definitions(state.defs, own, n)
 
     for pid in stale:
         recount(state.paper_defs.pop(pid, {}), -1)
-    own: dict[str, Mapping[str, str]] = {}
+    own: dict[str, dict[str, str]] = {}
     for pid in new_ids:
         own[pid] = resolver._own_definitions(papers[pid])
         if own[pid]:
-            state.paper_defs[pid] = dict(own[pid])
+            state.paper_defs[pid] = own[pid]
             recount(own[pid], 1)
     tables = _Tables.from_counts(state.defs)
 
@@ -445,7 +409,7 @@ def extend(
 
     # 3. close over the marked parts: their members resolved again may reach other parts
     again: dict[int, list[_Occ]] = {}
-    defs_of: dict[str, Mapping[str, str]] = {}
+    no_defs: dict[str, str] = {}
     while True:
         todo = [p for p in marked if p not in again]
         if not todo:
@@ -456,9 +420,7 @@ def extend(
                 for pid, index in members_of(d, held):
                     if pid in stale:
                         continue
-                    defs = defs_of.get(pid)
-                    if defs is None:
-                        defs = defs_of[pid] = resolver._own_definitions(papers[pid])
+                    defs = state.paper_defs.get(pid, no_defs)  # (what _own_definitions gave)
                     entity = papers[pid].entities[index]
                     occs.append(resolver._occurrence(pid, index, entity, defs, tables, note_words))
             again[p] = occs

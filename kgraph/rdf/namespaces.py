@@ -52,7 +52,6 @@ __all__ = [
     "data_prefixes",
     "entities_graph_iri",
     "entity_iri",
-    "entity_iri_of_node",
     "entity_path",
     "entity_prefix",
     "mention_iri",
@@ -152,11 +151,6 @@ def mention_prefix(base: str, paper_id: str) -> str:
     """Where the IRIs of paper ``paper_id``'s mentions begin: they end with
     :func:`entity_path`."""
     return f"{base}mention/{pct(paper_id)}/"
-
-
-def entity_iri_of_node(base: str, node: str) -> str:
-    """The IRI of graph node ``entity:<type>/<slug>``."""
-    return entity_iri(base, node.removeprefix("entity:"))
 
 
 def result_iri(base: str, paper_id: str, n: int | str) -> str:
