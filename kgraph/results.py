@@ -32,9 +32,11 @@ How (rules over the sentence around an entity mention, no model):
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, NamedTuple
 
 from .records import PROPOSES, Entity, Paper
 
@@ -174,12 +176,16 @@ class Result:
         }
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
+    """A mention of entity ``entity`` (its index) of (resolved) ``type``."""
+
     start: int
     end: int
     entity: int
     type: str
+
+
+_START_END: Final = itemgetter(0, 1)
 
 
 def _sentences(text: str, entities: Sequence[Entity]) -> list[tuple[int, int]]:
@@ -231,15 +237,21 @@ def find_results(
     text = paper.text
     spans = sorted(
         (_Span(m.start, m.end, i, kinds[i]) for i, e in enumerate(entities) for m in e.mentions),
-        key=lambda s: (s.start, s.end),
+        key=_START_END,
     )
     proposed = [
         i for i, e in enumerate(entities) if e.relation == PROPOSES and kinds[i] == "method"
     ]
     proposed.sort(key=lambda i: entities[i].mentions[0].start if entities[i].mentions else 0)
+    starts = [sp.start for sp in spans]
     out: list[Result] = []
     for s_start, s_end in _sentences(text, entities):
-        inside = [sp for sp in spans if s_start <= sp.start and sp.end <= s_end]
+        # the spans inside the sentence: among those starting in it (spans are sorted)
+        inside = [
+            sp
+            for sp in spans[bisect_left(starts, s_start) : bisect_right(starts, s_end)]
+            if sp.end <= s_end
+        ]
         metrics = [sp for sp in inside if sp.type == "metric"]
         data = [sp for sp in inside if sp.type in _DATA_TYPES]
         if not metrics and not data:

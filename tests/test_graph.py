@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import combinations
 
 import jsonschema
 import networkx as nx
 import pytest
 from _seed import ROOT, seed_bundle
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kgraph.bundle import graph_json
 from kgraph.extractions import Extraction
-from kgraph.graph import build_graph, graph_from_data, paper_relation
+from kgraph.graph import _co_occurs_edges, build_graph, graph_from_data, paper_relation
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, GazetteerEntry, resolve
 
@@ -180,6 +183,37 @@ def test_co_occurs_counts_papers(small: tuple[dict[str, Paper], nx.MultiDiGraph]
     assert co[("entity:dataset/imagenet", "entity:metric/accuracy")]["papers"] == sorted(
         n for n, a in g.nodes(data=True) if a["kind"] == "paper"
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(0, 40).map(lambda n: f"paper:p{n:02d}"),
+        st.sets(st.sampled_from([f"entity:method/m{i}" for i in range(12)]), min_size=2),
+        max_size=25,
+    )
+)
+def test_co_occurs_edges_are_the_pairs_named_by_two_papers(
+    named: dict[str, set[str]],
+) -> None:
+    """The pair counting (numpy, by paper size) against its definition: every pair of
+    entities two or more papers name together, with those papers in order."""
+    index: dict[str, int] = {}
+    named_in = {
+        p: tuple(index.setdefault(n, len(index)) for n in sorted(ns)) for p, ns in named.items()
+    }
+    papers_of: dict[tuple[str, str], list[str]] = {}
+    for p in sorted(named):
+        for a, b in combinations(sorted(named[p]), 2):
+            papers_of.setdefault((a, b), []).append(p)
+    expected = {
+        (a, b, "co_occurs"): {"relation": "co_occurs", "count": len(ps), "papers": ps}
+        for (a, b), ps in papers_of.items()
+        if len(ps) >= 2
+    }
+    got = _co_occurs_edges(named_in, index)
+    assert {(u, v, k): attrs for u, v, k, attrs in got} == expected
+    assert len(got) == len(expected)
 
 
 def test_results_hang_off_their_paper(small: tuple[dict[str, Paper], nx.MultiDiGraph]) -> None:
