@@ -4,6 +4,7 @@ by, in the build's store pass and in `kgraph export --format ttl`."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,18 +12,19 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from fixtures.rdf.helpers import fixture_graph
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kgraph.bundle import build
 from kgraph.exporters import DEFAULT_BASE
 from kgraph.rdf.convert import _write_oxigraph, iter_statements, serialize
 from kgraph.rdf.namespaces import prefixes
-from kgraph.rdf.turtle import write_turtle
+from kgraph.rdf.turtle import TurtleWriter, write_turtle
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACES = prefixes(DEFAULT_BASE)
 XSD = "http://www.w3.org/2001/XMLSchema#"
+ABSTRACT = ox.NamedNode("http://purl.org/dc/terms/abstract")
 
 
 def turtle_of(statements: list[str]) -> bytes:
@@ -130,6 +132,30 @@ def test_any_statements_read_back_as_the_same_triples(stmts: list[str]) -> None:
     assert triples_ttl(turtle_of(stmts)) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(statements(), st.data())
+@example(
+    [f'<{DEFAULT_BASE}paper/a> <{DEFAULT_BASE}paper/p> "x\u2028y\x85z\u2029 \x1c\x0bw"'],
+    None,
+)
+def test_nquads_chunks_give_what_the_statements_give(
+    stmts: list[str], data: st.DataObject | None
+) -> None:
+    """The build's Turtle process reads N-Quads chunks (:meth:`TurtleWriter.add_quads`),
+    cut anywhere between lines: same bytes as the statements one by one. Lines end only at
+    the newline: a literal may hold U+2028, U+0085 and other characters that Python's
+    ``str.splitlines`` also ends lines at (a build of an abstract holding one failed)."""
+    lines = [f"{spo} <{DEFAULT_BASE}graph/g> .\n".encode() for spo in stmts]
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(lines))))) if data is not None else []
+    out = io.BytesIO()
+    writer = TurtleWriter(out, SPACES)
+    for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True):
+        writer.add_quads(b"".join(lines[a:b]))
+    writer.close()
+    assert out.getvalue() == turtle_of(stmts)
+    assert writer.count == len(stmts)
+
+
 @pytest.mark.skipif(shutil.which("serdi") is None, reason="serdi missing")
 def test_strict_parser_reads_the_escapes() -> None:
     paper = f"{DEFAULT_BASE}paper/"
@@ -156,6 +182,18 @@ def test_build_writes_the_same_turtle_as_export(tmp_path: Path) -> None:
     exported = io.BytesIO()
     serialize(graph, "ttl", exported)
     assert (out / "graph.ttl").read_bytes() == exported.getvalue()
+
+
+def test_build_of_an_abstract_with_line_separators(tmp_path: Path) -> None:
+    """U+2028 and U+0085 in an abstract reach graph.ttl as they are (the build failed)."""
+    abstract = "We propose FooNet.\u2028It reaches 90% accuracy on ImageNet.\x85 More."
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"title": "Line separators", "abstract": abstract}) + "\n")
+    build(tmp_path / "b", [str(src)], nlp=None)
+    graph = ox.Store()
+    graph.load((tmp_path / "b" / "graph.ttl").read_bytes(), ox.RdfFormat.TURTLE)
+    abstracts = [q.object.value for q in graph.quads_for_pattern(None, ABSTRACT, None)]
+    assert abstracts == [abstract]
 
 
 def test_turtle_process_writes_what_the_writer_writes(tmp_path: Path) -> None:
