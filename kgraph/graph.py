@@ -37,7 +37,8 @@ uses), the highest confidence, all mentions.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 import networkx as nx
@@ -251,12 +252,21 @@ def build_graph(
     edges += _co_occurs_edges(named_in, index)
     # added in sorted order; networkx copies each attribute dict, so the list is consumed
     # from its end as it goes (sorted, then reversed) and never exists twice in memory
-    edges.sort(key=lambda e: (e[0], e[1], e[2]))
+    edges.sort(key=_EDGE_ORDER)
     edges.reverse()
-    while edges:
-        src, dst, key, attrs = edges.pop()
-        g.add_edge(src, dst, key=key, **attrs)
+    g.add_edges_from(_consumed(edges))
     return g
+
+
+_EDGE_ORDER: Final = itemgetter(0, 1, 2)
+
+
+def _consumed(
+    edges: list[tuple[str, str, str, dict[str, Any]]],
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """The items of ``edges`` from its end, each taken out of the list as it is given."""
+    while edges:
+        yield edges.pop()
 
 
 def _co_occurs_edges(
