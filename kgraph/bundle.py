@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from .engines import EngineOptions
     from .rdf.store import StoreLoader
     from .resolve import Resolution
+    from .resolve_delta import ResolutionState
 
 __all__ = [
     "EXPORTS",
@@ -534,11 +535,14 @@ class ForkedWrite:
 
     def __init__(self, staging: Staging, files: Mapping[str, Content]) -> None:
         self.staging = staging
-        self.files = dict(files)
+        self.files: dict[str, Content] = dict(files)
+        self.names = ", ".join(self.files)
         self.paths = {name: staging.reserve(name) for name in self.files}
         self.job: Forked[dict[str, dict[str, Any]]] | None = None
         with suppress(ForkUnavailable):  # no fork, or no memory for another process
             self.job = Forked(self._write, name="writer")
+        if self.job is not None:
+            self.files = {}  # the copy has them: what they are made from may go here
 
     @property
     def pid(self) -> int | None:
@@ -552,14 +556,15 @@ class ForkedWrite:
         """Record the files once written; what they were made from is dropped (it may hold
         the build's papers and extractions)."""
         job, self.job = self.job, None
-        names = ", ".join(self.files)
         try:
             done = self._write() if job is None else job.result()
         except Exception as exc:
             if job is None:
                 raise
             # what the copy raised, or its death
-            raise BundleError(f"{self.staging.folder}: cannot write {names} ({exc})") from None
+            raise BundleError(
+                f"{self.staging.folder}: cannot write {self.names} ({exc})"
+            ) from None
         finally:
             self.files = {}
         for name, info in done.items():
@@ -1040,16 +1045,23 @@ def _write(
                 EXTRACTIONS: _jsonl_writer(ext.to_dict() for ext in extractions.values()),
             },
         )
+        state_rows: ForkedWrite | None = None
         try:
-            resolution = _resolve(folder, bundle, extractions, redone, report, staging)
+            resolution, state = _resolve(folder, bundle, extractions, redone, report)
+            # the resolution state is written by another copy while the graph is made
+            state_rows = ForkedWrite(staging, {RESOLUTION: state.dump})
+            del state
             mark = report.lap("resolve", mark)
             graph = build_graph(papers.values(), resolution)
             counts = graph_counts(graph, resolution)
             mark = report.lap("graph", mark)
             rows.wait()
-            mark = report.lap("waiting for papers + extractions", mark)
+            state_rows.wait()
+            mark = report.lap("waiting for papers + extractions + resolution state", mark)
         except BaseException:
             rows.abort()
+            if state_rows is not None:
+                state_rows.abort()
             raise
         all_inputs = [*bundle.manifest.get("inputs", []), *input_rows]
         counts["paper_records_read"] = sum(int(i.get("entries", 0)) for i in all_inputs)
@@ -1122,10 +1134,9 @@ def _resolve(
     extractions: dict[str, Extraction],
     redone: set[str],
     report: BuildReport,
-    staging: Staging,
-) -> Resolution:
-    """Resolve the entities, and stage the resolution state for the next add: grown from
-    the bundle's state (:func:`kgraph.resolve_delta.extend`: papers new, gone or extracted
+) -> tuple[Resolution, ResolutionState]:
+    """Resolve the entities, with the resolution state for the next add: grown from the
+    bundle's state (:func:`kgraph.resolve_delta.extend`: papers new, gone or extracted
     again), in full for a new bundle, a new extractor or a state that cannot be used;
     ``report.resolution`` says which, and why."""
     from .resolve_delta import ResolutionState, StateMismatch, extend, resolve_tracked
@@ -1152,8 +1163,7 @@ def _resolve(
     if why:
         resolution, state = resolve_tracked(extractions.values())
         report.resolution = {"full": why}
-    staging.stage(RESOLUTION, state.dump)
-    return resolution
+    return resolution, state
 
 
 def _read_inputs(

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,20 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         staging.commit()
     assert (tmp_path / "a" / "rows.txt").read_bytes() == b"".join(rows)
 
+    # once the copy is started, what the files are made from is its alone: the caller may
+    # let it go (the build drops the resolution state while the copy writes it)
+    def own(fh: object) -> None:
+        fh.write(b"x")  # type: ignore[attr-defined]
+
+    made_from = weakref.ref(own)
+    with bundle_module.Staging(tmp_path / "f") as staging:
+        job = bundle_module.ForkedWrite(staging, {"own.txt": own})
+        del own
+        gc.collect()
+        assert made_from() is None
+        job.wait()
+        assert staging.info["own.txt"]["bytes"] == 1
+
     # a copy that fails: one line naming the files and the cause, nothing left
     def fails(fh: object) -> None:
         raise ValueError("record 7 cannot be written")
@@ -277,8 +292,6 @@ def test_the_store_loads_after_the_build_let_go_of_its_data(
     papers and the extractions are freed, so its memory is not added to theirs. Forked (the
     default where the system forks), the graph is made in a copy of the process, which has
     ended when the store loads in the caller's process, which never held the build's data."""
-    import weakref
-
     import kgraph.graph as graph_module
     from kgraph.extractions import Extraction
     from kgraph.rdf.store import StoreLoader
