@@ -8,6 +8,7 @@ import os
 import resource
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,11 +22,12 @@ def need_shared() -> Path:
 
 
 def corpus_records(limit: int | None = None) -> Iterator[dict[str, str]]:
-    """Title+abstract records of ../shared/corpus/*.jsonl.gz, files interleaved, in a fixed order."""
+    """Title+abstract records of ../shared/corpus/*.jsonl.gz, files interleaved, in a fixed
+    order."""
     files = sorted((need_shared() / "corpus").glob("*.jsonl.gz"))
-    handles = [gzip.open(f, "rt", encoding="utf-8") for f in files]
-    n = 0
-    try:
+    with ExitStack() as stack:
+        handles = [stack.enter_context(gzip.open(f, "rt", encoding="utf-8")) for f in files]
+        n = 0
         while handles:
             for fh in list(handles):
                 line = fh.readline()
@@ -38,9 +40,6 @@ def corpus_records(limit: int | None = None) -> Iterator[dict[str, str]]:
                     n += 1
                     if limit is not None and n >= limit:
                         return
-    finally:
-        for fh in handles:
-            fh.close()
 
 
 def peak_rss_mb() -> float:

@@ -37,8 +37,15 @@ def gold_rows(split: str) -> list[dict]:  # type: ignore[type-arg]
                         continue
                     k = (typ, key(e["text"]))
                     if k[1] and k not in seen:
-                        seen[k] = {"name": e["text"], "aliases": [], "type": typ, "relation": "uses"}
-                rows.append({"title": doc["title"], "text": doc["text"], "entities": list(seen.values())})
+                        seen[k] = {
+                            "name": e["text"],
+                            "aliases": [],
+                            "type": typ,
+                            "relation": "uses",
+                        }
+                rows.append(
+                    {"title": doc["title"], "text": doc["text"], "entities": list(seen.values())}
+                )
     return rows
 
 

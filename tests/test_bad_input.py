@@ -13,7 +13,10 @@ import pytest
 PAGES = Path(__file__).resolve().parent.parent / "graphs" / "pages"
 GOOD = str(PAGES / "004_cdead03a1624523d.txt")  # 38 papers
 
-PAGE_HEAD = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\nMar 2\n\n"
+PAGE_HEAD = (
+    "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n"
+    "byAK and the research community\n\nMar 2\n\n"
+)
 ABSTRACT = "We study a thing in depth. " * 8
 
 
@@ -75,11 +78,21 @@ def test_binary_file(tmp_path: Path) -> None:
 
 def test_wrong_encoding_is_reported_and_read(tmp_path: Path) -> None:
     page = tmp_path / "latin.txt"
-    text = PAGE_HEAD + "Café Models: A Study\n\n" + ABSTRACT + "Ragnarök is near.\n\nSecond Paper Title Here\n\n" + ABSTRACT + "\n"
+    text = (
+        PAGE_HEAD
+        + "Café Models: A Study\n\n"
+        + ABSTRACT
+        + "Ragnarök is near.\n\nSecond Paper Title Here\n\n"
+        + ABSTRACT
+        + "\n"
+    )
     page.write_bytes(text.encode("cp1252"))
     proc = run("papers", str(page))
     assert proc.returncode == 0
-    assert f"kgraph: warning: {page}:11: not valid UTF-8 (byte 0xE9 at column 4); read as Windows-1252" in proc.stderr
+    assert (
+        f"kgraph: warning: {page}:11: not valid UTF-8 (byte 0xE9 at column 4); "
+        "read as Windows-1252"
+    ) in proc.stderr
     got = papers_out(proc)
     assert [p["title"] for p in got] == ["Café Models: A Study", "Second Paper Title Here"]
     assert got[0]["abstract"].endswith("Ragnarök is near.")
@@ -118,13 +131,17 @@ def test_invalid_json_line(tmp_path: Path) -> None:
     assert proc.returncode == 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("kgraph: error:")]
     assert len(lines) == 1 and lines[0].startswith(f"kgraph: error: {f}:2: invalid JSON")
-    assert [p["title"] for p in papers_out(proc)] == ["Paper number 0", "Paper number 1", "Paper number 2"]
+    titles = [p["title"] for p in papers_out(proc)]
+    assert titles == ["Paper number 0", "Paper number 1", "Paper number 2"]
 
 
 def test_ten_megabyte_title(tmp_path: Path) -> None:
     page = tmp_path / "huge.txt"
     huge = "A" * (10 * 1024 * 1024)
-    page.write_text(PAGE_HEAD + huge + "\n\n" + ABSTRACT + "\n\nA Normal Title\n\n" + ABSTRACT + "\n", encoding="utf-8")
+    page.write_text(
+        PAGE_HEAD + huge + "\n\n" + ABSTRACT + "\n\nA Normal Title\n\n" + ABSTRACT + "\n",
+        encoding="utf-8",
+    )
     proc = run("papers", str(page))
     assert proc.returncode == 0
     assert (
@@ -141,7 +158,9 @@ def test_stdin_is_sniffed() -> None:
     assert len(got) == 38 and got[0]["sources"] == ["<stdin>:13"]
 
 
-@pytest.mark.parametrize("args", [["papers"], ["papers", "--format", "xml", GOOD], ["nosuchcommand"]])
+@pytest.mark.parametrize(
+    "args", [["papers"], ["papers", "--format", "xml", GOOD], ["nosuchcommand"]]
+)
 def test_usage_errors_exit_2(args: list[str]) -> None:
     proc = run(*args)
     assert proc.returncode == 2
@@ -151,7 +170,8 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 def test_quiet_keeps_errors_drops_summary(tmp_path: Path) -> None:
     proc = run("-q", "papers", str(tmp_path / "nope.txt"), GOOD)
     assert proc.returncode == 0
-    assert proc.stderr.splitlines() == [f"kgraph: error: {tmp_path / 'nope.txt'}: no such file or folder"]
+    missing = tmp_path / "nope.txt"
+    assert proc.stderr.splitlines() == [f"kgraph: error: {missing}: no such file or folder"]
 
 
 def test_help_has_example() -> None:
@@ -168,6 +188,8 @@ def test_many_bad_lines_are_counted_exactly(tmp_path: Path) -> None:
     assert proc.returncode == 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("kgraph: error:")]
     assert len(errors) == 21  # twenty one by one, then one line for the rest
-    assert errors[-1] == f"kgraph: error: {f}:21: 5 more lines of invalid JSON from here on, skipped"
+    assert errors[-1] == (
+        f"kgraph: error: {f}:21: 5 more lines of invalid JSON from here on, skipped"
+    )
     assert "kgraph: skipped 25: 25 invalid JSON" in proc.stderr
     assert [p["title"] for p in papers_out(proc)] == ["The one good paper"]

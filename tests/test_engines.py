@@ -125,10 +125,9 @@ def test_progress_is_quiet_in_pipes_and_quiet_silences_everything(tmp_path: Path
 
 def test_progress_bar_on_a_terminal_shows_rate_and_eta() -> None:
     # a real pseudo-terminal for stderr: the bar appears with papers/s and the remaining time
+    import fcntl
     import os
     import pty
-
-    import fcntl
     import struct
     import termios
 

@@ -52,7 +52,9 @@ def test_extract_interface(extracted: Path) -> None:
             for m in ent["mentions"]:
                 assert set(m) == {"start", "end", "text", "source"}
     by_title = {r["title"]: r for r in rows}
-    core = by_title["CORE: A Few-Shot Company Relation Classification Dataset for Robust Domain Adaptation"]
+    core = by_title[
+        "CORE: A Few-Shot Company Relation Classification Dataset for Robust Domain Adaptation"
+    ]
     names = {(e["name"], e["type"], e["relation"]) for e in core["entities"]}
     assert ("CORE", "dataset", "introduces") in names
     singer = by_title["StyleSinger: Style Transfer for Out-of-Domain Singing Voice Synthesis"]

@@ -53,7 +53,8 @@ def test_name_shapes(nlp: Language, text: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["We use a GPU and an API.", "It costs 15,283 tasks and 10x less.", "AI is here. I agree."]
+    "text",
+    ["We use a GPU and an API.", "It costs 15,283 tasks and 10x less.", "AI is here. I agree."],
 )
 def test_not_names(nlp: Language, text: str) -> None:
     assert not {f for f in found(nlp, "A title\n\n" + text) if f[2] == "name"}
@@ -68,10 +69,18 @@ def test_title_prefix(nlp: Language) -> None:
 @pytest.mark.parametrize(
     ("text", "phrase", "label"),
     [
-        ("We address few-shot relation classification in finance.", "few-shot relation classification", "task"),
+        (
+            "We address few-shot relation classification in finance.",
+            "few-shot relation classification",
+            "task",
+        ),
         ("Models trained with contrastive learning help.", "contrastive learning", "method"),
         ("We report the word error rate on test data.", "word error rate", "metric"),
-        ("It improves out-of-distribution detection a lot.", "out-of-distribution detection", "task"),
+        (
+            "It improves out-of-distribution detection a lot.",
+            "out-of-distribution detection",
+            "task",
+        ),
     ],
 )
 def test_head_phrases(nlp: Language, text: str, phrase: str, label: str) -> None:
@@ -105,7 +114,8 @@ def test_title_name_is_proposed(full: Language) -> None:
 def test_introduced_dataset_and_benchmark(full: Language) -> None:
     ents = entities(
         full,
-        "A Study of Agents\n\nWe release a new dataset, AndroidControl, with 15,283 demonstrations. "
+        "A Study of Agents\n\n"
+        "We release a new dataset, AndroidControl, with 15,283 demonstrations. "
         "We also introduce WebShopBench, a benchmark for shopping agents.",
     )
     assert ents["AndroidControl"][:2] == ("dataset", "introduces")
@@ -115,7 +125,8 @@ def test_introduced_dataset_and_benchmark(full: Language) -> None:
 def test_abbreviation_makes_one_entity_named_by_long_form(full: Language) -> None:
     ents = entities(
         full,
-        "Merging Models\n\nRegression Mean (RegMean) merges layers. RegMean is fast, and RegMean helps.",
+        "Merging Models\n\n"
+        "Regression Mean (RegMean) merges layers. RegMean is fast, and RegMean helps.",
     )
     assert "Regression Mean" in ents and "RegMean" not in ents
     assert ents["Regression Mean"][2] == ("RegMean",)
@@ -128,7 +139,9 @@ def test_context_types_coordinated_names(full: Language) -> None:
 
 
 def test_generic_words_are_dropped(full: Language) -> None:
-    ents = entities(full, "A Title\n\nOur model and framework use deep learning and neural networks.")
+    ents = entities(
+        full, "A Title\n\nOur model and framework use deep learning and neural networks."
+    )
     assert not ents
 
 
@@ -146,7 +159,8 @@ def test_mentions_point_into_the_text(full: Language) -> None:
 
 
 def test_capitalised_word_listed_between_names(nlp: Language) -> None:
-    got = {f[0] for f in found(nlp, "T\n\nWe rank CHGNet > Wrenformer > BOWSR, and BERT, Zebra and T5.")}
+    text = "T\n\nWe rank CHGNet > Wrenformer > BOWSR, and BERT, Zebra and T5."
+    got = {f[0] for f in found(nlp, text)}
     assert {"CHGNet", "Wrenformer", "BOWSR", "BERT", "Zebra", "T5"} <= got
     assert "Zebra" not in {f[0] for f in found(nlp, "T\n\nWe saw a Zebra near the lake.")}
 

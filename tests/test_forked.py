@@ -109,7 +109,7 @@ def test_a_copy_killed_without_a_result_is_reported() -> None:
     def work(parent: Parent) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
-    with pytest.raises(WorkerDied, match="killed by signal 9 .out of memory"):
+    with pytest.raises(WorkerDied, match=r"killed by signal 9 .out of memory"):
         run_forked(work)
 
 

@@ -521,9 +521,16 @@ def _cases(seed_store: Any) -> list[tuple[str, dict[str, str]]]:
         return [str(r["id"]).split('"')[1] for r in result_rows(run_query(seed_store, query))]
 
     top = ids("SELECT ?id WHERE { ?e kg:usageRank ?r ; dcterms:identifier ?id } ORDER BY ?r ?id")
-    metrics = ids("SELECT DISTINCT ?id WHERE { ?r kg:ofMetric/dcterms:identifier ?id } ORDER BY ?id")
-    boards = result_rows(run_query(seed_store, """SELECT ?m ?d WHERE { ?b kg:ofMetric ?me ;
-        kg:onDataset ?de . ?me dcterms:identifier ?m . ?de dcterms:identifier ?d } ORDER BY ?m ?d"""))
+    metrics = ids(
+        "SELECT DISTINCT ?id WHERE { ?r kg:ofMetric/dcterms:identifier ?id } ORDER BY ?id"
+    )
+    boards = result_rows(
+        run_query(
+            seed_store,
+            """SELECT ?m ?d WHERE { ?b kg:ofMetric ?me ; kg:onDataset ?de .
+            ?me dcterms:identifier ?m . ?de dcterms:identifier ?d } ORDER BY ?m ?d""",
+        )
+    )
     cases: list[tuple[str, dict[str, str]]] = []
     for limit in ("1", "5", "20", "1000"):
         cases += [("top-datasets", {"limit": limit}), ("newest-datasets", {"limit": limit})]

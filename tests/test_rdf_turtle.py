@@ -220,7 +220,7 @@ def test_turtle_process_writes_what_the_writer_writes(tmp_path: Path) -> None:
     bad = TurtleProcess(tmp_path / "no" / "such" / "dir.ttl", SPACES)
     for chunk in nquads_chunks(g):
         bad.write(chunk)
-    with pytest.raises(TurtleError, match="dir.ttl: the Turtle writer failed"):
+    with pytest.raises(TurtleError, match=r"dir\.ttl: the Turtle writer failed"):
         bad.close()
 
     stopped = TurtleProcess(tmp_path / "s.ttl", SPACES)

@@ -51,16 +51,39 @@ def test_seed_totals_and_duplicates(seeds) -> None:  # type: ignore[no-untyped-d
 
 
 def test_titles_and_abstracts_exact(seeds) -> None:  # type: ignore[no-untyped-def]
-    p = by_title(seeds, "CORE: A Few-Shot Company Relation Classification Dataset for Robust Domain Adaptation")
-    assert p.abstract.startswith("We introduce CORE, a dataset for few-shot relation classification (RC)")
+    p = by_title(
+        seeds,
+        "CORE: A Few-Shot Company Relation Classification Dataset for Robust Domain Adaptation",
+    )
+    assert p.abstract.startswith(
+        "We introduce CORE, a dataset for few-shot relation classification (RC)"
+    )
     assert p.abstract.endswith("encourage further research in the field.")
     assert p.sources == (f"{PAGES / '000_a3a7874608140e38.txt'}:15",)
-    p = by_title(seeds, "RegMean++: Enhancing Effectiveness and Generalization of Regression Mean for Model Merging")
-    assert p.abstract.startswith("Regression Mean (RegMean), an approach that formulates model merging")
-    assert (p.authors_count, p.published, p.upvotes, p.organization) == (4, "2025-08-05", None, None)
+    p = by_title(
+        seeds,
+        "RegMean++: Enhancing Effectiveness and Generalization of Regression Mean for "
+        "Model Merging",
+    )
+    assert p.abstract.startswith(
+        "Regression Mean (RegMean), an approach that formulates model merging"
+    )
+    assert (p.authors_count, p.published, p.upvotes, p.organization) == (
+        4,
+        "2025-08-05",
+        None,
+        None,
+    )
     p = by_title(seeds, "Agent Learning via Early Experience")
-    assert (p.organization, p.published, p.upvotes, p.authors_count) == ("Meta Research", "2025-10-09", 11, None)
-    p = by_title(seeds, "Meta-Awareness Enhances Reasoning Models: Self-Alignment Reinforcement Learning")
+    assert (p.organization, p.published, p.upvotes, p.authors_count) == (
+        "Meta Research",
+        "2025-10-09",
+        11,
+        None,
+    )
+    p = by_title(
+        seeds, "Meta-Awareness Enhances Reasoning Models: Self-Alignment Reinforcement Learning"
+    )
     assert (p.organization, p.published, p.upvotes) == ("KAIST AI", "2025-09-26", 4)
     p = by_title(seeds, "StyleSinger: Style Transfer for Out-of-Domain Singing Voice Synthesis")
     assert (p.authors_count, p.published) == (9, "2023-12-17")
@@ -69,8 +92,13 @@ def test_titles_and_abstracts_exact(seeds) -> None:  # type: ignore[no-untyped-d
 
 def test_latex_titles_kept_as_written(seeds) -> None:  # type: ignore[no-untyped-def]
     g2 = by_title(seeds, r"$\text{G}^2$RPO: Granular GRPO for Precise Reward in Flow Models")
-    assert g2.abstract.startswith("The integration of online reinforcement learning (RL) into diffusion")
-    s2 = by_title(seeds, "S$^{2}$FT: Efficient, Scalable and Generalizable LLM Fine-tuning by Structured Sparsity")
+    assert g2.abstract.startswith(
+        "The integration of online reinforcement learning (RL) into diffusion"
+    )
+    s2 = by_title(
+        seeds,
+        "S$^{2}$FT: Efficient, Scalable and Generalizable LLM Fine-tuning by Structured Sparsity",
+    )
     assert s2.abstract.startswith("Current PEFT methods for LLMs")
 
 
@@ -98,7 +126,8 @@ def test_ids_are_stable_hashes_of_the_title(seeds) -> None:  # type: ignore[no-u
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("Oct 9, 2025 11", ("2025-10-09", 11)), ("Dec 17, 2023", ("2023-12-17", None)),
-     ("Feb 5", ("--02-05", None)), ("Jan 30 4", ("--01-30", 4)), ("Sept 3, 2024", ("2024-09-03", None)),
+     ("Feb 5", ("--02-05", None)), ("Jan 30 4", ("--01-30", 4)),
+     ("Sept 3, 2024", ("2024-09-03", None)),
      ("Foo 3", None), ("Mar 45", None), ("Meta Research", None)],
 )
 def test_parse_date(text: str, expected: tuple[str, int | None] | None) -> None:
@@ -117,7 +146,8 @@ _title = st.lists(_word, min_size=2, max_size=14).map(" ".join)
 _abstract = st.lists(_word, min_size=35, max_size=80).map(lambda ws: " ".join(ws) + ".")
 _meta = st.fixed_dictionaries({
     "authors_count": st.none() | st.integers(1, 60),
-    "org": st.none() | st.sampled_from([("metaresearch", "Meta Research"), ("kaist-ai", "KAIST AI")]),
+    "org": st.none()
+    | st.sampled_from([("metaresearch", "Meta Research"), ("kaist-ai", "KAIST AI")]),
     "date": st.tuples(st.integers(1, 12), st.integers(1, 28), st.none() | st.integers(1990, 2030),
                       st.none() | st.integers(0, 999)),
 }) | st.none()
@@ -137,7 +167,9 @@ def render(papers: list[tuple[str, str, dict]]) -> str:  # type: ignore[type-arg
         if meta["org"] is not None:
             block.append(" ".join(meta["org"]))
         m, d, y, up = meta["date"]
-        block += ["·", f"{MONTHS[m - 1]} {d}" + (f", {y}" if y else "") + (f" {up}" if up is not None else "")]
+        date = f"{MONTHS[m - 1]} {d}" + (f", {y}" if y else "")
+        date += f" {up}" if up is not None else ""
+        block += ["·", date]
         out += [*block, ""]
     return "\n".join(out)
 

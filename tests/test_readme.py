@@ -12,7 +12,8 @@ def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)
     assert block, "README must open with a code block of commands"
-    return [ln.strip() for ln in block.group(1).splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = block.group(1).splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
 def test_readme_opens_with_two_commands() -> None:
