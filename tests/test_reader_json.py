@@ -316,6 +316,42 @@ def test_missing_abstract_and_bad_fields_are_warnings(tmp_path: Path) -> None:
     assert not any(p.skipped for p in result.problems)
 
 
+def test_lone_surrogates_are_read_as_replacement_characters(tmp_path: Path) -> None:
+    """A \\ud800 escape without its pair is no character (no UTF-8 file can hold it: a build
+    of such a record failed with an internal error). It is read as U+FFFD with a warning; a
+    pair (an emoji) is one character, kept. Lines and whole documents alike."""
+    lines = (
+        '{"title": "Half \\ud83d emoji", "abstract": "We propose FooNet \\udc00 and \\ud800.",'
+        ' "authors": ["A \\udfff B"]}\n'
+        '{"title": "Whole \\ud83d\\ude00 emoji", "abstract": "Fine."}\n'
+    )
+    for name, text in (("p.jsonl", lines), ("p.json", "[" + lines.replace("}\n{", "},{") + "]")):
+        path = write(tmp_path, name, text)
+        result = read_papers([path])
+        half, whole = result.papers
+        assert half.title == "Half \ufffd emoji"
+        assert half.abstract == "We propose FooNet \ufffd and \ufffd."
+        assert half.authors == ("A \ufffd B",)
+        assert whole.title == "Whole \U0001f600 emoji"
+        assert [str(p) for p in result.problems] == [
+            f"{path}:1: 4 \\uD800-\\uDFFF escapes without their pair (no character) read as"
+            " U+FFFD"
+        ]
+        assert result.problems[0].kind == "lone surrogate" and not result.problems[0].skipped
+
+
+def test_a_build_of_a_record_with_a_lone_surrogate(tmp_path: Path) -> None:
+    from kgraph.bundle import build
+
+    path = write(
+        tmp_path, "p.jsonl", '{"title": "T", "abstract": "We propose FooNet \\ud800 on X."}\n'
+    )
+    report = build(tmp_path / "b", [path], nlp=None)
+    assert len(report.added) == 1
+    papers = (tmp_path / "b" / "papers.jsonl").read_text(encoding="utf-8")
+    assert "FooNet \ufffd on X." in json.loads(papers)["abstract"]
+
+
 def test_many_bad_lines_are_summed_up(tmp_path: Path) -> None:
     bad = MAX_LINE_MESSAGES + 5
     text = '{"title": "Real", "abstract": "a"}\n' + "not json\n" * bad

@@ -43,15 +43,19 @@ Decisions
       where this reader found it (so a re-read graph export points at the export).
     * Titles are made one line (whitespace runs -> one space); abstracts are kept as written
       apart from leading and trailing whitespace.
+    * A ``\\uD800``-``\\uDFFF`` escape without its pair (half of an emoji, cut by whatever
+      wrote the file) is no character: no file can hold it as UTF-8. It is read as U+FFFD
+      (the replacement character) with a warning naming the line; the record is kept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right
 from collections.abc import Generator, Iterable, Iterator
 from itertools import accumulate, chain, islice
-from typing import Any
+from typing import Any, Final
 
 from ..records import Paper, normalize_arxiv_id
 from .base import ReadLog, check_lengths, short
@@ -66,6 +70,8 @@ from .fields import (
 )
 
 MAX_LINE_MESSAGES = 20  #: bad JSON Lines reported one by one; the rest are counted
+#: a UTF-16 surrogate on its own (JSON lets "\ud800" through; UTF-8 cannot hold it)
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\n\r"
@@ -396,7 +402,33 @@ class _Record:
         return out
 
 
+def _mended(value: Any) -> tuple[Any, int]:
+    """``value`` with each lone surrogate in its strings replaced by U+FFFD, and how many."""
+    if isinstance(value, str):
+        return _SURROGATE.subn("\ufffd", value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        n = 0
+        for k, v in value.items():
+            (k, a), (v, b) = _mended(k), _mended(v)
+            out[k] = v
+            n += a + b
+        return out, n
+    if isinstance(value, list):
+        items = [_mended(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return value, 0
+
+
 def _paper(value: Any, path: str, line: int, log: ReadLog) -> Paper | None:
+    value, lone = _mended(value)
+    if lone:
+        log.warn(
+            path, line, "lone surrogate",
+            f"{lone} \\uD800-\\uDFFF "
+            + ("escapes without their pair" if lone > 1 else "escape without its pair")
+            + " (no character) read as U+FFFD",
+        )
     if not isinstance(value, dict):
         log.skip(
             path, line, "not an object",
