@@ -50,9 +50,13 @@ def normalize_arxiv_id(value: str | None) -> str | None:
 
 
 def title_key(title: str) -> str:
-    """Normalised title used for ids and de-duplication: NFKC, LaTeX commands out, alnum only."""
-    s = _LATEX_CMD.sub("", unicodedata.normalize("NFKC", title))
-    return re.sub(r"[\W_]+", "", s.lower())
+    """Normalised title used for ids and de-duplication: NFKC, LaTeX commands out, alnum only.
+    A title with no letter or digit (emoji, symbols, LaTeX alone) keys on all its characters
+    but white space, case folded: such titles would otherwise all share the empty key, and
+    distinct papers would merge as one."""
+    normal = unicodedata.normalize("NFKC", title)
+    key = re.sub(r"[\W_]+", "", _LATEX_CMD.sub("", normal).lower())
+    return key or "".join(normal.casefold().split())
 
 
 #: a run of letters and digits (str.isalnum: ``\w`` without the underscore)

@@ -352,6 +352,32 @@ def test_a_build_of_a_record_with_a_lone_surrogate(tmp_path: Path) -> None:
     assert "FooNet \ufffd on X." in json.loads(papers)["abstract"]
 
 
+def test_titles_without_letters_or_digits_stay_distinct_papers(tmp_path: Path) -> None:
+    """Titles are compared without case, punctuation and LaTeX commands; a title made of none
+    but those (emoji, a formula alone) keyed as the empty string, so distinct such papers all
+    merged into one and their abstracts were lost."""
+    rows = [
+        {"title": "\U0001f999\U0001f999", "abstract": "Emoji title."},
+        {"title": "$\\mathcal{L}$", "abstract": "A formula."},
+        {"title": "$\\alpha$", "abstract": "Another formula."},
+        {"title": "\u200b", "abstract": "Invisible."},
+        {"title": " \U0001f999\U0001f999 ", "abstract": "The emoji paper again, longer."},
+        {"title": "A Normal Title", "abstract": "a"},
+        {"title": "a normal title!", "abstract": "b"},
+    ]
+    path = write(tmp_path, "p.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    result = read_papers([path])
+    assert [p.abstract for p in result.papers] == [
+        "The emoji paper again, longer.",
+        "A formula.",
+        "Another formula.",
+        "Invisible.",
+        "a",
+    ]
+    assert len({p.id for p in result.papers}) == 5
+    assert title_key("A Normal Title") == title_key("a normal title!") == "anormaltitle"
+
+
 def test_many_bad_lines_are_summed_up(tmp_path: Path) -> None:
     bad = MAX_LINE_MESSAGES + 5
     text = '{"title": "Real", "abstract": "a"}\n' + "not json\n" * bad
