@@ -741,12 +741,8 @@ class Resolver:
                 mentions=d.mentions,
                 occurrences=d.occurrences,
             )
-            if isinstance(group, Aligned):
-                for pid, index in members_of(d, group):
-                    assign[pid][index] = cid
-            else:
-                for o in group:
-                    assign[o.paper][o.index] = cid
+            for pid, index in members_of(d, group):
+                assign[pid][index] = cid
         return Resolution(
             entities=dict(sorted(entities.items())),
             assignments={pid: tuple(ids) for pid, ids in assign.items()},
