@@ -40,7 +40,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -57,11 +56,12 @@ from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
 from .forked import Forked, ForkUnavailable, Parent, WorkerDied, run_forked
-from .graph import CO_OCCURS, graph_from_data
+from .graphfile import GraphFile, GraphFileError
 from .io import file_mode
 from .readers import ReadLog, expand_inputs
 from .readers import _read_one as read_stream  # one input from bytes already read (hashed)
 from .records import Paper
+from .stats import bundle_stats, graph_counts
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -1327,106 +1327,30 @@ def _spacy_version() -> str:
         return "unknown"
 
 
-# --- counts and stats --------------------------------------------------------------------------
-
-
-def graph_counts(graph: nx.MultiDiGraph, resolution: Resolution | None = None) -> dict[str, Any]:
-    """Counts of a graph: nodes by kind and entity type, edges by relation, merges."""
-    kinds: Counter[str] = Counter()
-    types: Counter[str] = Counter()
-    multi = 0
-    for _, attrs in graph.nodes(data=True):
-        kinds[attrs.get("kind", "?")] += 1
-        if attrs.get("kind") == "entity":
-            types[attrs.get("type", "?")] += 1
-            multi += int(attrs.get("papers", 0)) >= 2
-    relations: Counter[str] = Counter(
-        attrs.get("relation", key) for _, _, key, attrs in graph.edges(keys=True, data=True)
-    )
-    entities = kinds["entity"]
-    out: dict[str, Any] = {
-        "papers": kinds["paper"],
-        "entities": entities,
-        "results": kinds["result"],
-        "entities_by_type": dict(sorted(types.items())),
-        "edges": graph.number_of_edges(),
-        "edges_by_relation": dict(sorted(relations.items())),
-        "entities_in_2_or_more_papers": multi,
-        "share_in_2_or_more_papers": round(multi / entities, 4) if entities else 0.0,
-    }
-    if resolution is not None:
-        out["entity_mentions_before_resolution"] = resolution.occurrences
-        out["entities_merged"] = resolution.occurrences - len(resolution.entities)
-    return out
-
-
-def _components(graph: nx.MultiDiGraph) -> dict[str, Any]:
-    """Weakly connected components, over paper -> entity edges (co_occurs and evaluated_on
-    only join what papers already join; results hang off their paper)."""
-    g = nx.Graph()
-    g.add_nodes_from(n for n, a in graph.nodes(data=True) if a.get("kind") in ("paper", "entity"))
-    for u, v, attrs in graph.edges(data=True):
-        if attrs.get("relation") != CO_OCCURS and u in g and v in g:
-            g.add_edge(u, v)
-    comps = sorted(nx.connected_components(g), key=len, reverse=True)
-    largest = comps[0] if comps else set()
-    papers_in = sum(1 for n in largest if n.startswith("paper:"))
-    total_papers = sum(1 for n in g if n.startswith("paper:"))
-    return {
-        "count": len(comps),
-        "largest_nodes": len(largest),
-        "largest_papers": papers_in,
-        "largest_share_of_papers": round(papers_in / total_papers, 4) if total_papers else 0.0,
-        "isolated_papers": sum(
-            1 for c in comps if len(c) == 1 and next(iter(c)).startswith("paper:")
-        ),
-    }
+# --- reading the graph ---------------------------------------------------------------------------
 
 
 def load_graph(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], nx.MultiDiGraph]:
     """The manifest and graph of the bundle in ``folder`` (:class:`BundleError` if unsound)."""
-    path = Path(folder)
-    manifest = read_manifest(path)
-    assert manifest is not None
-    data = _read_checked(path, "graph.json", manifest)
+    manifest, source = graph_file(folder)
     try:
-        graph = graph_from_data(orjson.loads(data))
+        graph = source.graph()
+    except GraphFileError as exc:
+        raise BundleError(str(exc)) from None
     except (ValueError, KeyError, TypeError, nx.NetworkXError) as exc:
-        raise BundleError(f"{path / 'graph.json'}: not a kgraph graph ({exc})") from None
+        raise BundleError(f"{source.path}: not a kgraph graph ({exc})") from None
     return manifest, graph
 
 
-def bundle_stats(folder: str | os.PathLike[str], top: int = 20) -> dict[str, Any]:
-    """Counts by type and relation, the top entities by papers, connected components and
-    merges of the bundle in ``folder``."""
-    manifest, graph = load_graph(folder)
-    counts = graph_counts(graph)
-    stored = manifest.get("counts", {})
-    entities = [
-        (attrs.get("papers", 0), node, attrs)
-        for node, attrs in graph.nodes(data=True)
-        if attrs.get("kind") == "entity"
-    ]
-    entities.sort(key=lambda t: (-t[0], t[1]))
-    return {
-        "bundle": str(folder),
-        "kgraph_version": manifest.get("kgraph_version"),
-        "created": manifest.get("created"),
-        "updated": manifest.get("updated"),
-        "inputs": len(manifest.get("inputs", [])),
-        **counts,
-        "entity_mentions_before_resolution": stored.get("entity_mentions_before_resolution"),
-        "entities_merged": stored.get("entities_merged"),
-        "paper_records_read": stored.get("paper_records_read"),
-        "paper_records_merged": stored.get("paper_records_merged"),
-        "components": _components(graph),
-        "top_entities": [
-            {
-                "id": attrs.get("entity_id", node),
-                "name": attrs.get("name"),
-                "type": attrs.get("type"),
-                "papers": n,
-            }
-            for n, node, attrs in entities[:top]
-        ],
-    }
+def graph_file(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], GraphFile]:
+    """The manifest and ``graph.json`` of the bundle in ``folder``, the latter checked against
+    the manifest and read item by item as asked (:class:`~kgraph.graphfile.GraphFile`)."""
+    path = Path(folder)
+    manifest = read_manifest(path)
+    assert manifest is not None
+    expected = (manifest.get("files") or {}).get("graph.json", {}).get("sha256")
+    try:
+        return manifest, GraphFile(path / "graph.json", expected)
+    except GraphFileError as exc:
+        raise BundleError(str(exc)) from None
+

@@ -1,0 +1,219 @@
+"""``graph.json`` read item by item: a bundle's graph without its whole document in memory.
+
+The bundle's ``graph.json`` (:func:`kgraph.bundle.write_graph_json`) is networkx node-link
+JSON with one node or edge per line. Parsed whole (the document, then networkx's
+``node_link_graph``) a file holds its parsed document and the graph made from it at once: at
+160k papers (842 MB) that was 5.0 GB for every command that reads a bundle (``stats``,
+``view``, ``export``, ``push``, ``serve``), more than the build itself needs. Here the file is
+read in passes over its lines:
+
+1. a scan that checks the file against the SHA-256 its manifest lists and finds the two
+   sections (the lines between ``"edges":[`` and ``]``, between ``"nodes":[`` and ``]``);
+   the other lines (the ``graph`` attributes, the flags) make a small document of their own;
+2. the nodes, one parsed line at a time, then the edges: :meth:`GraphFile.nodes`,
+   :meth:`GraphFile.edges` and :meth:`GraphFile.graph`, which adds them to a networkx graph
+   as they come (nodes first, in file order, as ``node_link_graph`` does), so the peak is
+   the graph alone.
+
+A file in another layout (pretty-printed, one line, an earlier writer's order) that is still
+node-link JSON is read whole, as before: :attr:`GraphFile.streamed` says which. Errors name
+the file and the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import networkx as nx
+import orjson
+
+__all__ = ["GraphFile", "GraphFileError"]
+
+#: a line that opens a section: it ends with ``"nodes":[`` or ``"edges":[``
+_OPENS: Final = re.compile(rb'"(nodes|edges)":\[\s*$')
+_SECTIONS: Final = ("nodes", "edges")
+
+
+class GraphFileError(ValueError):
+    """graph.json is unreadable, does not match its manifest, or is not node-link JSON."""
+
+
+class GraphFile:
+    """The ``graph.json`` at ``path``, scanned (and checked against ``sha256`` when given) on
+    construction; its items are parsed as they are asked for."""
+
+    def __init__(self, path: str | Path, sha256: str | None = None) -> None:
+        self.path = Path(path)
+        #: byte offset and line number of each section's first item, and its item count
+        self._sections: dict[str, tuple[int, int, int]] = {}
+        self._whole: dict[str, Any] | None = None  #: the document, when not line by line
+        self.attrs: dict[str, Any] = {}  #: the graph's own attributes (``graph``)
+        self.directed, self.multigraph = True, True
+        skeleton = self._scan(sha256)
+        try:
+            doc = orjson.loads(skeleton) if self.streamed else None
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict) or any(doc.get(s) != [] for s in _SECTIONS):
+            self._read_whole()
+        else:
+            self._header(doc)
+
+    @property
+    def streamed(self) -> bool:
+        """True when the items are read line by line (the layout kgraph writes)."""
+        return self._whole is None and len(self._sections) == len(_SECTIONS)
+
+    def __len__(self) -> int:
+        """Nodes and edges."""
+        if self._whole is not None:
+            return sum(len(self._whole.get(s) or ()) for s in _SECTIONS)
+        return sum(n for _, _, n in self._sections.values())
+
+    @property
+    def number_of_nodes(self) -> int:
+        return self._count("nodes")
+
+    @property
+    def number_of_edges(self) -> int:
+        return self._count("edges")
+
+    def _count(self, section: str) -> int:
+        if self._whole is not None:
+            return len(self._whole.get(section) or ())
+        return self._sections[section][2]
+
+    def _fail(self, what: str, line: int | None = None) -> GraphFileError:
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        return GraphFileError(f"{where}: {what}")
+
+    def _scan(self, sha256: str | None) -> bytes:
+        """Hash the file and find its sections; the lines outside them, joined."""
+        digest = hashlib.sha256()
+        outside: list[bytes] = []
+        section: str | None = None
+        start = first = items = 0
+        offset = 0
+        line_layout = True
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise self._fail(f"missing or unreadable ({exc.strerror or exc})") from None
+        with fh:
+            for n, line in enumerate(fh, 1):
+                digest.update(line)
+                offset += len(line)
+                if not line_layout:
+                    continue
+                if section is not None and not line.startswith(b"]"):
+                    if line.startswith(b"{"):
+                        items += 1
+                    elif line.strip():
+                        line_layout = False  # an item over several lines: not ours
+                    continue
+                if section is not None:
+                    self._sections[section] = (start, first, items)
+                    section = None
+                outside.append(line)
+                opened = _OPENS.search(line)
+                if opened is not None:
+                    name = opened.group(1).decode()
+                    if name in self._sections:
+                        line_layout = False
+                        continue
+                    section, start, first, items = name, offset, n + 1, 0
+        if sha256 and digest.hexdigest() != sha256:
+            raise self._fail(
+                "does not match manifest.json (changed by hand, or a write was interrupted); "
+                "build the bundle again into a new folder"
+            )
+        if section is not None or not line_layout:
+            self._sections.clear()
+        return b"".join(outside)
+
+    def _header(self, doc: dict[str, Any]) -> None:
+        attrs = doc.get("graph", {})
+        if not isinstance(attrs, dict):
+            raise self._fail("not node-link JSON (its 'graph' is not an object)")
+        self.attrs = attrs
+        self.directed = bool(doc.get("directed", True))
+        self.multigraph = bool(doc.get("multigraph", True))
+
+    def _read_whole(self) -> None:
+        try:
+            doc = orjson.loads(self.path.read_bytes())
+        except OSError as exc:
+            raise self._fail(f"unreadable ({exc.strerror or exc})") from None
+        except orjson.JSONDecodeError as exc:
+            raise self._fail(f"not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise self._fail("not node-link JSON (not an object)")
+        for s in _SECTIONS:
+            if not isinstance(doc.get(s, []), list):
+                raise self._fail(f"not node-link JSON (its '{s}' is not a list)")
+        self._sections.clear()
+        self._whole = doc
+        self._header(doc)
+
+    def _items(self, section: str) -> Iterator[tuple[int | None, dict[str, Any]]]:
+        """(line number, parsed item) of a section."""
+        if self._whole is not None:
+            for row in self._whole.get(section) or ():
+                if not isinstance(row, dict):
+                    what = f"an item of '{section}' is not an object"
+                    raise self._fail(f"not node-link JSON ({what})")
+                yield None, row
+            return
+        start, first, count = self._sections[section]
+        loads = orjson.loads
+        with self.path.open("rb") as fh:
+            fh.seek(start)
+            for n, line in enumerate(fh, first):
+                if n - first >= count:
+                    return
+                end = len(line) - (line.endswith(b"\n"))
+                end -= line[:end].endswith(b",")
+                try:
+                    row = loads(line[:end])
+                except orjson.JSONDecodeError as exc:
+                    raise self._fail(f"damaged {section[:-1]} ({exc})", n) from None
+                if not isinstance(row, dict):
+                    raise self._fail(f"damaged {section[:-1]} (not an object)", n)
+                yield n, row
+
+    def nodes(self) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """(node id, attributes) in file order."""
+        for n, row in self._items("nodes"):
+            if "id" not in row:
+                raise self._fail("a node without an 'id'", n)
+            node = row.pop("id")
+            yield _hashable(node), row
+
+    def edges(self) -> Iterator[tuple[Any, Any, Any, dict[str, Any]]]:
+        """(source, target, key, attributes) in file order (key None when the file has none)."""
+        for n, row in self._items("edges"):
+            try:
+                u, v = row.pop("source"), row.pop("target")
+            except KeyError as exc:
+                raise self._fail(f"an edge without a {exc}", n) from None
+            yield _hashable(u), _hashable(v), row.pop("key", None), row
+
+    def graph(self) -> nx.MultiDiGraph:
+        """The graph (a ``MultiDiGraph`` whatever the flags say, as the bundle's graph is
+        one): what networkx's ``node_link_graph`` makes of the document."""
+        g = nx.MultiDiGraph()
+        g.graph.update(self.attrs)
+        g.add_nodes_from(self.nodes())
+        g.add_edges_from(self.edges())
+        return g
+
+
+def _hashable(x: Any) -> Any:
+    """A node id as networkx's ``node_link_graph`` takes it: lists become tuples."""
+    if isinstance(x, list):
+        return tuple(_hashable(i) for i in x)
+    return x

@@ -1,0 +1,235 @@
+"""graph.json read item by item (kgraph/graphfile.py), and `kgraph stats` from it without the
+graph."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import orjson
+import pytest
+from _seed import seed_bundle
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from kgraph.bundle import BundleError, bundle_stats, graph_json, load_graph
+from kgraph.graph import graph_from_data
+from kgraph.graphfile import GraphFile, GraphFileError
+from kgraph.stats import Tally
+
+
+def _same(a: nx.MultiDiGraph, b: nx.MultiDiGraph) -> None:
+    """Same graph attributes, nodes and edges, with their data, in the same order."""
+    assert a.graph == b.graph
+    assert list(a.nodes(data=True)) == list(b.nodes(data=True))
+    assert list(a.edges(keys=True, data=True)) == list(b.edges(keys=True, data=True))
+
+
+def _whole(path: Path) -> nx.MultiDiGraph:
+    """The document parsed whole (what kgraph did before)."""
+    return graph_from_data(orjson.loads(path.read_bytes()))
+
+
+def test_seed_graph_is_read_line_by_line_as_parsed_whole() -> None:
+    path = seed_bundle() / "graph.json"
+    manifest = json.loads((seed_bundle() / "manifest.json").read_text(encoding="utf-8"))
+    source = GraphFile(path, manifest["files"]["graph.json"]["sha256"])
+    assert source.streamed
+    whole = _whole(path)
+    assert (source.number_of_nodes, source.number_of_edges) == (
+        whole.number_of_nodes(),
+        whole.number_of_edges(),
+    )
+    graph = source.graph()
+    _same(graph, whole)
+    assert graph_json(graph) == path.read_bytes()
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=12)
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
+)
+_attrs = st.dictionaries(
+    _text.filter(lambda k: k not in ("id", "source", "target", "key")), _json_value, max_size=4
+)
+
+
+@st.composite
+def graphs(draw: Callable[..., Any]) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph(**draw(_attrs))
+    ids = draw(st.lists(_text, unique=True, max_size=8))
+    for node in ids:
+        g.add_node(node, **draw(_attrs))
+    if ids:
+        pairs = draw(
+            st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids), _text), max_size=12)
+        )
+        for u, v, key in pairs:
+            g.add_edge(u, v, key, **draw(_attrs))
+    return g
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(graph=graphs())
+@example(graph=nx.MultiDiGraph())
+@example(  # text that looks like the file's own structure, and line separators
+    graph=nx.MultiDiGraph(
+        [("]", '"nodes":[', "\n]", {"x": '],"nodes":[\n', "y": "\u2028\u0085{"})],
+        name='"edges":[',
+    )
+)
+def test_any_graph_reads_back_as_parsed_whole(tmp_path: Path, graph: nx.MultiDiGraph) -> None:
+    """Whatever the graph holds (strings that look like the file's structure, line
+    separators, nesting, no node at all), reading graph.json line by line gives what parsing
+    it whole gives: nodes first in file order, then the edges with their keys."""
+    path = tmp_path / "graph.json"
+    data = graph_json(graph)
+    path.write_bytes(data)
+    source = GraphFile(path)
+    assert source.streamed
+    back = source.graph()
+    _same(back, _whole(path))
+    assert graph_json(back) == data
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda d: json.dumps(d, indent=1),  # pretty-printed: items over several lines
+        lambda d: json.dumps(d),  # one line
+        lambda d: json.dumps({k: d[k] for k in ("nodes", "graph", "edges", "directed")}),
+    ],
+    ids=["indented", "one-line", "other-order"],
+)
+def test_other_layouts_are_read_whole(tmp_path: Path, write: Callable[[Any], str]) -> None:
+    """Node-link JSON in another layout than kgraph's is still read (whole)."""
+    seed = seed_bundle() / "graph.json"
+    whole = _whole(seed)
+    path = tmp_path / "graph.json"
+    path.write_text(write(json.loads(seed.read_bytes())), encoding="utf-8")
+    source = GraphFile(path)
+    assert not source.streamed
+    _same(source.graph(), whole)
+
+
+def test_a_damaged_line_is_named(tmp_path: Path) -> None:
+    lines = (seed_bundle() / "graph.json").read_bytes().split(b"\n")
+    lines[1] = lines[1][: len(lines[1]) // 2]  # the first edge, cut in half
+    path = tmp_path / "graph.json"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(GraphFileError, match=r"graph\.json:2: damaged edge"):
+        list(GraphFile(path).edges())
+    nodeless = b"\n".join(lines).replace(b'"id":', b'"ix":', 1)
+    path.write_bytes(nodeless)
+    with pytest.raises(GraphFileError, match=r"graph\.json:\d+: a node without an 'id'"):
+        list(GraphFile(path).nodes())
+    path.write_bytes(b"not json at all\n")
+    with pytest.raises(GraphFileError, match=r"graph\.json: not JSON"):
+        GraphFile(path)
+
+
+def test_a_bundle_whose_graph_changed_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder, ignore=shutil.ignore_patterns("store"))
+    with (folder / "graph.json").open("ab") as fh:
+        fh.write(b" ")
+    with pytest.raises(BundleError, match=r"does not match manifest\.json"):
+        load_graph(folder)
+    with pytest.raises(BundleError, match=r"does not match manifest\.json"):
+        bundle_stats(folder)
+    (folder / "graph.json").unlink()
+    with pytest.raises(BundleError, match=r"graph\.json: missing or unreadable"):
+        bundle_stats(folder)
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+
+def _stats_from_graph(graph: nx.MultiDiGraph, top: int) -> dict[str, Any]:
+    """What `kgraph stats` computed from the whole graph before (networkx's components)."""
+    g = nx.Graph()
+    g.add_nodes_from(n for n, a in graph.nodes(data=True) if a.get("kind") in ("paper", "entity"))
+    for u, v, a in graph.edges(data=True):
+        if a.get("relation") != "co_occurs" and u in g and v in g:
+            g.add_edge(u, v)
+    comps = sorted(nx.connected_components(g), key=len, reverse=True)
+    largest = comps[0] if comps else set()
+    papers = sum(1 for n in g if n.startswith("paper:"))
+    in_largest = sum(1 for n in largest if n.startswith("paper:"))
+    entities = sorted(
+        (
+            (a.get("papers", 0), n, a)
+            for n, a in graph.nodes(data=True)
+            if a.get("kind") == "entity"
+        ),
+        key=lambda t: (-t[0], t[1]),
+    )
+    return {
+        "components": {
+            "count": len(comps),
+            "largest_nodes": len(largest),
+            "largest_papers": in_largest,
+            "largest_share_of_papers": round(in_largest / papers, 4) if papers else 0.0,
+            "isolated_papers": sum(
+                1 for c in comps if len(c) == 1 and next(iter(c)).startswith("paper:")
+            ),
+        },
+        "top_entities": [
+            {"id": a.get("entity_id", n), "name": a.get("name"), "type": a.get("type"), "papers": p}
+            for p, n, a in entities[:top]
+        ],
+    }
+
+
+def test_stats_without_the_graph_match_the_graph() -> None:
+    figures = bundle_stats(seed_bundle(), top=30)
+    _, graph = load_graph(seed_bundle())
+    expected = _stats_from_graph(graph, 30)
+    assert figures["components"] == expected["components"]
+    assert figures["top_entities"] == expected["top_entities"]
+    manifest = json.loads((seed_bundle() / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("papers", "entities", "results", "edges", "edges_by_relation"):
+        assert figures[key] == manifest["counts"][key], key
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(["paper", "entity", "result"]), min_size=0, max_size=14),
+    edges=st.lists(
+        st.tuples(st.integers(0, 13), st.integers(0, 13), st.sampled_from(["uses", "co_occurs"])),
+        max_size=20,
+    ),
+    papers=st.lists(st.integers(0, 3), min_size=14, max_size=14),
+    top=st.integers(0, 5),
+)
+def test_tally_components_and_top_match_networkx(
+    kinds: list[str], edges: list[tuple[int, int, str]], papers: list[int], top: int
+) -> None:
+    """Components (ties between equal largest components included) and the top entities
+    (ties between equal paper counts included) as networkx and a sort give them."""
+    graph = nx.MultiDiGraph()
+    for i, kind in enumerate(kinds):
+        attrs: dict[str, Any] = {"kind": kind}
+        if kind == "entity":
+            attrs.update(papers=papers[i], name=f"e{i}", type="method", entity_id=f"method/e{i}")
+        graph.add_node(f"{kind}:{i:02d}", **attrs)
+    names = list(graph.nodes)
+    for a, b, relation in edges:
+        if a < len(names) and b < len(names):
+            graph.add_edge(names[a], names[b], relation, relation=relation)
+    tally = Tally(components=True, top=top)
+    for node, attrs in graph.nodes(data=True):
+        tally.node(node, attrs)
+    for u, v, key, attrs in graph.edges(keys=True, data=True):
+        tally.edge(u, v, key, attrs)
+    expected = _stats_from_graph(graph, top)
+    assert tally.components() == expected["components"]
+    assert tally.top_entities() == expected["top_entities"]
