@@ -1,5 +1,5 @@
-"""graph.json read item by item (kgraph/graphfile.py), and `kgraph stats` from it without the
-graph."""
+"""graph.json read item by item (kgraph/graphfile.py), `kgraph stats` from it without the graph,
+and `kgraph export` copying the bundle's own graph.ttl / graph.json."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from _seed import seed_bundle
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import kgraph.bundle as bundle_module
 from kgraph.bundle import BundleError, bundle_stats, graph_json, load_graph
+from kgraph.exporters import export_bundle
 from kgraph.graph import graph_from_data
 from kgraph.graphfile import GraphFile, GraphFileError
+from kgraph.rdf.convert import serialize
 from kgraph.stats import Tally
 
 
@@ -233,3 +236,40 @@ def test_tally_components_and_top_match_networkx(
     expected = _stats_from_graph(graph, top)
     assert tally.components() == expected["components"]
     assert tally.top_entities() == expected["top_entities"]
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def test_export_copies_the_bundles_own_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ttl and json at the default base are the bundle's graph.ttl and graph.json, copied
+    without making the graph; a file that does not match its manifest is made again from the
+    graph; another base is made from the graph."""
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder, ignore=shutil.ignore_patterns("store"))
+    _, graph = load_graph(folder)
+    made = tmp_path / "made.ttl"
+    with made.open("wb") as fh:
+        serialize(graph, "ttl", fh)
+
+    def no_graph(_: object) -> None:
+        raise AssertionError("the graph was made")
+
+    with monkeypatch.context() as m:
+        m.setattr(bundle_module, "load_graph", no_graph)
+        assert export_bundle(folder, "ttl", tmp_path / "a.ttl") == [tmp_path / "a.ttl"]
+        export_bundle(folder, "json", tmp_path / "a.json")
+    assert (tmp_path / "a.ttl").read_bytes() == made.read_bytes()
+    assert (tmp_path / "a.json").read_bytes() == (folder / "graph.json").read_bytes()
+
+    with (folder / "graph.ttl").open("ab") as fh:  # changed by hand
+        fh.write(b"# not from kgraph\n")
+    export_bundle(folder, "ttl", tmp_path / "b.ttl")
+    assert (tmp_path / "b.ttl").read_bytes() == made.read_bytes()
+    assert not list(tmp_path.glob(".b.ttl.*"))  # the abandoned copy is gone
+
+    export_bundle(folder, "ttl", tmp_path / "c.ttl", base="https://example.org/kg/")
+    other = (tmp_path / "c.ttl").read_text(encoding="utf-8")
+    assert "https://example.org/kg/" in other and "w3id.org/kgraph/id/" not in other

@@ -114,11 +114,18 @@ def export_bundle(
 ) -> list[Path]:
     """Export the bundle in ``bundle`` as ``fmt`` to ``target``; the paths written.
 
+    A format the bundle keeps as a default export (``ttl``, ``json``) at the default base is
+    copied from the bundle's file (checked against its manifest) rather than made again.
     :class:`kgraph.bundle.BundleError` if the bundle is unsound, :class:`UnknownFormat` for a
     format nobody registered.
     """
-    from ..bundle import load_graph
+    from ..bundle import copy_default_export, load_graph
 
     exporter = get(fmt)
+    if base == DEFAULT_BASE and not extra and not exporter.is_folder:
+        # the bundle's own graph.ttl / graph.json are this export, byte for byte
+        copied = copy_default_export(bundle, fmt, Path(target))
+        if copied is not None:
+            return [copied]
     _, graph = load_graph(bundle)
     return exporter.write(graph, Path(target), ExportOptions(base=base, extra=dict(extra)))
