@@ -818,9 +818,11 @@ def view_(
     The page needs no network (vis-network is inlined). Positions are computed here, so
     graphs of thousands of nodes draw at once.
     """
-    from .bundle import BundleError, load_graph
+    from .bundle import BundleError, graph_file
+    from .graphfile import GraphFileError
     from .io import atomic_write_bytes
     from .view import NoSuchNode, parse_types, render_selection, select
+    from .view.source import fill, read_for_view
 
     if depth is not None and focus is None:
         raise click.UsageError("--depth needs --focus")
@@ -829,20 +831,23 @@ def view_(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--types") from None
     try:
-        _, graph = load_graph(bundle)
-    except BundleError as exc:
+        # what the selection needs first, then the rest of what it keeps (kgraph.view.source)
+        _, source = graph_file(bundle)
+        graph = read_for_view(source)
+        try:
+            selection = select(
+                graph,
+                focus=focus,
+                depth=1 if depth is None else depth,
+                types=wanted,
+                min_papers=min_papers,
+                max_nodes=max_nodes,
+            )
+        except NoSuchNode as exc:
+            raise NotInGraph(str(exc)) from None
+        fill(graph, source, selection)
+    except (BundleError, GraphFileError) as exc:
         raise BundleProblem(str(exc)) from None
-    try:
-        selection = select(
-            graph,
-            focus=focus,
-            depth=1 if depth is None else depth,
-            types=wanted,
-            min_papers=min_papers,
-            max_nodes=max_nodes,
-        )
-    except NoSuchNode as exc:
-        raise NotInGraph(str(exc)) from None
     page = render_selection(graph, selection, title=title).encode("utf-8")
     if output == "-":
         sys.stdout.buffer.write(page)

@@ -273,3 +273,28 @@ def test_export_copies_the_bundles_own_files(
     export_bundle(folder, "ttl", tmp_path / "c.ttl", base="https://example.org/kg/")
     other = (tmp_path / "c.ttl").read_text(encoding="utf-8")
     assert "https://example.org/kg/" in other and "w3id.org/kgraph/id/" not in other
+
+
+# --- view --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"focus": "DPO", "depth": 2}, {"max_nodes": 60}, {"types": ["paper", "dataset"]}],
+    ids=["default", "focus", "max-nodes", "types"],
+)
+def test_view_reads_what_the_selection_needs_then_the_rest(options: dict[str, Any]) -> None:
+    """The explorer's graph without abstracts and evidence, filled in for what is kept after
+    the selection: the page is byte for byte the one made from the whole graph."""
+    from kgraph.view import render_selection, select
+    from kgraph.view.source import fill, read_for_view
+
+    _, whole = load_graph(seed_bundle())
+    expected = render_selection(whole, select(whole, **options))
+    source = GraphFile(seed_bundle() / "graph.json")
+    lean = read_for_view(source)
+    assert all("abstract" not in a for _, a in lean.nodes(data=True))
+    assert all(set(a) <= {"relation", "count"} for *_, a in lean.edges(keys=True, data=True))
+    selection = select(lean, **options)
+    fill(lean, source, selection)
+    assert render_selection(lean, selection) == expected
