@@ -22,16 +22,18 @@ the file and the line.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 import networkx as nx
 import orjson
 
-__all__ = ["GraphFile", "GraphFileError"]
+__all__ = ["GraphFile", "GraphFileError", "collector_paused"]
 
 #: a line that opens a section: it ends with ``"nodes":[`` or ``"edges":[``
 _OPENS: Final = re.compile(rb'"(nodes|edges)":\[\s*$')
@@ -207,9 +209,25 @@ class GraphFile:
         one): what networkx's ``node_link_graph`` makes of the document."""
         g = nx.MultiDiGraph()
         g.graph.update(self.attrs)
-        g.add_nodes_from(self.nodes())
-        g.add_edges_from(self.edges())
+        with collector_paused():
+            g.add_nodes_from(self.nodes())
+            g.add_edges_from(self.edges())
         return g
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a graph is made: its millions of
+    attribute dicts make no cycles, but each of the collector's full passes, set off by
+    allocations, walks all of them again (160k papers: the load took 38 s with the
+    collector on, 14 s with it off)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _hashable(x: Any) -> Any:

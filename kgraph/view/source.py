@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import networkx as nx
 
-from ..graphfile import GraphFile
+from ..graphfile import GraphFile, collector_paused
 from .select import Selection
 
 __all__ = ["fill", "read_for_view"]
@@ -44,8 +44,9 @@ def read_for_view(source: GraphFile) -> nx.MultiDiGraph:
 
     graph = nx.MultiDiGraph()
     graph.graph.update(source.attrs)
-    graph.add_nodes_from(nodes())
-    graph.add_edges_from(edges())
+    with collector_paused():
+        graph.add_nodes_from(nodes())
+        graph.add_edges_from(edges())
     return graph
 
 
