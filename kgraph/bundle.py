@@ -52,6 +52,7 @@ import networkx as nx
 import orjson
 
 from . import __version__
+from ._gc import collector_paused
 from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
@@ -361,17 +362,18 @@ class Bundle:
         if manifest is None:
             return cls(folder)
         bundle = cls(folder, manifest)
-        for name in (PAPERS, EXTRACTIONS):
-            for n, row in _read_jsonl_checked(folder, name, manifest):
-                try:
-                    if name == PAPERS:
-                        paper = _paper_from_dict(row)
-                        bundle.papers[paper.id] = paper
-                    else:
-                        ext = Extraction.from_dict(row)
-                        bundle.extractions[ext.paper_id] = ext
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise BundleError(f"{folder / name}:{n}: damaged record ({exc})") from None
+        with collector_paused():  # millions of objects, no cycles: 160k papers 19.5 -> 10.3 s
+            for name in (PAPERS, EXTRACTIONS):
+                for n, row in _read_jsonl_checked(folder, name, manifest):
+                    try:
+                        if name == PAPERS:
+                            paper = _paper_from_dict(row)
+                            bundle.papers[paper.id] = paper
+                        else:
+                            ext = Extraction.from_dict(row)
+                            bundle.extractions[ext.paper_id] = ext
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise BundleError(f"{folder / name}:{n}: damaged record ({exc})") from None
         return bundle
 
 

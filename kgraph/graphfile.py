@@ -22,18 +22,18 @@ the file and the line.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 import networkx as nx
 import orjson
 
-__all__ = ["GraphFile", "GraphFileError", "collector_paused"]
+from ._gc import collector_paused
+
+__all__ = ["GraphFile", "GraphFileError"]
 
 #: a line that opens a section: it ends with ``"nodes":[`` or ``"edges":[``
 _OPENS: Final = re.compile(rb'"(nodes|edges)":\[\s*$')
@@ -214,20 +214,6 @@ class GraphFile:
             g.add_edges_from(self.edges())
         return g
 
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a graph is made: its millions of
-    attribute dicts make no cycles, but each of the collector's full passes, set off by
-    allocations, walks all of them again (160k papers: the load took 38 s with the
-    collector on, 14 s with it off)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _hashable(x: Any) -> Any:

@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import networkx as nx
 
-from ..graphfile import GraphFile, collector_paused
+from .._gc import collector_paused
+from ..graphfile import GraphFile
 from .select import Selection
 
 __all__ = ["fill", "read_for_view"]
