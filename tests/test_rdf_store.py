@@ -279,3 +279,45 @@ def test_deferred_load_starts_when_finish_is_called(
     with pytest.raises(StoreError, match=r"cannot write the store .*No space left"):
         StoreLoader(tmp_path / "c", fixture_graph(), defer_load=True).finish("x")
     assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_a_bundles_store_is_made_from_a_copy_that_holds_the_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ensure_store loads the graph and makes the quads in a forked copy of the process, so
+    that Oxigraph's loader runs in one that never held the graph; where there is no fork,
+    in this process. The store is the same either way (as write_store makes it)."""
+    import os
+
+    import kgraph.bundle as bundle_module
+    import kgraph.forked as forked
+
+    loaded_in = tmp_path / "pids"
+    real = bundle_module.load_graph
+
+    def load_graph(folder: object) -> object:
+        with loaded_in.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(folder)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bundle_module, "load_graph", load_graph)
+    forked_bundle = fixture_bundle(tmp_path / "forked")
+    ensure_store(forked_bundle)
+    assert loaded_in.read_text().split() != [str(os.getpid())]
+    assert len(loaded_in.read_text().split()) == 1
+
+    def no_fork(*args: object, **kwargs: object) -> object:
+        raise forked.ForkUnavailable("no fork here")
+
+    monkeypatch.setattr(forked, "run_forked", no_fork)
+    here = fixture_bundle(tmp_path / "here")
+    ensure_store(here)
+    assert loaded_in.read_text().split()[-1] == str(os.getpid())
+
+    reference = tmp_path / "reference"
+    write_store(reference, fixture_graph())
+    quads = [sorted(str(q) for q in open_store(b)) for b in (forked_bundle, here)]
+    expected = sorted(str(q) for q in ox.Store.read_only(str(reference / "store")))
+    assert quads == [expected, expected]
+    for b in (forked_bundle, here):
+        assert not [p.name for p in b.iterdir() if p.name.startswith(".")]  # nothing left over

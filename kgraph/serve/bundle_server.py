@@ -68,7 +68,7 @@ def open_bundle_server(
     """
     from ..bundle import BundleError
     from ..rdf.namespaces import InvalidBase, normalise_base
-    from ..rdf.store import StoreError, ensure_store, store_info, write_store
+    from ..rdf.store import StoreError, ensure_store, store_info, write_bundle_store
     from .server import make_server
     from .worker import WorkerError
 
@@ -80,11 +80,8 @@ def open_bundle_server(
         info = store_info(folder) or {}
         store_base = str(info.get("base") or "")
         if wanted is not None and wanted != store_base:
-            from ..bundle import load_graph
-
-            _, graph = load_graph(folder)
             private = Path(tempfile.mkdtemp(prefix="kgraph-serve-"))
-            write_store(private, graph, wanted)
+            write_bundle_store(folder, private, wanted, str(info.get("graph_sha256") or ""))
             store, store_base = private / "store", wanted
     except (BundleError, StoreError, InvalidBase) as exc:
         if private is not None:
