@@ -161,48 +161,92 @@ class GraphFile:
         self._whole = doc
         self._header(doc)
 
-    def _items(self, section: str) -> Iterator[tuple[int | None, dict[str, Any]]]:
-        """(line number, parsed item) of a section."""
+    def _items(self, section: str) -> Iterator[tuple[int | None, int, dict[str, Any]]]:
+        """(line number, place, parsed item) of a section; the place is the item's byte
+        offset in the file (its index in the section when the file was read whole)."""
         if self._whole is not None:
-            for row in self._whole.get(section) or ():
-                if not isinstance(row, dict):
-                    what = f"an item of '{section}' is not an object"
-                    raise self._fail(f"not node-link JSON ({what})")
-                yield None, row
+            for i, row in enumerate(self._whole.get(section) or ()):
+                yield None, i, self._whole_row(section, row)
             return
         start, first, count = self._sections[section]
-        loads = orjson.loads
         with self.path.open("rb") as fh:
             fh.seek(start)
+            offset = start
             for n, line in enumerate(fh, first):
                 if n - first >= count:
                     return
-                end = len(line) - (line.endswith(b"\n"))
-                end -= line[:end].endswith(b",")
-                try:
-                    row = loads(line[:end])
-                except orjson.JSONDecodeError as exc:
-                    raise self._fail(f"damaged {section[:-1]} ({exc})", n) from None
-                if not isinstance(row, dict):
-                    raise self._fail(f"damaged {section[:-1]} (not an object)", n)
-                yield n, row
+                yield n, offset, self._parse(section, line, n)
+                offset += len(line)
+
+    def _whole_row(self, section: str, row: Any) -> dict[str, Any]:
+        if not isinstance(row, dict):
+            what = f"an item of '{section}' is not an object"
+            raise self._fail(f"not node-link JSON ({what})")
+        return dict(row)  # a copy: the items are taken apart, and may be read again
+
+    def _parse(self, section: str, line: bytes, n: int | None) -> dict[str, Any]:
+        end = len(line) - (line.endswith(b"\n"))
+        end -= line[:end].endswith(b",")
+        try:
+            row = orjson.loads(line[:end])
+        except orjson.JSONDecodeError as exc:
+            raise self._fail(f"damaged {section[:-1]} ({exc})", n) from None
+        if not isinstance(row, dict):
+            raise self._fail(f"damaged {section[:-1]} (not an object)", n)
+        return row
+
+    def _at(self, section: str, place: int) -> dict[str, Any]:
+        """The item of ``section`` at ``place`` (see :meth:`_items`)."""
+        if self._whole is not None:
+            return self._whole_row(section, (self._whole.get(section) or ())[place])
+        start, _, _ = self._sections[section]
+        if place < start:
+            raise self._fail(f"no {section[:-1]} at byte {place}")
+        with self.path.open("rb") as fh:
+            fh.seek(place)
+            return self._parse(section, fh.readline(), None)
 
     def nodes(self) -> Iterator[tuple[Any, dict[str, Any]]]:
         """(node id, attributes) in file order."""
-        for n, row in self._items("nodes"):
-            if "id" not in row:
-                raise self._fail("a node without an 'id'", n)
-            node = row.pop("id")
-            yield _hashable(node), row
+        for _, node, attrs in self.placed_nodes():
+            yield node, attrs
 
     def edges(self) -> Iterator[tuple[Any, Any, Any, dict[str, Any]]]:
         """(source, target, key, attributes) in file order (key None when the file has none)."""
-        for n, row in self._items("edges"):
-            try:
-                u, v = row.pop("source"), row.pop("target")
-            except KeyError as exc:
-                raise self._fail(f"an edge without a {exc}", n) from None
-            yield _hashable(u), _hashable(v), row.pop("key", None), row
+        for _, u, v, key, attrs in self.placed_edges():
+            yield u, v, key, attrs
+
+    def placed_nodes(self) -> Iterator[tuple[int, Any, dict[str, Any]]]:
+        """(place, node id, attributes): :meth:`nodes` with where each is in the file, for
+        :meth:`node_at`."""
+        for n, place, row in self._items("nodes"):
+            yield (place, *self._node(row, n))
+
+    def placed_edges(self) -> Iterator[tuple[int, Any, Any, Any, dict[str, Any]]]:
+        """(place, source, target, key, attributes): :meth:`edges` with places."""
+        for n, place, row in self._items("edges"):
+            yield (place, *self._edge(row, n))
+
+    def node_at(self, place: int) -> tuple[Any, dict[str, Any]]:
+        """The node at ``place`` (from :meth:`placed_nodes`), read again."""
+        return self._node(self._at("nodes", place), None)
+
+    def edge_at(self, place: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """The edge at ``place`` (from :meth:`placed_edges`), read again."""
+        return self._edge(self._at("edges", place), None)
+
+    def _node(self, row: dict[str, Any], n: int | None) -> tuple[Any, dict[str, Any]]:
+        if "id" not in row:
+            raise self._fail("a node without an 'id'", n)
+        node = row.pop("id")
+        return _hashable(node), row
+
+    def _edge(self, row: dict[str, Any], n: int | None) -> tuple[Any, Any, Any, dict[str, Any]]:
+        try:
+            u, v = row.pop("source"), row.pop("target")
+        except KeyError as exc:
+            raise self._fail(f"an edge without a {exc}", n) from None
+        return _hashable(u), _hashable(v), row.pop("key", None), row
 
     def graph(self) -> nx.MultiDiGraph:
         """The graph (a ``MultiDiGraph`` whatever the flags say, as the bundle's graph is

@@ -294,7 +294,37 @@ def test_view_reads_what_the_selection_needs_then_the_rest(options: dict[str, An
     source = GraphFile(seed_bundle() / "graph.json")
     lean = read_for_view(source)
     assert all("abstract" not in a for _, a in lean.nodes(data=True))
-    assert all(set(a) <= {"relation", "count"} for *_, a in lean.edges(keys=True, data=True))
+    assert all(
+        set(a) <= {"relation", "count", "\x00place"} for *_, a in lean.edges(keys=True, data=True)
+    )
     selection = select(lean, **options)
     fill(lean, source, selection)
+    assert render_selection(lean, selection) == expected
+
+
+@pytest.mark.parametrize("indent", [None, 1], ids=["line-by-line", "read-whole"])
+def test_each_item_is_read_again_from_its_place(tmp_path: Path, indent: int | None) -> None:
+    """Places (a byte offset; an index when the file is read whole) give each item back, as
+    often as asked; the explorer reads what it keeps again from them, in either layout."""
+    from kgraph.view import render_selection, select
+    from kgraph.view.source import fill, read_for_view
+
+    path = tmp_path / "graph.json"
+    seed = seed_bundle() / "graph.json"
+    if indent is None:
+        shutil.copyfile(seed, path)
+    else:
+        path.write_text(json.dumps(json.loads(seed.read_bytes()), indent=indent), "utf-8")
+    source = GraphFile(path)
+    assert source.streamed == (indent is None)
+    for _ in range(2):
+        for place, node, attrs in source.placed_nodes():
+            assert source.node_at(place) == (node, attrs)
+        for place, *edge in source.placed_edges():
+            assert list(source.edge_at(place)) == edge
+    _, whole = load_graph(seed_bundle())
+    lean = read_for_view(source)
+    selection = select(lean, max_nodes=300)
+    fill(lean, source, selection)
+    expected = render_selection(whole, select(whole, max_nodes=300))
     assert render_selection(lean, selection) == expected
