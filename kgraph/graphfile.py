@@ -3,7 +3,7 @@
 The bundle's ``graph.json`` (:func:`kgraph.bundle.write_graph_json`) is networkx node-link
 JSON with one node or edge per line. Parsed whole (the document, then networkx's
 ``node_link_graph``) a file holds its parsed document and the graph made from it at once: at
-160k papers (842 MB) that was 5.0 GB for every command that reads a bundle (``stats``,
+160k papers (842 MB) that was 4.9 GiB for every command that reads a bundle (``stats``,
 ``view``, ``export``, ``push``, ``serve``), more than the build itself needs. Here the file is
 read in passes over its lines:
 

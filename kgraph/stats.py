@@ -3,7 +3,7 @@
 Both come from one :class:`Tally`, fed node by node and then edge by edge, so the figures
 can be taken from a graph in memory (the build: :func:`graph_counts`) or from a bundle's
 ``graph.json`` read item by item without making the graph (:func:`bundle_stats`: at 160k
-papers the graph alone is about 3 GB, the tally a few hundred MB).
+papers the graph alone is 2.8 GiB, the tally about 150 MiB).
 """
 
 from __future__ import annotations

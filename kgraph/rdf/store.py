@@ -143,8 +143,8 @@ def write_bundle_store(
     folder, or another: a private store with another base), as :func:`write_store` does,
     and return its marker. The graph is loaded and its quads written to a file in a forked
     copy of this process, which then exits; Oxigraph loads them here, in a process that
-    never held the graph. Loaded in one process, the graph (2.9 GB at 160k papers) and the
-    loader's buffers (1.9 GB) added up; and what Python frees it keeps (see the README's
+    never held the graph. Loaded in one process, the graph (2.8 GiB at 160k papers) and the
+    loader's buffers (1.9 GiB) added up; and what Python frees it keeps (see the README's
     *Scale*). Where there is no fork, everything runs here."""
     from ..bundle import load_graph
     from ..forked import ForkUnavailable, Parent, WorkerDied, run_forked

@@ -8,7 +8,7 @@ graph without the papers' abstracts and with each edge's ``relation`` (and a ``c
 edge's ``count``) only, each with where it is in ``graph.json``; :func:`fill` then reads the
 kept nodes and the edges between them again from there and gives them all their attributes,
 in place (the selection's edges point at those attribute dicts). At 160k papers the graph
-the selection reads is 1.7 GB instead of 2.9. The page is byte for byte the one made from
+the selection reads is 1.7 GiB instead of 2.8. The page is byte for byte the one made from
 the whole graph (a test compares them).
 """
 
