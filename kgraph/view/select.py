@@ -53,7 +53,10 @@ class NoSuchNode(ValueError):
 
 def node_type(graph: nx.MultiDiGraph, node: str) -> str:
     """``paper``, ``result`` or the entity's type."""
-    data = graph.nodes[node]
+    return _type_of(graph.nodes[node])
+
+
+def _type_of(data: Mapping[str, Any]) -> str:
     kind = data.get("kind")
     if kind == "entity":
         return str(data.get("type", "method"))
@@ -212,7 +215,7 @@ def select(
     if max_nodes < 1:
         raise ValueError("max_nodes must be 1 or more")
     wanted = set(NODE_TYPES if types is None else parse_types(types) or NODE_TYPES)
-    kinds = {n: node_type(graph, n) for n in graph.nodes}
+    kinds = {n: _type_of(data) for n, data in graph.nodes(data=True)}
     adj = _adjacency(graph)
     notes: list[str] = []
     gone: Counter[str] = Counter()
@@ -271,7 +274,7 @@ def select(
         gone += trimmed
 
     keep = set(kept)
-    edges, dropped, weak = _edges(graph, keep)
+    edges, dropped, weak, n_edges = _edges(graph, keep)
     if weak:
         notes.append(
             f"{_plural(weak, 'co-occurrence edge')} of entity pairs that share only one "
@@ -283,7 +286,7 @@ def select(
         focus=focus_id,
         depth=depth,
         graph_nodes=graph.number_of_nodes(),
-        graph_edges=graph.number_of_edges(),
+        graph_edges=n_edges,  # (networkx counts a multigraph's edges node by node: slow)
         left_out=dict(sorted(gone.items())),
         edges_left_out=dropped,
         notes=tuple(notes),
@@ -362,12 +365,13 @@ def _most_connected(
     return [n for n in kept if n in final]
 
 
-def _edges(graph: nx.MultiDiGraph, keep: set[str]) -> tuple[list[DrawnEdge], int, int]:
+def _edges(graph: nx.MultiDiGraph, keep: set[str]) -> tuple[list[DrawnEdge], int, int, int]:
     """Drawn edges between kept nodes (parallel edges of one relation merged), the number of
-    graph edges not drawn, and how many of those were weak ``co_occurs``."""
+    graph edges not drawn, how many of those were weak ``co_occurs``, and all edges."""
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
-    dropped = weak = 0
+    dropped = weak = seen = 0
     for u, v, data in graph.edges(data=True):
+        seen += 1
         relation = str(data.get("relation", ""))
         if u not in keep or v not in keep:
             dropped += 1
@@ -378,4 +382,4 @@ def _edges(graph: nx.MultiDiGraph, keep: set[str]) -> tuple[list[DrawnEdge], int
             continue
         groups.setdefault((u, v, relation), []).append(data)
     edges = [DrawnEdge(u, v, r, tuple(ds)) for (u, v, r), ds in groups.items()]
-    return edges, dropped, weak
+    return edges, dropped, weak, seen
