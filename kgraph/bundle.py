@@ -1030,6 +1030,7 @@ def _write(
 
     # 4. resolve, build the graph, write
     from .graph import build_graph
+    from .rdf.convert import RDF_VERSION
 
     extractions = dict(sorted(extractions.items()))
     _settle(stop=True)
@@ -1120,6 +1121,8 @@ def _write(
                 "inputs": all_inputs,
                 "counts": counts,
                 "exports": {name: exp.filename for name, exp in exports.items()},
+                # the RDF mapping of graph.ttl and the store (kgraph.rdf.convert)
+                "rdf_version": RDF_VERSION,
                 "store": None,
                 "files": None,
             },
@@ -1362,8 +1365,11 @@ def copy_default_export(folder: str | os.PathLike[str], fmt: str, target: Path) 
     ``graph.json``), checked against the SHA-256 the manifest lists while it is copied: the
     bytes ``kgraph export`` would make from the graph at the default base (a test compares
     them), without making the graph (at 160k papers: seconds, where making it took minutes and
-    gigabytes). None when the bundle has no such file, or it does not match its manifest
-    (the caller then makes the export from the graph). Written atomically."""
+    gigabytes). None when the bundle has no such file, it does not match its manifest, or
+    it is RDF made with another RDF mapping than this kgraph's (the caller then makes the
+    export from the graph). Written atomically."""
+    from .rdf.convert import RDF_VERSION
+
     path = Path(folder)
     manifest = read_manifest(path)
     assert manifest is not None
@@ -1371,6 +1377,8 @@ def copy_default_export(folder: str | os.PathLike[str], fmt: str, target: Path) 
     expected = ((manifest.get("files") or {}).get(name) or {}).get("sha256") if name else None
     if not name or not expected or fmt not in EXPORTS or EXPORTS[fmt].filename != name:
         return None
+    if EXPORTS[fmt].statements is not None and manifest.get("rdf_version") != RDF_VERSION:
+        return None  # RDF of another mapping (or of a bundle that does not say)
     digest = hashlib.sha256()
     try:
         with (path / name).open("rb") as src, atomic_open(target) as dst:

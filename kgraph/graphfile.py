@@ -54,7 +54,6 @@ class GraphFile:
         self._sections: dict[str, tuple[int, int, int]] = {}
         self._whole: dict[str, Any] | None = None  #: the document, when not line by line
         self.attrs: dict[str, Any] = {}  #: the graph's own attributes (``graph``)
-        self.directed, self.multigraph = True, True
         skeleton = self._scan(sha256)
         try:
             doc = orjson.loads(skeleton) if self.streamed else None
@@ -69,12 +68,6 @@ class GraphFile:
     def streamed(self) -> bool:
         """True when the items are read line by line (the layout kgraph writes)."""
         return self._whole is None and len(self._sections) == len(_SECTIONS)
-
-    def __len__(self) -> int:
-        """Nodes and edges."""
-        if self._whole is not None:
-            return sum(len(self._whole.get(s) or ()) for s in _SECTIONS)
-        return sum(n for _, _, n in self._sections.values())
 
     @property
     def number_of_nodes(self) -> int:
@@ -142,8 +135,6 @@ class GraphFile:
         if not isinstance(attrs, dict):
             raise self._fail("not node-link JSON (its 'graph' is not an object)")
         self.attrs = attrs
-        self.directed = bool(doc.get("directed", True))
-        self.multigraph = bool(doc.get("multigraph", True))
 
     def _read_whole(self) -> None:
         try:
@@ -257,7 +248,6 @@ class GraphFile:
             g.add_nodes_from(self.nodes())
             g.add_edges_from(self.edges())
         return g
-
 
 
 def _hashable(x: Any) -> Any:

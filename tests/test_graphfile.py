@@ -21,6 +21,7 @@ from kgraph.bundle import BundleError, bundle_stats, graph_json, load_graph
 from kgraph.exporters import export_bundle
 from kgraph.graph import graph_from_data
 from kgraph.graphfile import GraphFile, GraphFileError
+from kgraph.rdf import convert
 from kgraph.rdf.convert import serialize
 from kgraph.stats import Tally
 
@@ -273,6 +274,23 @@ def test_export_copies_the_bundles_own_files(
     export_bundle(folder, "ttl", tmp_path / "c.ttl", base="https://example.org/kg/")
     other = (tmp_path / "c.ttl").read_text(encoding="utf-8")
     assert "https://example.org/kg/" in other and "w3id.org/kgraph/id/" not in other
+
+    # graph.ttl of another RDF mapping (here: a bundle that does not say which) is made
+    # again; graph.json is the graph itself, whatever the mapping
+    shutil.copyfile(made, folder / "graph.ttl")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest.pop("rdf_version") == convert.RDF_VERSION
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(bundle_module, "load_graph", no_graph)
+        export_bundle(folder, "json", tmp_path / "d.json")
+        with pytest.raises(AssertionError, match="the graph was made"):
+            export_bundle(folder, "ttl", tmp_path / "d.ttl")
+        # the default base however it is written
+        manifest["rdf_version"] = convert.RDF_VERSION
+        (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        export_bundle(folder, "ttl", tmp_path / "e.ttl", base="https://w3id.org/kgraph/id")
+    assert (tmp_path / "e.ttl").read_bytes() == made.read_bytes()
 
 
 # --- view --------------------------------------------------------------------------------------

@@ -120,9 +120,14 @@ def export_bundle(
     format nobody registered.
     """
     from ..bundle import copy_default_export, load_graph
+    from ..rdf.namespaces import InvalidBase, normalise_base
 
     exporter = get(fmt)
-    if base == DEFAULT_BASE and not extra and not exporter.is_folder:
+    try:
+        default_base = normalise_base(base) == DEFAULT_BASE
+    except InvalidBase:
+        default_base = False  # the exporter says what is wrong with it
+    if default_base and not extra and not exporter.is_folder:
         # the bundle's own graph.ttl / graph.json are this export, byte for byte
         copied = copy_default_export(bundle, fmt, Path(target))
         if copied is not None:
