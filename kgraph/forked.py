@@ -20,6 +20,7 @@ raises :class:`KeyboardInterrupt`. Where there is no ``fork``, or it fails,
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -217,6 +218,11 @@ def _child(
     in_fd: int,
     name: str,
 ) -> None:  # pragma: no cover - runs in the copy
+    # What the copy inherits is never collected here: a garbage cycle of the parent's, freed
+    # in the copy, may run a finaliser that needs what only the parent's threads can give
+    # (an Oxigraph store's background threads, its locks). Seen: a copy making a store's
+    # quads aborted while collecting, after tests in the same process had used stores.
+    gc.freeze()
     code = 0
     try:
         out = os.fdopen(out_fd, "wb", 0)

@@ -29,6 +29,40 @@ def test_the_work_runs_in_another_process_and_its_result_comes_back() -> None:
     assert result["big"] == list(range(100_000))  # more than a pipe's buffer
 
 
+def test_the_callers_garbage_is_not_collected_in_the_copy(tmp_path: Path) -> None:
+    """A garbage cycle the caller left uncollected is never finalised in the copy, however
+    much the copy collects: its finaliser could need what only the caller's threads give
+    (an Oxigraph store's background threads: a copy making a store's quads aborted so)."""
+    import gc
+
+    log = tmp_path / "finalised"
+
+    class Held:
+        def __del__(self) -> None:
+            with log.open("a") as fh:
+                fh.write(f"{os.getpid()}\n")
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        cycle: list[Any] = [Held()]
+        cycle.append(cycle)
+        del cycle  # garbage, left to the collector
+
+        def work(parent: Parent) -> int:
+            gc.enable()
+            junk = [[i] for i in range(50_000)]
+            return gc.collect() + len(junk)
+
+        run_forked(work)
+        assert not log.exists()  # not finalised in the copy
+    finally:
+        gc.collect()
+        if enabled:
+            gc.enable()
+    assert log.read_text().split() == [str(os.getpid())]  # here, where it belongs
+
+
 def test_calls_run_in_the_caller_and_return_their_result() -> None:
     seen: list[tuple[str, int]] = []
 
