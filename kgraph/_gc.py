@@ -14,8 +14,9 @@ def collector_paused() -> Iterator[None]:
     """The cyclic collector off inside the block (as it was after). For reading millions of
     objects that make no cycles (a graph's attribute dicts, a bundle's papers and
     extractions): each full pass of the collector, set off by the allocations, walks every
-    object read so far again. At 160k papers: loading the graph 38 s with it on, 23-30 s
-    paused; reading the bundle's papers and extractions 19.5 s on, 10.3 s paused."""
+    object read so far again. At 160k papers, in one process: loading the graph 35-43 s with
+    it on, 19-24 s paused (two runs each); reading the bundle's papers and extractions
+    19.5 s on, 10.3 s paused."""
     enabled = gc.isenabled()
     gc.disable()
     try:
