@@ -94,6 +94,8 @@ PAPERS: Final = "papers.jsonl"
 EXTRACTIONS: Final = "extractions.jsonl"
 #: what lets an add resolve only what its papers change (kgraph.resolve_delta)
 RESOLUTION: Final = "resolution.jsonl.gz"
+#: what lets an add make only the changed papers' RDF (kgraph.rdf.paper_units)
+UNITS: Final = "graph.units.npz"
 
 
 class BundleError(Exception):
@@ -107,16 +109,20 @@ class BundleError(Exception):
 class ExportContext:
     """What an exporter is given: the graph and its papers. (A build frees the extractions
     and their resolution before the exports are written, so that the store's loader can
-    reuse that memory: an export is made from the graph alone.)"""
+    reuse that memory: an export is made from the graph alone.) ``paper_digests``: where
+    the build wants each paper's digest (:mod:`kgraph.rdf.paper_units`) from ``graph.json``."""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
+    paper_digests: dict[str, int] | None = None
 
 
 class StatementSink(Protocol):
     """Writes a file from the union of the graph's RDF statements, given as chunks of N-Quads
-    lines (graph terms to be ignored). ``close`` finishes the file and returns its
-    ``{"sha256", "bytes"}``; ``abort`` stops without finishing."""
+    lines (graph terms to be ignored) with marks, comment lines that place each paper's
+    statements (:mod:`kgraph.rdf.turtle`). ``close`` finishes the file and returns its
+    ``{"sha256", "bytes"}`` and the ``places`` of the papers' blocks; ``abort`` stops without
+    finishing."""
 
     def write(self, chunk: bytes) -> None: ...
     def close(self) -> Mapping[str, Any]: ...
@@ -131,7 +137,9 @@ class Export:
     file) for files that grow with the corpus. An RDF file of the union of the named graphs
     may also give ``statements``: a sink writing the file at the given path, which the build
     feeds while it writes the store's quads, so the graph is turned into RDF once for both
-    (``write`` is still what ``write_to`` uses on its own).
+    (``write`` is still what ``write_to`` uses on its own). Its second argument is the file
+    the bundle had, when an add copies the blocks of the papers it keeps from it
+    (:mod:`kgraph.rdf.paper_units`).
     """
 
     format: str  #: the name, e.g. "json", "graphml", "ttl", "html"
@@ -139,7 +147,7 @@ class Export:
     render: Callable[[ExportContext], bytes] | None = None
     description: str = ""
     write: Callable[[ExportContext, BinaryIO], None] | None = None
-    statements: Callable[[Path], StatementSink] | None = None
+    statements: Callable[[Path, Path | None], StatementSink] | None = None
 
     def write_to(self, ctx: ExportContext, fh: BinaryIO) -> None:
         if self.write is not None:
@@ -156,35 +164,56 @@ EXPORTS: dict[str, Export] = {}
 
 def register_export(export: Export) -> None:
     """Add (or replace) a default export of every bundle."""
-    reserved = {MANIFEST, PAPERS, EXTRACTIONS}
+    reserved = {MANIFEST, PAPERS, EXTRACTIONS, RESOLUTION, UNITS}
     if export.filename in reserved or "/" in export.filename:
         raise ValueError(f"an export cannot be written to {export.filename!r}")
     EXPORTS[export.format] = export
 
 
-def write_graph_json(graph: nx.MultiDiGraph, fh: BinaryIO) -> None:
+def write_graph_json(
+    graph: nx.MultiDiGraph, fh: BinaryIO, digests: dict[str, int] | None = None
+) -> None:
     """``graph.json``: networkx node-link JSON (keys sorted), one node or edge per line,
     streamed (no copy of the graph is made in memory). Encoded by orjson: five times less
     CPU than the standard library's encoder on this graph, which matters while the store's
-    quads are made in another thread of this process."""
+    quads are made in another thread of this process. ``digests`` receives each paper
+    node's digest of its lines (:func:`kgraph.rdf.paper_units.line_digest`, summed): its
+    node, its edges, its results and the ``evaluated_on`` edges it is the provenance of."""
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
+    if digests is not None:
+        from .rdf.paper_units import line_digest
 
-    def items(rows: Iterable[Mapping[str, Any]]) -> None:
+    def items(rows: Iterable[tuple[str | None, Mapping[str, Any]]]) -> None:
         first = True
-        for row in rows:
+        for paper, row in rows:
+            line = dumps(row, option=sort)
             fh.write(b"\n" if first else b",\n")
-            fh.write(dumps(row, option=sort))
+            fh.write(line)
             first = False
+            if digests is not None and paper:
+                digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
         fh.write(b"\n]")
+
+    def paper_of_edge(u: str, attrs: Mapping[str, Any]) -> str | None:
+        if u.startswith("paper:"):
+            return u
+        return attrs.get("paper") if attrs.get("relation") == "evaluated_on" else None
+
+    def paper_of_node(n: str, attrs: Mapping[str, Any]) -> str | None:
+        kind = attrs.get("kind")
+        return n if kind == "paper" else attrs.get("paper") if kind == "result" else None
 
     fh.write(b'{"directed":true,"edges":[')
     items(
-        {**attrs, "source": u, "target": v, "key": k}
+        (paper_of_edge(u, attrs), {**attrs, "source": u, "target": v, "key": k})
         for u, v, k, attrs in graph.edges(keys=True, data=True)
     )
     fh.write(b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":[')
-    items({**attrs, "id": n} for n, attrs in graph.nodes(data=True))
+    items((paper_of_node(n, attrs), {**attrs, "id": n}) for n, attrs in graph.nodes(data=True))
     fh.write(b"}\n")
+
+
+_MASK64: Final = (1 << 64) - 1
 
 
 def graph_json(graph: nx.MultiDiGraph) -> bytes:
@@ -199,7 +228,7 @@ register_export(
         "json",
         "graph.json",
         description="networkx node-link JSON",
-        write=lambda ctx, fh: write_graph_json(ctx.graph, fh),
+        write=lambda ctx, fh: write_graph_json(ctx.graph, fh, ctx.paper_digests),
     )
 )
 
@@ -222,14 +251,14 @@ def _graph_turtle(ctx: ExportContext, fh: BinaryIO) -> None:
     serialize(ctx.graph, "ttl", fh, DEFAULT_BASE)
 
 
-def _turtle_sink(path: Path) -> StatementSink:
+def _turtle_sink(path: Path, previous: Path | None = None) -> StatementSink:
     """graph.ttl written by a process of its own (kgraph.rdf.turtle.TurtleProcess): making the
     quads and formatting the Turtle then run on two cores."""
     from .exporters import DEFAULT_BASE
     from .rdf.namespaces import prefixes
     from .rdf.turtle import TurtleProcess
 
-    return TurtleProcess(path, prefixes(DEFAULT_BASE))
+    return TurtleProcess(path, prefixes(DEFAULT_BASE), previous)
 
 
 register_export(
@@ -564,9 +593,7 @@ class ForkedWrite:
             if job is None:
                 raise
             # what the copy raised, or its death
-            raise BundleError(
-                f"{self.staging.folder}: cannot write {self.names} ({exc})"
-            ) from None
+            raise BundleError(f"{self.staging.folder}: cannot write {self.names} ({exc})") from None
         finally:
             self.files = {}
         for name, info in done.items():
@@ -641,6 +668,9 @@ class BuildReport:
     #: how entities were resolved: ``{"grown": n, "of": total}`` (from the bundle's
     #: resolution state, n per-paper entities resolved) or ``{"full": why}``
     resolution: dict[str, Any] = field(default_factory=dict)
+    #: how the RDF was made: ``{"kept": n, "of": papers}`` (an add that made the statements
+    #: of the other papers only) or ``{"full": why}``
+    rdf: dict[str, Any] = field(default_factory=dict)
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
@@ -906,7 +936,7 @@ def _finish(written: _Written, report: BuildReport) -> None:
     """Load the store, write the manifest and put the new files in place."""
     staging, mark = written.staging, written.mark
     store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
-    report.store = written.store_pass.loader.how
+    report.store = written.store_pass.how
     mark = report.lap("store", mark)
     now = _now()
     manifest = dict(written.manifest)
@@ -1082,17 +1112,36 @@ def _write(
         # the graph's memory instead of adding to it.
         # the store this build replaces, and the graph.json it must have been made from
         made_from = ((bundle.manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
-        store_pass = _StorePass(
-            staging, graph, streamed, (folder / "store", str(made_from)) if made_from else None
-        )
+        old_store = (folder / "store", str(made_from)) if made_from else None
+        # An add whose bundle keeps each paper's RDF digest and Turtle block makes only the
+        # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
+        # from graph.json's writer, which then goes first
+        ctx = ExportContext(graph, papers, {})
+        lines = cast("dict[str, int]", ctx.paper_digests)
+        digests: dict[str, int] | None = None
+        units, why = _reusable(folder, bundle.manifest, streamed, old_store)
+        reuse = None
+        done: set[str] = set()
+        if units is not None and "json" in exports:
+            staging.stage(exports["json"].filename, partial(exports["json"].write_to, ctx))
+            done.add("json")
+            mark = report.lap("export json", mark)
+            digests = _all_digests(graph, lines)
+            reuse = _plan_reuse(folder, graph, digests, units)
+            why = "" if reuse else "too many papers changed, or the RDF code changed"
+        report.rdf = {"kept": len(reuse.keep), "of": len(digests or ())} if reuse else {"full": why}
+        store_pass = _StorePass(staging, graph, streamed, old_store, reuse)
         try:
-            ctx = ExportContext(graph, papers)
             for exp in exports.values():
-                if exp.statements is not None:
+                if exp.statements is not None or exp.format in done:
                     continue
                 staging.stage(exp.filename, partial(exp.write_to, ctx))
                 mark = report.lap(f"export {exp.format}", mark)
             store_pass.wait_statements()
+            if store_pass.places is not None:
+                if digests is None:
+                    digests = _all_digests(graph, lines)
+                staging.stage(UNITS, _units_file(digests, store_pass, staging))
         except BaseException:
             store_pass.abort()
             raise
@@ -1204,6 +1253,75 @@ def _read_inputs(
     return records, input_rows, input_papers
 
 
+def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int]) -> dict[str, int]:
+    """Every paper's digest (:func:`kgraph.rdf.paper_units.unit_digests`) from those of its
+    lines graph.json's writer gave (made here when there was no json export to give them)."""
+    from .rdf.paper_units import paper_digests, unit_digests
+
+    if not lines and graph.number_of_nodes():
+        return paper_digests(graph)
+    return unit_digests(graph, lines)
+
+
+def _reusable(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    streamed: Sequence[Export],
+    old_store: tuple[Path, str] | None,
+) -> tuple[Any, str]:
+    """The bundle's :class:`~kgraph.rdf.paper_units.PaperUnits` when an add can keep papers'
+    statements from it (its graph.ttl as it made it, a store it can update), else None and
+    why not."""
+    from .exporters import DEFAULT_BASE
+    from .rdf.convert import RDF_VERSION
+    from .rdf.paper_units import PaperUnits
+    from .rdf.store import can_update
+
+    files = manifest.get("files") or {}
+    ttl = EXPORTS.get("ttl")
+    if not manifest:
+        return None, "a new bundle"
+    if UNITS not in files or ttl is None or ttl.filename not in files:
+        return None, "the bundle has no digests of its papers' RDF (made by an earlier kgraph)"
+    if [e.format for e in streamed] != ["ttl"]:
+        return None, "other files are made from the statements"
+    if manifest.get("rdf_version") != RDF_VERSION:
+        return None, "the bundle's RDF is of another mapping"
+    if old_store is None or not can_update(old_store[0], old_store[1], DEFAULT_BASE):
+        return None, "the bundle's store cannot be updated in place"
+    try:
+        units = PaperUnits.load(_read_checked(folder, UNITS, manifest))
+    except (BundleError, ValueError) as exc:
+        return None, f"its digests are unusable: {exc}"
+    path = folder / ttl.filename
+    want = files[ttl.filename].get("sha256")
+    try:
+        sha256, _ = _hash_file(str(path))
+    except OSError as exc:
+        return None, f"{path}: {exc.strerror or exc}"
+    if sha256 != want or units.ttl_sha256 != want:
+        return None, f"{path} is not the file the bundle made"
+    return units, ""
+
+
+def _plan_reuse(folder: Path, graph: nx.MultiDiGraph, digests: dict[str, int], units: Any) -> Any:
+    """:func:`kgraph.rdf.paper_units.plan_reuse` for the bundle's graph.ttl."""
+    from .exporters import DEFAULT_BASE
+    from .rdf.paper_units import plan_reuse
+
+    return plan_reuse(graph, digests, units, folder / EXPORTS["ttl"].filename, DEFAULT_BASE)
+
+
+def _units_file(digests: Mapping[str, int], store_pass: _StorePass, staging: Staging) -> bytes:
+    """The bytes of :data:`UNITS` for the graph.ttl just made."""
+    from .rdf.paper_units import PaperUnits
+
+    ttl = staging.info[EXPORTS["ttl"].filename]
+    return PaperUnits.make(
+        sorted(digests), digests, store_pass.places or [], str(ttl["sha256"])
+    ).dump()
+
+
 class _StorePass:
     """The store and the files of the ``streamed`` exports, made in one pass over the
     graph's RDF (:class:`~kgraph.rdf.store.StoreLoader`: the quads are made in a thread of
@@ -1217,13 +1335,20 @@ class _StorePass:
         graph: nx.MultiDiGraph,
         streamed: Sequence[Export],
         previous: tuple[Path, str] | None = None,
+        reuse: Any = None,
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
+        #: the papers' blocks in the one streamed file (see kgraph.rdf.paper_units)
+        self.places: list[Any] | None = None
+        self.how: dict[str, Any] = {}  #: how the store was made (:meth:`finish`)
+        old_file = reuse.previous_ttl if reuse is not None else None
         try:
             for exp in streamed:
-                open_sink = cast("Callable[[Path], StatementSink]", exp.statements)
-                self.sinks.append((exp.filename, open_sink(staging.reserve(exp.filename))))
+                open_sink = cast("Callable[[Path, Path | None], StatementSink]", exp.statements)
+                self.sinks.append(
+                    (exp.filename, open_sink(staging.reserve(exp.filename), old_file))
+                )
             writes = [sink.write for _, sink in self.sinks]
 
             def fan_out(chunk: bytes) -> None:
@@ -1231,8 +1356,9 @@ class _StorePass:
                     write(chunk)
 
             union = None if not writes else writes[0] if len(writes) == 1 else fan_out
+            marks = len(self.sinks) == 1
             self.loader: StoreLoader = staging.stage_folder(
-                "store", lambda tmp: _start_store(tmp, graph, union, previous)
+                "store", lambda tmp: _start_store(tmp, graph, union, previous, marks, reuse)
             )
         except BaseException:
             self._abort_sinks()
@@ -1250,9 +1376,14 @@ class _StorePass:
             while self.sinks:
                 name, sink = self.sinks[0]
                 try:
-                    self.staging.record(name, sink.close())
+                    info = dict(sink.close())
                 except OSError as exc:  # the file could not be written
                     raise BundleError(str(exc)) from None
+                places = info.pop("places", None)
+                info.pop("tail", None)
+                if len(self.sinks) == 1 and self.loader.marks:
+                    self.places = places
+                self.staging.record(name, info)
                 self.sinks.pop(0)
         except BaseException:
             self.abort()
@@ -1260,9 +1391,29 @@ class _StorePass:
 
     def finish(self, graph_sha256: str) -> dict[str, Any]:
         """:meth:`wait_statements`, then wait for the store (or load it, or update the
-        previous one in place, when deferred); what the manifest says of the store."""
+        previous one in place, when deferred); what the manifest says of the store.
+        ``self.how`` says how it was made."""
         self.wait_statements()
-        return _finish_store(self.loader, graph_sha256)
+        loader = self.loader
+        try:
+            info = _finish_store(loader, graph_sha256)
+        except BundleError as exc:
+            if loader.reuse is None:
+                raise
+            # the update in place failed, and the quads made were the changed papers' only:
+            # the store is loaded whole from the new graph.json instead
+            from .exporters import DEFAULT_BASE
+            from .rdf.store import StoreError, write_store_from_file
+
+            staged = next(path for name, path in self.staging.temps if name == "graph.json")
+            try:
+                marker = write_store_from_file(staged, loader.folder, DEFAULT_BASE, graph_sha256)
+            except StoreError as again:
+                raise BundleError(str(again)) from None
+            self.how = {"loaded": "bulk", "update_failed": loader.update_failed or str(exc)}
+            return _store_manifest(marker)
+        self.how = loader.how
+        return info
 
     def abort(self) -> None:
         self.loader.abort()  # first: the quad thread feeds the sinks
@@ -1279,6 +1430,8 @@ def _start_store(
     graph: nx.MultiDiGraph,
     union: Callable[[bytes], object] | None = None,
     previous: tuple[Path, str] | None = None,
+    marks: bool = False,
+    reuse: Any = None,
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
     N-Quads are made into a file in a thread (``union`` is given the union's statements
@@ -1292,7 +1445,14 @@ def _start_store(
 
     try:
         return StoreLoader(
-            folder, graph, DEFAULT_BASE, union, defer_load=True, previous=previous
+            folder,
+            graph,
+            DEFAULT_BASE,
+            union,
+            defer_load=True,
+            previous=previous,
+            marks=marks,
+            reuse=reuse,
         )
     except StoreError as exc:
         raise BundleError(str(exc)) from None
@@ -1300,12 +1460,19 @@ def _start_store(
 
 def _finish_store(loader: StoreLoader, graph_sha256: str) -> dict[str, Any]:
     """Wait for the store ``loader`` builds; what the manifest says of it."""
-    from .rdf.store import STORE, StoreError
+    from .rdf.store import StoreError
 
     try:
         info = loader.finish(graph_sha256)
     except StoreError as exc:
         raise BundleError(str(exc)) from None
+    return _store_manifest(info)
+
+
+def _store_manifest(info: Mapping[str, Any]) -> dict[str, Any]:
+    """What the manifest says of a store whose marker is ``info``."""
+    from .rdf.store import STORE
+
     keep = ("base", "quads", "triples", "graphs", "bytes", "graph_sha256")
     return {"folder": STORE, **{k: info[k] for k in keep if k in info}}
 

@@ -183,9 +183,7 @@ def _extraction_rows(
     with bar(len(result.papers), "extracting", quiet=settings.verbosity < 0) as tick:
         for ext in extract_stream(result.papers, options):
             row = ext.to_dict()
-            entities = [
-                {k: v for k, v in e.items() if k != "kb_id"} for e in row["entities"]
-            ]
+            entities = [{k: v for k, v in e.items() if k != "kb_id"} for e in row["entities"]]
             for e in entities:
                 e["mentions"] = [
                     {k: v for k, v in m.items() if k != "sentence"} for m in e["mentions"]
@@ -439,12 +437,26 @@ def build_(
         )
     elif grown:
         settings.detail(f"resolution: in full ({grown['full']})")
+    rdf = report.rdf
+    if "kept" in rdf:
+        settings.detail(
+            f"rdf: the statements of {rdf['of'] - rdf['kept']:,} of {rdf['of']:,} papers made; "
+            "the others' kept in the store and copied in graph.ttl (unchanged since the last "
+            "build)"
+        )
+    elif rdf:
+        settings.detail(f"rdf: every paper's statements made ({rdf['full']})")
     how = report.store
     if how.get("loaded") == "updated in place":
+        share = (
+            f"{how['papers_kept']:,} papers' graphs kept as they were"
+            if "papers_kept" in how
+            else f"{how['changed_share']:.1%} of the quads' bytes"
+        )
         settings.detail(
             f"store: updated in place in {how['seconds']:.1f} s: {how['units_changed']:,} units "
-            f"changed and {how['units_removed']:,} removed ({how['changed_share']:.1%} of the "
-            f"quads' bytes), {how['quads_removed']:,} quads removed and "
+            f"changed and {how['units_removed']:,} removed ({share}), "
+            f"{how['quads_removed']:,} quads removed and "
             f"{how['quads_added']:,} added" + (", then compacted" if how.get("compacted") else "")
         )
     elif how.get("update_failed"):
@@ -996,9 +1008,7 @@ def serve_(
     show_default=True,
     help="HTTP authentication; auto uses what the endpoint asks for.",
 )
-@click.option(
-    "--base", default=None, metavar="IRI", help="Base of the data IRIs (as for export)."
-)
+@click.option("--base", default=None, metavar="IRI", help="Base of the data IRIs (as for export).")
 @click.option(
     "--workers",
     default=4,

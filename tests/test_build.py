@@ -30,6 +30,7 @@ FILES = (
     "papers.jsonl",
     "extractions.jsonl",
     "resolution.jsonl.gz",
+    "graph.units.npz",
     "graph.json",
     "graph.html",
     "graph.ttl",

@@ -38,7 +38,7 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any, Final, cast
@@ -367,11 +367,16 @@ def statement_runs(
     base: str = DEFAULT_BASE,
     *,
     stats: dict[str, int] | None = None,
+    skip: Container[str] = (),
 ) -> Iterator[tuple[str, list[str], frozenset[int]]]:
     """:func:`marked_statements` in runs of one graph: ``(graph term, statements, the indexes
     of the repeats among them)``. Each paper's named graph is one run, so a consumer can
     handle a paper's statements at once (the store's writer joins them in one call); the
-    entities graph comes in runs of a few thousand statements, which may end anywhere."""
+    entities graph comes in runs of a few thousand statements, which may end anywhere.
+
+    The papers in ``skip`` (graph nodes) come as empty runs: their statements are not made
+    (an add whose store and Turtle keep them from before); what the other graphs take from
+    them (organisations, the repeats of ``kg:evaluatedOn`` pairs) is taken all the same."""
     base = normalise_base(base)
     index = _Index(graph)
     nodes = graph.nodes
@@ -402,10 +407,18 @@ def statement_runs(
         attrs = nodes[pnode]
         pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
-        spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         org = attrs.get("organization")
         if org:
             organisations.add(str(org))
+        if pnode in skip:
+            for pair in index.evaluated.get(pnode, ()):
+                if pair in seen_evaluated:
+                    repeated += 1
+                else:
+                    seen_evaluated.add(pair)
+            yield g, [], no_repeats
+            continue
+        spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         repeats: set[int] = set()
         for src, dst in index.evaluated.get(pnode, ()):
             if (src, dst) in seen_evaluated:

@@ -201,6 +201,36 @@ class UnitIndex:
         key, digest, text_offset, text_length = arrays
         return cls(key, digest, text_offset, text_length, text)
 
+    def merged(self, other: UnitIndex, keys: list[str]) -> UnitIndex:
+        """This index with the units of ``other`` whose keys are ``keys`` (none of them in
+        this one): an add's units, with those of the papers it kept from the previous store.
+        ValueError if ``other`` lacks one."""
+        if not keys:
+            return self
+        wanted = np.unique(np.frombuffer(b"".join(_h64(k.encode("utf-8")) for k in keys), "<u8"))
+        found, pos = other.lookup(UnitIndex(wanted, wanted, wanted, wanted, b""))
+        if not found.all():
+            raise ValueError(f"the previous store lacks {int((~found).sum())} kept units")
+        rows = pos[found]
+        pieces = [
+            other.text[int(a) : int(a) + int(n)]
+            for a, n in zip(other.text_offset[rows], other.text_length[rows], strict=True)
+        ]
+        mine = [
+            self.text[int(a) : int(a) + int(n)]
+            for a, n in zip(self.text_offset, self.text_length, strict=True)
+        ]
+        key = np.concatenate((self.key, other.key[rows]))
+        digest = np.concatenate((self.digest, other.digest[rows]))
+        texts = [*mine, *pieces]
+        order = np.argsort(key, kind="stable")
+        if len(key) > 1 and (key[order][1:] == key[order][:-1]).any():
+            raise ValueError("a kept unit was also made again")
+        lengths = np.array([len(texts[i]) for i in order], dtype=np.uint64)
+        offsets = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.uint64)
+        text = b"\n".join(texts[i] for i in order) + b"\n"
+        return UnitIndex(key[order], digest[order], offsets, lengths, text)
+
     def lookup(self, other: UnitIndex) -> tuple[np.ndarray, np.ndarray]:
         """For each unit of ``other``: whether this index has it, and where."""
         if len(self) == 0:

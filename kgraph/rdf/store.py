@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,6 +52,8 @@ from ..exporters import DEFAULT_BASE
 from .convert import RDF_VERSION, statement_runs
 from .delta import RunDigests, UnitIndex, disk_size, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
+from .paper_units import Reuse
+from .turtle import TAIL_MARK, UNIT_MARK
 
 __all__ = [
     "MARKER",
@@ -67,6 +69,7 @@ __all__ = [
     "store_info",
     "write_bundle_store",
     "write_store",
+    "write_store_from_file",
 ]
 
 STORE: Final = "store"
@@ -103,6 +106,19 @@ def _marker(store: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and info.get("format") == _FORMAT else None
+
+
+def can_update(folder: Path, graph_sha256: str, base: str) -> bool:
+    """Whether the store in ``folder`` was made from the ``graph.json`` of ``graph_sha256``
+    with ``base`` and has a sound unit index (:mod:`kgraph.rdf.delta`): what an update in
+    place needs."""
+    info = _marker(folder)
+    if info is None or not _is_fresh(info, graph_sha256, normalise_base(base)):
+        return False
+    try:
+        return len(UnitIndex.load(folder)) == info.get("units") and "quads" in info
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _is_fresh(info: dict[str, Any] | None, sha256: str, base: str | None) -> bool:
@@ -147,10 +163,38 @@ def write_bundle_store(
     loader's buffers (1.9 GiB) added up; and what Python frees it keeps (see the README's
     *Scale*). Where there is no fork, everything runs here."""
     from ..bundle import load_graph
+
+    return _store_in_copy(lambda: load_graph(bundle_dir)[1], store_dir, base, graph_sha256)
+
+
+def write_store_from_file(
+    graph_json: Path, store_dir: str | os.PathLike[str], base: str, graph_sha256: str
+) -> dict[str, Any]:
+    """:func:`write_bundle_store` from the ``graph.json`` file ``graph_json`` (whose SHA-256
+    must be ``graph_sha256``): a build whose update in place failed loads its store so."""
+    from ..graphfile import GraphFile, GraphFileError
+
+    def load() -> nx.MultiDiGraph:
+        try:
+            return GraphFile(graph_json, graph_sha256).graph()
+        except GraphFileError as exc:
+            raise StoreError(str(exc)) from None
+
+    return _store_in_copy(load, store_dir, base, graph_sha256)
+
+
+def _store_in_copy(
+    load: Callable[[], nx.MultiDiGraph],
+    store_dir: str | os.PathLike[str],
+    base: str,
+    graph_sha256: str,
+) -> dict[str, Any]:
+    """The store of the graph ``load`` gives, into ``store_dir/store/``: loaded and turned
+    into quads in a forked copy of this process, the quads loaded here (see above)."""
     from ..forked import ForkUnavailable, Parent, WorkerDied, run_forked
 
     def quads(parent: Parent | None = None) -> StoreLoader:
-        _, graph = load_graph(bundle_dir)
+        graph = load()
         loader = StoreLoader(store_dir, graph, base, defer_load=True)
         try:
             loader.wait_quads()
@@ -191,6 +235,7 @@ def _counted(
     counts: dict[str, int],
     union: Callable[[bytes], object] | None,
     runs: RunDigests,
+    marks: Mapping[str, bytes] | None = None,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.statement_runs`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
@@ -199,21 +244,31 @@ def _counted(
     of every run of one unit's statements (:mod:`kgraph.rdf.delta`): chunks end between
     runs. A paper's named graph is one unit, written with one join; in the entities graph a
     run is each longest stretch of statements of one unit, wherever the stream's runs end
-    (so the runs, and the units' digests, do not depend on how the stream is cut)."""
+    (so the runs, and the units' digests, do not depend on how the stream is cut).
+
+    ``marks`` (for :class:`~kgraph.rdf.turtle.TurtleWriter`): the union also gets a ``#u``
+    line before each paper's graph, ``#t`` before the entities graph, and for a paper whose
+    run is empty (not made: see ``skip`` in :func:`~kgraph.rdf.convert.statement_runs`) the
+    line ``marks`` gives for its graph term."""
     parts: list[bytes] = []  #: the chunk so far, run by run
-    kept: list[bytes] = []  #: the same without the repeats, when there are any
+    kept: list[bytes] = []  #: the same without the repeats, when there are any (or marks)
     pending = n = 0
     graphs: set[str] = set()
     entities, co = runs.entities_graph, runs.co_occurs
     tail_e = f" {entities} .\n"
     unit = ""  #: the unit of the entities graph's run being collected
     collected: list[str] = []  #: its statements
+    tail_marked = False
 
-    def run(key: str, data: bytes, union_data: bytes | None = None) -> None:
+    def run(key: str, data: bytes, union_data: bytes | None = None, mark: bytes = b"") -> None:
         """A run of unit ``key``; ``union_data``: the run without its repeats, if any."""
         runs.add(key, data)
         parts.append(data)
-        if union_data is not None:
+        if marks is not None:
+            if mark:
+                kept.append(mark)
+            kept.append(data if union_data is None else union_data)
+        elif union_data is not None:
             if not kept:  # from here on this chunk's union is told apart
                 kept.extend(parts[:-1])
             kept.append(union_data)
@@ -227,11 +282,17 @@ def _counted(
 
     for g, spos, repeats in stream:
         if not spos:
+            if marks is not None and g in marks:  # a paper kept from before
+                kept.append(marks[g])
+                pending += 1
             continue
         graphs.add(g)
         n += len(spos)
         pending += len(spos)
         if g == entities:
+            if marks is not None and not tail_marked:
+                kept.append(TAIL_MARK)
+                tail_marked = True
             for spo in spos:
                 s = spo[: spo.index(" ")]
                 key = ("c " if spo.startswith(co, len(s)) else "s ") + s
@@ -243,16 +304,17 @@ def _counted(
             close()
             tail = f" {g} .\n"  # a paper's graph: one unit, one run
             data = _lines(spos, tail)
+            mark = UNIT_MARK if marks is not None else b""
             if repeats:
                 rest = [spo for i, spo in enumerate(spos) if i not in repeats]
-                run("g " + g, data, _lines(rest, tail))
+                run("g " + g, data, _lines(rest, tail), mark)
             else:
-                run("g " + g, data)
-        if pending >= 4096 and parts:  # (the run being collected is not in parts yet)
+                run("g " + g, data, None, mark)
+        if pending >= 4096 and (parts or kept):  # (the run being collected is not in parts)
             yield _flush(parts, kept, union)
             pending = 0
     close()
-    if parts:
+    if parts or kept:
         yield _flush(parts, kept, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
@@ -344,6 +406,8 @@ class StoreLoader:
         *,
         defer_load: bool = False,
         previous: tuple[Path, str] | None = None,
+        marks: bool = False,
+        reuse: Reuse | None = None,
     ) -> None:
         import pyoxigraph as ox
 
@@ -375,6 +439,13 @@ class StoreLoader:
         # elsewhere, or when the load is deferred, they go to a file first.
         self._deferred = defer_load
         self.previous = previous
+        #: the union is marked for the Turtle writer (kgraph.rdf.turtle)
+        self.marks = marks
+        #: an add's papers whose quads the previous store keeps (kgraph.rdf.paper_units):
+        #: their quads are not made, and the store must be updated in place
+        self.reuse = reuse
+        if reuse is not None and (previous is None or not defer_load):
+            raise ValueError("reusing papers needs a deferred load and the previous store")
         self.update: dict[str, Any] | None = None  #: what an update in place did
         self.update_failed: str | None = None  #: why an update in place was given up
         self.update_skipped: str | None = None  #: why no update in place was tried
@@ -412,11 +483,15 @@ class StoreLoader:
             fh = self._open_fifo() if self._streaming else open(self.quads, "wb", 1 << 20)  # noqa: SIM115
             with fh:
                 try:
+                    reuse = self.reuse
                     for chunk in _counted(
-                        statement_runs(graph, self.base, stats=self.stats),
+                        statement_runs(
+                            graph, self.base, stats=self.stats, skip=reuse.keep if reuse else ()
+                        ),
                         self.counts,
                         union,
                         self._runs,
+                        (reuse.copies if reuse else {}) if self.marks else None,
                     ):
                         if self._stop.is_set():
                             raise _Stopped
@@ -465,11 +540,17 @@ class StoreLoader:
         folder, graph_sha256 = self.previous
         info = _marker(folder)
         if info is None or not _is_fresh(info, graph_sha256, self.base):
+            if self.reuse is not None:
+                raise StoreError(f"{folder}: the store changed during the build")
             return None
         try:
             old = UnitIndex.load(folder)
             if len(old) != info.get("units"):
                 raise ValueError(f"{folder}: the unit index does not match the store")
+            total = self.counts["quads"]
+            if self.reuse is not None:  # the kept papers' units, as the previous store has them
+                units = units.merged(old, [f"g {g}" for g in self.reuse.copies])
+                total = int(info["quads"])  # about the same: only to decide on compacting
             # bytes per quad of the store when last compacted (loaded whole, say)
             ratio = info.get("compact_bytes_per_quad")
             if ratio is None and info.get("loaded", "bulk") == "bulk" and info.get("quads"):
@@ -483,13 +564,24 @@ class StoreLoader:
                 old,
                 units,
                 f"<{entities_graph_iri(self.base)}>",
-                compact_size=int(ratio * self.counts["quads"]) if ratio else None,
+                compact_size=int(ratio * total) if ratio else None,
+                max_share=None if self.reuse is None else 1.0,
             )
         except (OSError, ValueError, KeyError) as exc:
-            # a damaged index or store: load everything instead (the old store is untouched)
             self.update_failed = f"{type(exc).__name__}: {exc}"
+            if self.reuse is not None:  # the quads made are not all the store's: no load here
+                raise StoreError(f"{folder}: cannot update the store ({exc})") from None
+            # a damaged index or store: load everything instead (the old store is untouched)
         else:
             if update.pop("updated"):
+                if self.reuse is not None:
+                    self._units = units
+                    # the counts of the whole store: the previous one's, changed as updated
+                    self.counts["quads"] = (
+                        int(info["quads"]) - update["quads_removed"] + update["quads_added"]
+                    )
+                    self.counts["graphs"] += len(self.reuse.keep)
+                    update["papers_kept"] = len(self.reuse.keep)
                 return update
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
@@ -568,7 +660,9 @@ class StoreLoader:
             runs = load_runs(self._runs.runs_path)
             units = UnitIndex.from_runs(runs, self._runs.keys_path.read_bytes())
             if self._deferred:
+                self._units = units
                 self.update = self._update(units, runs)
+                units = self._units  # with the kept papers' units, when reused
                 if self.update is None:
                     self._load()
             self.quads.unlink(missing_ok=True)

@@ -9,6 +9,13 @@ but the current subject, so the build can write ``graph.ttl`` in the same pass t
 store's N-Quads (see :class:`kgraph.rdf.store.StoreLoader`) instead of converting the graph a
 second time and round-tripping every triple through pyoxigraph's Python objects.
 
+**Blocks.** The build's statements come with marks (N-Quads comment lines, which no statement
+starts with): ``#u`` before each paper's named graph, ``#t`` before the entities graph, and
+``#c OFFSET LENGTH STATEMENTS`` in place of a paper whose block is to be copied from the
+previous ``graph.ttl`` (an add: see :mod:`kgraph.rdf.paper_units`). At a mark the statement
+being written is ended, so a paper's block (from its first subject to the ``.`` of its last)
+is the same bytes whatever comes before or after it; the writer records where each block lies.
+
 A prefixed name is used only when the local part is a valid Turtle ``PN_LOCAL`` made of ASCII
 letters, digits, ``_ - . :``, ``%XX`` and ``/`` (escaped as ``\\/``); any other IRI is
 written in full, which is always valid. Literals keep their N-Triples escapes (valid Turtle).
@@ -32,6 +39,10 @@ from typing import IO, Any, Final
 from .._hashing import write_content
 
 __all__ = ["TurtleError", "TurtleProcess", "TurtleWriter", "write_turtle"]
+
+#: the marks (see the module doc); each is a whole line
+UNIT_MARK: Final = b"#u\n"
+TAIL_MARK: Final = b"#t\n"
 
 _RDF_TYPE: Final = b"<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 _XSD: Final = b"http://www.w3.org/2001/XMLSchema#"
@@ -66,14 +77,17 @@ class TurtleWriter:
     def __init__(self, out: IO[bytes], spaces: Mapping[str, str]) -> None:
         self.out = out
         self.count = 0  #: statements written
+        self.written = 0  #: bytes written to ``out``
+        #: each block's place: (offset, length, statements), in the order of their marks
+        self.places: list[tuple[int, int, int]] = []
+        self._block: tuple[int, int] | None = None  #: the open block's offset and count
+        self.tail: int | None = None  #: where the entities graph begins, once marked
         self._by_ns = {ns.encode("utf-8"): p.encode("utf-8") for p, ns in spaces.items()}
         self._cache: dict[bytes, bytes] = {}  #: IRIs and typed literals as written (rolling)
         self._fixed: dict[bytes, bytes] = {_RDF_TYPE: b"a"}  #: predicates and datatypes
         self._subject = b""
         self._predicate = b""
-        self._buf: list[bytes] = [
-            f"@prefix {p}: <{ns}> .\n".encode() for p, ns in spaces.items()
-        ]
+        self._buf: list[bytes] = [f"@prefix {p}: <{ns}> .\n".encode() for p, ns in spaces.items()]
 
     def add(self, spo: str) -> None:
         """One statement, ``"<s> <p> o"`` (no trailing `` .``)."""
@@ -86,12 +100,62 @@ class TurtleWriter:
         self._statements(chunk.splitlines(), quads=True)
         self._flush()
 
+    def add_marked(self, chunk: bytes, previous: IO[bytes] | None = None) -> None:
+        """:meth:`add_quads` for a chunk that may hold marks (see the module doc); a ``#c``
+        mark copies its block from ``previous`` (the file it was written to before). A mark
+        is the only line that starts with ``#`` (statements start with ``<`` or ``_:``, and
+        N-Triples escapes line ends inside literals), so marks are found by ``"\\n#"``."""
+        start, size = 0, len(chunk)
+        while start < size:
+            if chunk.startswith(b"#", start):
+                end = chunk.index(b"\n", start)
+                self._mark(chunk[start:end], previous)
+                start = end + 1
+                continue
+            found = chunk.find(b"\n#", start)
+            stop = size if found < 0 else found + 1
+            self._statements(chunk[start:stop].splitlines(), quads=True)
+            start = stop
+        self._flush()
+
+    def _mark(self, mark: bytes, previous: IO[bytes] | None) -> None:
+        self._end_statement()
+        self._flush()
+        self._close_block()
+        if mark == UNIT_MARK[:-1]:
+            self._block = (self.written, self.count)
+        elif mark == TAIL_MARK[:-1]:
+            self.tail = self.written
+        elif mark.startswith(b"#c ") and previous is not None:
+            offset, length, statements = (int(x) for x in mark[3:].split())
+            previous.seek(offset)
+            block = previous.read(length)
+            if len(block) != length:
+                raise ValueError(f"the previous Turtle ends before byte {offset + length}")
+            self.places.append((self.written, length, statements))
+            self.out.write(block)
+            self.written += length
+            self.count += statements
+        else:
+            raise ValueError(f"not a mark of the Turtle writer: {mark[:40]!r}")
+
     def close(self) -> None:
         """End the last statement and write what is buffered (``out`` stays open)."""
+        self._end_statement()
+        self._flush()
+        self._close_block()
+
+    def _end_statement(self) -> None:
         if self._subject:
             self._buf.append(b" .\n")
             self._subject = self._predicate = b""
-        self._flush()
+
+    def _close_block(self) -> None:
+        """Record the place of the block being written (everything is flushed)."""
+        if self._block is not None:
+            offset, count = self._block
+            self.places.append((offset, self.written - offset, self.count - count))
+            self._block = None
 
     def _statements(self, lines: Iterable[bytes], *, quads: bool) -> None:
         """Statements as N-Triples ``"s p o"`` or, with ``quads``, N-Quads lines (the graph
@@ -129,7 +193,9 @@ class TurtleWriter:
         self.count += n
 
     def _flush(self) -> None:
-        self.out.write(b"".join(self._buf))
+        data = b"".join(self._buf)
+        self.out.write(data)
+        self.written += len(data)
         self._buf.clear()
 
     def _remember(self, term: bytes, written: bytes) -> bytes:
@@ -141,18 +207,14 @@ class TurtleWriter:
     def _predicate_term(self, term: bytes) -> bytes:
         written = self._fixed.get(term)
         if written is None:
-            written = self._fixed[term] = (
-                self._compact(term[1:-1]) if term[:1] == b"<" else term
-            )
+            written = self._fixed[term] = self._compact(term[1:-1]) if term[:1] == b"<" else term
         return written
 
     def _term(self, term: bytes) -> bytes:
         """An IRI (``<...>``) or blank node as written, remembered for the next time."""
         written = self._cache.get(term)
         if written is None:
-            written = self._remember(
-                term, self._compact(term[1:-1]) if term[:1] == b"<" else term
-            )
+            written = self._remember(term, self._compact(term[1:-1]) if term[:1] == b"<" else term)
         return written
 
     def _typed(self, term: bytes) -> bytes:
@@ -163,9 +225,7 @@ class TurtleWriter:
         bare = _BARE.get(datatype)
         if bare is not None and bare.fullmatch(lexical, 1):
             return self._remember(term, lexical[1:])
-        return self._remember(
-            term, lexical + b'"^^' + self._predicate_term(b"<" + datatype + b">")
-        )
+        return self._remember(term, lexical + b'"^^' + self._predicate_term(b"<" + datatype + b">"))
 
     def _compact(self, iri: bytes) -> bytes:
         by_ns = self._by_ns
@@ -200,16 +260,23 @@ class TurtleError(OSError):
 
 class TurtleProcess:
     """Turtle written to ``path`` by a child process from the N-Quads chunks it is sent
-    (:meth:`write`; graph terms dropped): the build's store pass hands its chunks over and
-    goes on, so making the quads and formatting the Turtle use two cores. :meth:`close`
-    waits and returns ``{"sha256", "bytes", "statements"}`` of the file; :meth:`abort` stops
-    the child. A child that fails makes :meth:`close` raise :class:`TurtleError`."""
+    (:meth:`write`; graph terms dropped; marks as in the module doc, ``#c`` copying from
+    ``previous``): the build's store pass hands its chunks over and goes on, so making the
+    quads and formatting the Turtle use two cores. :meth:`close` waits and returns
+    ``{"sha256", "bytes", "statements", "places"}`` (each marked block's offset, length and
+    statements, in order; ``tail``: where ``#t`` was, or null); :meth:`abort` stops the
+    child. A child that fails makes :meth:`close` raise :class:`TurtleError`."""
 
     #: chunks waiting for the pipe: the caller never waits on the child unless it is this far
     #: behind (a chunk is about 1 MB)
     BACKLOG = 64
 
-    def __init__(self, path: str | os.PathLike[str], spaces: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        spaces: Mapping[str, str],
+        previous: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or abort()
         # the child imports this very kgraph, wherever it was imported from
@@ -219,7 +286,14 @@ class TurtleProcess:
             "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p),
         }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "kgraph.rdf.turtle", str(self.path), json.dumps(spaces)],
+            [
+                sys.executable,
+                "-m",
+                "kgraph.rdf.turtle",
+                str(self.path),
+                json.dumps(spaces),
+                *([str(previous)] if previous is not None else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._err,
@@ -277,28 +351,34 @@ class TurtleProcess:
         self._err.close()
 
 
-def _serve(path: str, spaces: Mapping[str, str]) -> dict[str, Any]:
-    """The child's side: N-Quads lines from stdin, Turtle to ``path`` (synced)."""
-    written: list[int] = []
+def _serve(path: str, spaces: Mapping[str, str], previous: str | None = None) -> dict[str, Any]:
+    """The child's side: N-Quads lines (with marks) from stdin, Turtle to ``path`` (synced)."""
+    done: list[TurtleWriter] = []
 
     def fill(out: IO[bytes]) -> None:
         writer = TurtleWriter(out, spaces)
         stdin = sys.stdin.buffer
         pending = b""
-        while block := stdin.read(1 << 20):
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                pending += block
-                continue
-            writer.add_quads(pending + block[:cut])
-            pending = block[cut:]
-        if pending.strip():
-            writer.add_quads(pending + b"\n")
+        with contextlib.ExitStack() as stack:
+            old = stack.enter_context(open(previous, "rb")) if previous else None
+            while block := stdin.read(1 << 20):
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    pending += block
+                    continue
+                writer.add_marked(pending + block[:cut], old)
+                pending = block[cut:]
+            if pending.strip():
+                writer.add_marked(pending + b"\n", old)
         writer.close()
-        written.append(writer.count)
+        done.append(writer)
 
-    return {**write_content(Path(path), fill), "statements": written[0]}
+    info = write_content(Path(path), fill)
+    writer = done[0]
+    return {**info, "statements": writer.count, "places": writer.places, "tail": writer.tail}
 
 
-if __name__ == "__main__":  # python -m kgraph.rdf.turtle OUT PREFIXES_JSON (see TurtleProcess)
-    print(json.dumps(_serve(sys.argv[1], json.loads(sys.argv[2]))))
+if (
+    __name__ == "__main__"
+):  # python -m kgraph.rdf.turtle OUT PREFIXES_JSON [PREVIOUS] (see TurtleProcess)
+    print(json.dumps(_serve(sys.argv[1], json.loads(sys.argv[2]), *sys.argv[3:4])))

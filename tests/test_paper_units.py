@@ -1,0 +1,294 @@
+"""An add that makes only the changed papers' RDF (kgraph.rdf.paper_units): the Turtle
+writer's blocks and copies, the plan, and the grown bundle against one built in one go."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyoxigraph as ox
+import pytest
+from _seed import PAGES, seed_bundle
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kgraph.bundle import load_graph
+from kgraph.cli import cli
+from kgraph.rdf.delta import UnitIndex
+from kgraph.rdf.paper_units import PaperUnits, paper_digests, plan_reuse
+from kgraph.rdf.turtle import TAIL_MARK, UNIT_MARK, TurtleWriter
+
+SPACES = {"ex": "http://example.org/"}
+BASE = "https://w3id.org/kgraph/id/"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stderr
+
+
+# --- the Turtle writer's blocks --------------------------------------------------------------
+
+_iri = st.sampled_from([f"<http://example.org/{c}>" for c in "abcde"])
+_object = st.one_of(
+    _iri, st.sampled_from(['"x"', '"7"^^<http://www.w3.org/2001/XMLSchema#integer>'])
+)
+_statement = st.tuples(_iri, _iri, _object).map(lambda t: " ".join(t))
+_blocks = st.lists(st.lists(_statement, min_size=1, max_size=6), max_size=8)
+
+
+def _own(statement: str, tag: str) -> str:
+    """``statement`` with its subject made one of ``tag``'s."""
+    subject, rest = statement.split(" ", 1)
+    return f"{subject[:-1]}/{tag}> {rest}"
+
+
+def _quads(statements: list[str]) -> bytes:
+    return b"".join(f"{s} <http://example.org/g> .\n".encode() for s in statements)
+
+
+def _write(
+    blocks: list[list[str]], tail: list[str], copies: dict[int, bytes], old: bytes
+) -> TurtleWriter:
+    out = io.BytesIO()
+    writer = TurtleWriter(out, SPACES)
+    chunk = b""
+    for i, block in enumerate(blocks):
+        chunk += copies[i] if i in copies else UNIT_MARK + _quads(block)
+    if tail:
+        chunk += TAIL_MARK + _quads(tail)
+    writer.add_marked(chunk, io.BytesIO(old))
+    writer.close()
+    writer.out = out
+    return writer
+
+
+@settings(max_examples=200, deadline=None)
+@given(_blocks, st.lists(_statement, max_size=4), st.data())
+def test_blocks_copied_from_the_previous_file_give_the_same_turtle(
+    blocks: list[list[str]], tail: list[str], data: st.DataObject
+) -> None:
+    # a paper's block never starts with the subject another one ends with (they are its own
+    # IRIs): the subjects of each block are its own here too
+    blocks = [[_own(s, f"b{i}") for s in block] for i, block in enumerate(blocks)]
+    tail = [_own(s, "tail") for s in tail]
+    first = _write(blocks, tail, {}, b"")
+    whole = first.out.getvalue()  # type: ignore[attr-defined]
+    assert len(first.places) == len(blocks)
+    # without marks: the same bytes (the marks only end a statement where it ends anyway)
+    plain = io.BytesIO()
+    unmarked = TurtleWriter(plain, SPACES)
+    unmarked.add_quads(_quads([s for b in blocks for s in b]) + _quads(tail))
+    unmarked.close()
+    assert plain.getvalue() == whole
+    assert first.count == unmarked.count
+    for (offset, length, n), block in zip(first.places, blocks, strict=True):
+        text = whole[offset : offset + length]
+        assert text.endswith(b" .\n")
+        assert n == len(block)
+    # any blocks copied: the same file, the same places and counts
+    kept = data.draw(st.sets(st.integers(0, max(0, len(blocks) - 1))) if blocks else st.just(set()))
+    copies = {i: b"#c %d %d %d\n" % first.places[i] for i in kept}
+    again = _write(blocks, tail, copies, whole)
+    assert again.out.getvalue() == whole  # type: ignore[attr-defined]
+    assert again.places == first.places
+    assert again.count == first.count
+
+
+def test_an_unknown_mark_is_refused() -> None:
+    writer = TurtleWriter(io.BytesIO(), SPACES)
+    with pytest.raises(ValueError, match="not a mark"):
+        writer.add_marked(b"#x\n")
+
+
+def test_a_copy_past_the_end_of_the_previous_file_is_refused() -> None:
+    writer = TurtleWriter(io.BytesIO(), SPACES)
+    with pytest.raises(ValueError, match="ends before byte 30"):
+        writer.add_marked(b"#c 10 20 1\n", io.BytesIO(b"short"))
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+def test_the_plan_keeps_the_papers_whose_digest_is_the_same() -> None:
+    _, graph = load_graph(seed_bundle())
+    digests = paper_digests(graph)
+    papers = sorted(digests)
+    places = [(i * 10, 10, 1) for i in range(len(papers))]
+    units = PaperUnits.make(papers, digests, places, "sha")
+    units = PaperUnits.load(units.dump())
+    changed = papers[5]
+    digests = {**digests, changed: digests[changed] ^ 1, "paper:new": 7}
+    reuse = plan_reuse(graph, digests, units, Path("graph.ttl"), BASE)
+    assert reuse is not None
+    assert reuse.keep == frozenset(papers) - {changed}
+    assert len(reuse.copies) == len(reuse.keep)
+    assert b"#c 0 10 1\n" in reuse.copies.values()
+    assert b"#c 50 10 1\n" not in reuse.copies.values()
+    # most papers changed: everything is made again
+    many = {p: d ^ 1 for p, d in digests.items()}
+    assert plan_reuse(graph, many, units, Path("graph.ttl"), BASE) is None
+    # units of other code
+    units.code = "other"
+    assert plan_reuse(graph, digests, units, Path("graph.ttl"), BASE) is None
+
+
+def test_a_paper_whose_evaluated_on_pair_loses_its_earlier_giver_changes() -> None:
+    # the union leaves a pair out of every block but the first paper's that gives it: when
+    # that paper stops giving it, the next one's block gets it, although its lines are the same
+    _, graph = load_graph(seed_bundle())
+    u, v, key, data = next(
+        (u, v, k, d)
+        for u, v, k, d in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3])
+        if d.get("relation") == "evaluated_on"
+    )
+    first = data["paper"]
+    second = max(n for n, kind in graph.nodes(data="kind") if kind == "paper")
+    assert first < second
+    graph.add_edge(u, v, key=f"evaluated_on:{second[6:]}", **{**data, "paper": second})
+    before = paper_digests(graph)
+    graph.remove_edge(u, v, key=key)
+    after = paper_digests(graph)
+    assert after[second] != before[second]
+    assert {p for p in before if before[p] != after[p]} == {first, second}
+
+
+def test_a_paper_digest_follows_its_part_of_the_graph_only() -> None:
+    _, graph = load_graph(seed_bundle())
+    before = paper_digests(graph)
+    paper = next(
+        n for n, d in graph.nodes(data=True) if d.get("kind") == "paper" and graph.out_degree(n)
+    )
+    target = next(iter(graph.successors(paper)))
+    graph.nodes[target]["name"] = "renamed"  # an entity's attribute: not the paper's RDF
+    assert paper_digests(graph) == before
+    graph.nodes[paper]["title"] = "changed"
+    after = paper_digests(graph)
+    assert {p for p in before if before[p] != after[p]} == {paper}
+
+
+def test_units_files_damaged_or_of_another_version_are_refused() -> None:
+    with pytest.raises(ValueError, match="damaged"):
+        PaperUnits.load(b"not a zip")
+    units = PaperUnits.make(["paper:a"], {"paper:a": 1}, [(0, 3, 1)], "sha")
+    data = units.dump()
+    assert PaperUnits.load(data).ttl_sha256 == "sha"
+    with pytest.raises(ValueError, match="1 papers, 0 Turtle blocks"):
+        PaperUnits.make(["paper:a"], {"paper:a": 1}, [], "sha")
+
+
+def test_merging_unit_indexes_needs_every_kept_unit() -> None:
+    def index(keys: list[str]) -> UnitIndex:
+        from kgraph.rdf.delta import _h64
+
+        hashes = np.frombuffer(b"".join(_h64(k.encode()) for k in keys), "<u8")
+        order = np.argsort(hashes)
+        texts = [keys[i].encode() for i in order]
+        lengths = np.array([len(t) for t in texts], dtype=np.uint64)
+        offsets = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.uint64)
+        return UnitIndex(
+            hashes[order], hashes[order] + 1, offsets, lengths, b"\n".join(texts) + b"\n"
+        )
+
+    old = index(["g <a>", "g <b>", "s <c>"])
+    new = index(["g <d>", "s <c>"])
+    merged = new.merged(old, ["g <a>"])
+    assert sorted(merged.unit(i) for i in range(len(merged))) == [
+        ("g", "a"),
+        ("g", "d"),
+        ("s", "c"),
+    ]
+    whole = index(["g <a>", "g <d>", "s <c>"])
+    assert merged.key.tolist() == whole.key.tolist()
+    assert merged.text == whole.text
+    with pytest.raises(ValueError, match="lacks 1 kept units"):
+        new.merged(old, ["g <zz>"])
+    with pytest.raises(ValueError, match="also made again"):
+        new.merged(old, ["s <c>"])
+
+
+# --- the add, end to end ----------------------------------------------------------------------
+
+
+def _quads_of(folder: Path) -> list[str]:
+    store = ox.Store.read_only(str(folder / "store"))
+    return sorted(str(q) for q in store)
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("units") / "grown"
+    code, err = invoke("-v", "build", *PAGES[:3], "-o", str(folder))
+    assert code == 0, err
+    assert "rdf: every paper's statements made (a new bundle)" in err
+    code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    return folder, err
+
+
+def test_an_add_makes_the_changed_papers_rdf_only_and_gives_the_bundle_built_in_one_go(
+    grown: tuple[Path, str],
+) -> None:
+    folder, err = grown
+    made = re.search(r"rdf: the statements of ([\d,]+) of ([\d,]+) papers made", err)
+    assert made, err
+    n_made, n_all = (int(g.replace(",", "")) for g in made.groups())
+    assert 0 < n_made < n_all == 314
+    assert "store: updated in place" in err
+    one_go = seed_bundle()
+    for name in ("graph.ttl", "graph.units.npz", "graph.json", "graph.html"):
+        assert (folder / name).read_bytes() == (one_go / name).read_bytes(), name
+    assert _quads_of(folder) == _quads_of(one_go)
+    a = json.loads((folder / "store" / "kgraph-store.json").read_text())
+    b = json.loads((one_go / "store" / "kgraph-store.json").read_text())
+    assert {k: a[k] for k in ("quads", "triples", "graphs", "units")} == {
+        k: b[k] for k in ("quads", "triples", "graphs", "units")
+    }
+    assert a["update"]["papers_kept"] == n_all - n_made
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "graph.units.npz" in manifest["files"]
+
+
+def _grown_again(grown: tuple[Path, str], tmp_path: Path, spoil: str) -> str:
+    """The three pages' bundle, spoiled so, then the fourth page added: -v's rdf line."""
+    folder = tmp_path / "b"
+    code, err = invoke("build", *PAGES[:3], "-o", str(folder))
+    assert code == 0, err
+    if spoil == "units":
+        (folder / "graph.units.npz").unlink()
+        manifest = json.loads((folder / "manifest.json").read_text())
+        del manifest["files"]["graph.units.npz"]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    elif spoil == "ttl":
+        with (folder / "graph.ttl").open("ab") as fh:
+            fh.write(b"# by hand\n")
+    elif spoil == "store":
+        shutil.rmtree(folder / "store")
+    code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    for name in ("graph.ttl", "graph.units.npz"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+    assert _quads_of(folder) == _quads_of(seed_bundle())
+    line = next(x for x in err.splitlines() if "rdf:" in x)
+    return line
+
+
+@pytest.mark.parametrize(
+    ("spoil", "why"),
+    [
+        ("units", "the bundle has no digests of its papers' RDF"),
+        ("ttl", "graph.ttl is not the file the bundle made"),
+        ("store", "the bundle's store cannot be updated in place"),
+    ],
+)
+def test_an_add_makes_every_statement_when_it_cannot_reuse(
+    grown: tuple[Path, str], tmp_path: Path, spoil: str, why: str
+) -> None:
+    assert why in _grown_again(grown, tmp_path, spoil)
