@@ -108,10 +108,12 @@ def test_an_unknown_mark_is_refused() -> None:
         writer.add_marked(b"#x\n")
 
 
-def test_a_copy_past_the_end_of_the_previous_file_is_refused() -> None:
+def test_a_copy_past_the_end_of_the_previous_file_or_without_one_is_refused() -> None:
     writer = TurtleWriter(io.BytesIO(), SPACES)
     with pytest.raises(ValueError, match="ends before byte 30"):
         writer.add_marked(b"#c 10 20 1\n", io.BytesIO(b"short"))
+    with pytest.raises(ValueError, match="no previous Turtle"):
+        writer.add_marked(b"#c 0 1 1\n")
 
 
 # --- the plan -------------------------------------------------------------------------------

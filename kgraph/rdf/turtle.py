@@ -126,7 +126,9 @@ class TurtleWriter:
             self._block = (self.written, self.count)
         elif mark == TAIL_MARK[:-1]:
             self.tail = self.written
-        elif mark.startswith(b"#c ") and previous is not None:
+        elif mark.startswith(b"#c "):
+            if previous is None:
+                raise ValueError("a block to copy, but no previous Turtle to copy it from")
             offset, length, statements = (int(x) for x in mark[3:].split())
             previous.seek(offset)
             block = previous.read(length)
