@@ -177,11 +177,11 @@ def write_graph_json(
     streamed (no copy of the graph is made in memory). Encoded by orjson: five times less
     CPU than the standard library's encoder on this graph, which matters while the store's
     quads are made in another thread of this process. ``digests`` receives each paper
-    node's digest of its lines (:func:`kgraph.rdf.paper_units.line_digest`, summed): its
+    node's digest of its lines (:func:`kgraph.rdf.paper_units.add_line`): its
     node, its edges, its results and the ``evaluated_on`` edges it is the provenance of."""
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
     if digests is not None:
-        from .rdf.paper_units import line_digest
+        from .rdf.paper_units import add_line
 
     def items(rows: Iterable[tuple[str | None, Mapping[str, Any]]]) -> None:
         first = True
@@ -191,7 +191,7 @@ def write_graph_json(
             fh.write(line)
             first = False
             if digests is not None and paper:
-                digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
+                add_line(digests, paper, line)
         fh.write(b"\n]")
 
     def paper_of_edge(u: str, attrs: Mapping[str, Any]) -> str | None:
@@ -211,9 +211,6 @@ def write_graph_json(
     fh.write(b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":[')
     items((paper_of_node(n, attrs), {**attrs, "id": n}) for n, attrs in graph.nodes(data=True))
     fh.write(b"}\n")
-
-
-_MASK64: Final = (1 << 64) - 1
 
 
 def graph_json(graph: nx.MultiDiGraph) -> bytes:
@@ -1380,8 +1377,7 @@ class _StorePass:
                 except OSError as exc:  # the file could not be written
                     raise BundleError(str(exc)) from None
                 places = info.pop("places", None)
-                info.pop("tail", None)
-                if len(self.sinks) == 1 and self.loader.marks:
+                if self.loader.marks:  # (one sink only)
                     self.places = places
                 self.staging.record(name, info)
                 self.sinks.pop(0)

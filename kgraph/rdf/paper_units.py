@@ -34,6 +34,8 @@ import networkx as nx
 import numpy as np
 import orjson
 
+from .delta import _h64
+
 __all__ = ["FILE", "PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
 
 FILE: Final = "graph.units.npz"  #: in the bundle folder
@@ -41,11 +43,12 @@ _VERSION: Final = 1
 #: an add makes the store's quads whole (and loads them) when more papers than this share
 #: changed: a bulk load is then faster than an update (kgraph.rdf.delta.MAX_SHARE)
 MAX_CHANGED: Final = 0.3
+_MASK64: Final = (1 << 64) - 1
 
 
 def paper_key(pnode: str) -> int:
-    """A paper graph node's 64-bit key."""
-    return int.from_bytes(hashlib.blake2b(pnode.encode("utf-8"), digest_size=8).digest(), "little")
+    """A paper graph node's 64-bit key (the store's unit keys' hash)."""
+    return int.from_bytes(_h64(pnode.encode("utf-8")), "little")
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +65,11 @@ def code_fingerprint() -> str:
 def line_digest(line: bytes) -> int:
     """The 64-bit digest of one line of ``graph.json``."""
     return int.from_bytes(hashlib.sha1(line).digest()[:8], "little")
+
+
+def add_line(digests: dict[str, int], paper: str, line: bytes) -> None:
+    """Sum ``line``'s digest into ``paper``'s (modulo 2**64: the order does not matter)."""
+    digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
 
 
 def paper_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
@@ -101,9 +109,6 @@ def unit_digests(graph: nx.MultiDiGraph, line_digests: Mapping[str, int]) -> dic
             digest = (digest + line_digest(orjson.dumps(sorted(dropped[pnode])))) & _MASK64
         out[pnode] = digest
     return out
-
-
-_MASK64: Final = (1 << 64) - 1
 
 
 class _Discard:

@@ -81,7 +81,6 @@ class TurtleWriter:
         #: each block's place: (offset, length, statements), in the order of their marks
         self.places: list[tuple[int, int, int]] = []
         self._block: tuple[int, int] | None = None  #: the open block's offset and count
-        self.tail: int | None = None  #: where the entities graph begins, once marked
         self._by_ns = {ns.encode("utf-8"): p.encode("utf-8") for p, ns in spaces.items()}
         self._cache: dict[bytes, bytes] = {}  #: IRIs and typed literals as written (rolling)
         self._fixed: dict[bytes, bytes] = {_RDF_TYPE: b"a"}  #: predicates and datatypes
@@ -125,7 +124,7 @@ class TurtleWriter:
         if mark == UNIT_MARK[:-1]:
             self._block = (self.written, self.count)
         elif mark == TAIL_MARK[:-1]:
-            self.tail = self.written
+            pass  # (it ends the last paper's block, as every mark does)
         elif mark.startswith(b"#c "):
             if previous is None:
                 raise ValueError("a block to copy, but no previous Turtle to copy it from")
@@ -266,7 +265,7 @@ class TurtleProcess:
     ``previous``): the build's store pass hands its chunks over and goes on, so making the
     quads and formatting the Turtle use two cores. :meth:`close` waits and returns
     ``{"sha256", "bytes", "statements", "places"}`` (each marked block's offset, length and
-    statements, in order; ``tail``: where ``#t`` was, or null); :meth:`abort` stops the
+    statements, in order); :meth:`abort` stops the
     child. A child that fails makes :meth:`close` raise :class:`TurtleError`."""
 
     #: chunks waiting for the pipe: the caller never waits on the child unless it is this far
@@ -377,7 +376,7 @@ def _serve(path: str, spaces: Mapping[str, str], previous: str | None = None) ->
 
     info = write_content(Path(path), fill)
     writer = done[0]
-    return {**info, "statements": writer.count, "places": writer.places, "tail": writer.tail}
+    return {**info, "statements": writer.count, "places": writer.places}
 
 
 if (
