@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from collections import Counter
@@ -13,6 +14,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kgraph.bundle import load_graph
 from kgraph.cli import cli
@@ -28,7 +31,7 @@ from kgraph.view import (
 )
 from kgraph.view.layout import _fr_networkx, layout
 from kgraph.view.render import _script_json
-from kgraph.view.select import CO_OCCURS_MIN, ENTITY_TYPES, node_type
+from kgraph.view.select import CO_OCCURS_MIN, ENTITY_TYPES, _Adjacency, _ranked, node_type
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "graphs" / "seeds"
@@ -92,6 +95,56 @@ def test_max_nodes_keeps_the_most_connected_entities_and_their_papers() -> None:
             assert any(m in kept and node_type(g, m) in ENTITY_TYPES for m in g.successors(n))
     assert sum(sel.left_out.values()) == g.number_of_nodes() - 400
     assert any("--max-nodes 400" in note and "left out" in note for note in sel.notes)
+
+
+def test_neighbours_found_on_demand_are_those_of_the_drawn_relations() -> None:
+    g = seed()
+    expected: dict[str, set[str]] = {n: set() for n in g.nodes}
+    for u, v, d in g.edges(data=True):
+        if d["relation"] != "co_occurs" and u != v:
+            expected[u].add(v)
+            expected[v].add(u)
+    adj = _Adjacency(g)
+    assert len(adj) == g.number_of_nodes() and list(adj) == list(g.nodes)
+    assert {n: adj[n] for n in g.nodes} == expected
+    # a pair joined by co_occurs only is not a step; with another relation too, it is
+    entities = [n for n, d in g.nodes(data=True) if d["kind"] == "entity"]
+    a = entities[0]
+    b = next(n for n in entities[1:] if n not in expected[a])
+    g.add_edge(a, b, key="co_occurs", relation="co_occurs", count=5, papers=[])
+    assert b not in _Adjacency(g)[a]
+    g.add_edge(b, a, key="evaluated_on:x", relation="evaluated_on", paper="paper:x")
+    assert b in _Adjacency(g)[a] and a in _Adjacency(g)[b]
+    g.add_edge(a, a, key="evaluated_on:y", relation="evaluated_on", paper="paper:y")
+    assert a not in _Adjacency(g)[a]  # a loop is no step
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(0, 3)), min_size=0, max_size=30
+    ),
+    st.integers(0, 31),
+)
+def test_ranked_orders_fully_and_ranks_finely_only_what_is_reached(
+    keys: list[tuple[int, int, int]], take: int
+) -> None:
+    items = [f"n{i:02d}" for i in range(len(keys))]
+    key = dict(zip(items, keys, strict=True))
+    asked: list[str] = []
+
+    def coarse(n: str) -> tuple[int, int]:
+        return key[n][0], key[n][1]
+
+    def fine(n: str) -> tuple[int, str]:
+        asked.append(n)
+        return -key[n][2], n
+
+    full = sorted(items, key=lambda n: (key[n][0], key[n][1], -key[n][2], n))
+    got = list(itertools.islice(_ranked(reversed(items), coarse, fine), take))
+    assert got == full[:take]
+    # fine keys were asked only for the runs of equal coarse keys that were reached
+    assert {coarse(n) for n in asked} <= {coarse(n) for n in got}
 
 
 def test_focus_by_alias_with_depth() -> None:
