@@ -96,6 +96,7 @@ EXTRACTIONS: Final = "extractions.jsonl"
 RESOLUTION: Final = "resolution.jsonl.gz"
 #: what lets an add make only the changed papers' RDF (kgraph.rdf.paper_units)
 UNITS: Final = "graph.units.npz"
+_CHUNK: Final = 1 << 20  #: graph.json is written in pieces of about this many bytes
 
 
 class BundleError(Exception):
@@ -184,15 +185,22 @@ def write_graph_json(
         from .rdf.paper_units import add_line
 
     def items(rows: Iterable[tuple[str | None, Mapping[str, Any]]]) -> None:
-        first = True
+        # written a megabyte at a time: a write per line (through the hashing writer) cost
+        # more than encoding the line
+        chunk: list[bytes] = []
+        size = 0
+        lead = b"\n"  # before the first line; ",\n" before every other
         for paper, row in rows:
             line = dumps(row, option=sort)
-            fh.write(b"\n" if first else b",\n")
-            fh.write(line)
-            first = False
+            chunk.append(line)
+            size += len(line)
             if digests is not None and paper:
                 add_line(digests, paper, line)
-        fh.write(b"\n]")
+            if size >= _CHUNK:
+                fh.write(lead + b",\n".join(chunk))
+                lead, size = b",\n", 0
+                chunk.clear()
+        fh.write((lead + b",\n".join(chunk) if chunk else b"") + b"\n]")
 
     def paper_of_edge(u: str, attrs: Mapping[str, Any]) -> str | None:
         if u.startswith("paper:"):

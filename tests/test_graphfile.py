@@ -82,20 +82,29 @@ def graphs(draw: Callable[..., Any]) -> nx.MultiDiGraph:
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(graph=graphs())
-@example(graph=nx.MultiDiGraph())
+@given(graph=graphs(), chunk=st.integers(1, 300))
+@example(graph=nx.MultiDiGraph(), chunk=1)
 @example(  # text that looks like the file's own structure, and line separators
     graph=nx.MultiDiGraph(
         [("]", '"nodes":[', "\n]", {"x": '],"nodes":[\n', "y": "\u2028\u0085{"})],
         name='"edges":[',
-    )
+    ),
+    chunk=1,
 )
-def test_any_graph_reads_back_as_parsed_whole(tmp_path: Path, graph: nx.MultiDiGraph) -> None:
+def test_any_graph_reads_back_as_parsed_whole(
+    tmp_path: Path, graph: nx.MultiDiGraph, chunk: int
+) -> None:
     """Whatever the graph holds (strings that look like the file's structure, line
     separators, nesting, no node at all), reading graph.json line by line gives what parsing
-    it whole gives: nodes first in file order, then the edges with their keys."""
+    it whole gives: nodes first in file order, then the edges with their keys. The writer's
+    pieces (of ``chunk`` bytes or more) do not change a byte."""
     path = tmp_path / "graph.json"
     data = graph_json(graph)
+    default, bundle_module._CHUNK = bundle_module._CHUNK, chunk
+    try:
+        assert graph_json(graph) == data
+    finally:
+        bundle_module._CHUNK = default
     path.write_bytes(data)
     source = GraphFile(path)
     assert source.streamed
