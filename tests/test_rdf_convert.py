@@ -229,3 +229,45 @@ def test_cached_decimals_keep_the_sign_of_zero_and_refuse_booleans() -> None:
         assert _dec(1) == f'"1.0"{dec}'
         assert _dec(True) is None
         assert _dec(0.25) == f'"0.25"{dec}'
+
+
+def test_co_occurrence_nodes_are_named_by_partner_and_keep_their_names() -> None:
+    """A kg:CoOccurrence node is <entity>/co-occurrence/<partner's type/slug>: when a pair's
+    count changes, only that pair's statements change, whatever ranks move (an add then
+    changes few units of the store)."""
+    from pathlib import Path
+
+    from kgraph.bundle import load_graph
+
+    graph = load_graph(Path(__file__).resolve().parent.parent / "graphs" / "seeds")[1]
+
+    def co_occurrences(g: object) -> set[tuple[str, str, str]]:
+        qs = list(ox.parse(b"".join(nquads_chunks(g, B)), ox.RdfFormat.N_QUADS))
+        return {
+            (q.subject.value, q.predicate.value, q.object.value)
+            for q in qs
+            if "/co-occurrence/" in q.subject.value
+        }
+
+    before = co_occurrences(graph)
+    nodes = {s for s, _, _ in before}
+    assert len(nodes) > 100
+    of = {s: o for s, p, o in before if p == KG + "coOccurrenceOf"}
+    partner = {s: o for s, p, o in before if p == KG + "partner"}
+    for node in nodes:
+        assert node == f"{of[node]}/co-occurrence/{partner[node].removeprefix(B + 'entity/')}"
+    # the weakest pair of the entity with the most partners becomes its strongest
+    lists: dict[str, list[str]] = {}
+    for node in nodes:
+        lists.setdefault(of[node], []).append(node)
+    me = max(lists, key=lambda e: (len(lists[e]), e))
+    shared = {s: int(o) for s, p, o in before if p == KG + "sharedPapers"}
+    weakest = min(lists[me], key=lambda n: (shared[n], n))
+    top = max(shared[n] for n in lists[me])
+    a, b = ("entity:" + iri.removeprefix(B + "entity/") for iri in (me, partner[weakest]))
+    u, v = (a, b) if graph.has_edge(a, b, "co_occurs") else (b, a)
+    graph.edges[u, v, "co_occurs"]["count"] = top + 5
+    after = co_occurrences(graph)
+    back = f"{partner[weakest]}/co-occurrence/{me.removeprefix(B + 'entity/')}"
+    changed = {(s, p) for s, p, _ in before ^ after}
+    assert changed == {(weakest, KG + "sharedPapers"), (back, KG + "sharedPapers")}

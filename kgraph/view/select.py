@@ -165,8 +165,8 @@ class Selection:
 class _Adjacency(Mapping[str, set[str]]):
     """Each node's neighbours over the drawn relations, either way (``co_occurs`` is not a
     step), found when first asked for. A page of the whole graph ranks a few hundred entities
-    and their papers: it no longer pays for every node's neighbours (8 of the 19 s its
-    selection took at 160k papers, profiled)."""
+    and their papers: it no longer pays for every node's neighbours (8.0 of the 17.7 s
+    its selection took at 160k papers, profiled)."""
 
     def __init__(self, graph: nx.MultiDiGraph) -> None:
         # networkx's own dicts (node -> neighbour -> key -> attributes): its read-only views
