@@ -1132,8 +1132,7 @@ def _write(
             done.add("json")
             mark = report.lap("export json", mark)
             digests = _all_digests(graph, lines)
-            reuse = _plan_reuse(folder, graph, digests, units)
-            why = "" if reuse else "too many papers changed, or the RDF code changed"
+            reuse, why = _plan_reuse(folder, graph, digests, units)
         report.rdf = {"kept": len(reuse.keep), "of": len(digests or ())} if reuse else {"full": why}
         store_pass = _StorePass(staging, graph, streamed, old_store, reuse)
         try:
@@ -1297,7 +1296,7 @@ def _reusable(
     try:
         units = PaperUnits.load(_read_checked(folder, UNITS, manifest))
     except (BundleError, ValueError) as exc:
-        return None, f"its digests are unusable: {exc}"
+        return None, f"its digests are unusable: {UNITS}: {exc}"
     path = folder / ttl.filename
     want = files[ttl.filename].get("sha256")
     try:
@@ -1309,7 +1308,9 @@ def _reusable(
     return units, ""
 
 
-def _plan_reuse(folder: Path, graph: nx.MultiDiGraph, digests: dict[str, int], units: Any) -> Any:
+def _plan_reuse(
+    folder: Path, graph: nx.MultiDiGraph, digests: dict[str, int], units: Any
+) -> tuple[Any, str]:
     """:func:`kgraph.rdf.paper_units.plan_reuse` for the bundle's graph.ttl."""
     from .exporters import DEFAULT_BASE
     from .rdf.paper_units import plan_reuse

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyoxigraph as ox
 import pytest
 from _seed import PAGES, seed_bundle
@@ -128,18 +129,24 @@ def test_the_plan_keeps_the_papers_whose_digest_is_the_same() -> None:
     units = PaperUnits.load(units.dump())
     changed = papers[5]
     digests = {**digests, changed: digests[changed] ^ 1, "paper:new": 7}
-    reuse = plan_reuse(graph, digests, units, Path("graph.ttl"), BASE)
-    assert reuse is not None
+    reuse, why = plan_reuse(graph, digests, units, Path("graph.ttl"), BASE)
+    assert reuse is not None and why == ""
     assert reuse.keep == frozenset(papers) - {changed}
     assert len(reuse.copies) == len(reuse.keep)
     assert b"#c 0 10 1\n" in reuse.copies.values()
     assert b"#c 50 10 1\n" not in reuse.copies.values()
     # most papers changed: everything is made again
     many = {p: d ^ 1 for p, d in digests.items()}
-    assert plan_reuse(graph, many, units, Path("graph.ttl"), BASE) is None
+    assert plan_reuse(graph, many, units, Path("graph.ttl"), BASE) == (
+        None,
+        f"{len(many) - 1:,} of {len(many):,} papers changed (more than 30%)",  # one changed back
+    )
     # units of other code
     units.code = "other"
-    assert plan_reuse(graph, digests, units, Path("graph.ttl"), BASE) is None
+    assert plan_reuse(graph, digests, units, Path("graph.ttl"), BASE) == (
+        None,
+        "the code that makes the RDF changed",
+    )
 
 
 def test_a_paper_whose_evaluated_on_pair_loses_its_earlier_giver_changes() -> None:
@@ -182,6 +189,15 @@ def test_units_files_damaged_or_of_another_version_are_refused() -> None:
     units = PaperUnits.make(["paper:a"], {"paper:a": 1}, [(0, 3, 1)], "sha")
     data = units.dump()
     assert PaperUnits.load(data).ttl_sha256 == "sha"
+    with np.load(io.BytesIO(data)) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["meta"] = np.frombuffer(
+        orjson.dumps({**orjson.loads(arrays["meta"].tobytes()), "version": 0}), dtype=np.uint8
+    )
+    other = io.BytesIO()
+    np.savez(other, **arrays)
+    with pytest.raises(ValueError, match="not a units file of this version"):
+        PaperUnits.load(other.getvalue())
     with pytest.raises(ValueError, match="1 papers, 0 Turtle blocks"):
         PaperUnits.make(["paper:a"], {"paper:a": 1}, [], "sha")
 

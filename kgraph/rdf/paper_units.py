@@ -6,8 +6,9 @@ node, its edges, its result nodes, and the ``evaluated_on`` edges it is the prov
 (entities appear in it by their ids, which are in the edges). A 64-bit digest of that
 part (:func:`paper_digests`: its lines in ``graph.json``, whose writer sums their SHA-1s as
 it goes) tells an add whether the paper's statements can have changed. The bundle keeps,
-in :data:`FILE`, each paper's digest and where its block lies in ``graph.ttl`` (and how many
-statements it holds); the store keeps each named graph's quads digest (:mod:`kgraph.rdf.delta`).
+in ``graph.units.npz`` (:data:`kgraph.bundle.UNITS`), each paper's digest and where its
+block lies in ``graph.ttl`` (and how many statements it holds); the store keeps each named
+graph's quads digest (:mod:`kgraph.rdf.delta`).
 
 The union (``graph.ttl``) leaves out of a paper's block the ``kg:evaluatedOn`` pairs an
 earlier paper gives: those pairs count in the digest too (:func:`unit_digests`). An add
@@ -36,9 +37,8 @@ import orjson
 
 from .delta import _h64
 
-__all__ = ["FILE", "PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
+__all__ = ["PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
 
-FILE: Final = "graph.units.npz"  #: in the bundle folder
 _VERSION: Final = 1
 #: an add makes the store's quads whole (and loads them) when more papers than this share
 #: changed: a bulk load is then faster than an update (kgraph.rdf.delta.MAX_SHARE)
@@ -179,9 +179,9 @@ class PaperUnits:
                 arrays = [z[k] for k in ("key", "digest", "offset", "length", "statements")]
                 meta = orjson.loads(z["meta"].tobytes())
         except Exception as exc:  # zipfile's, numpy's, orjson's errors: damaged
-            raise ValueError(f"{FILE}: damaged ({exc})") from None
+            raise ValueError(f"damaged ({exc})") from None
         if len({len(a) for a in arrays}) != 1 or meta.get("version") != _VERSION:
-            raise ValueError(f"{FILE}: not a units file of this version")
+            raise ValueError("not a units file of this version")
         key, digest, offset, length, statements = arrays
         return cls(
             key, digest, offset, length, statements, str(meta["ttl_sha256"]), str(meta["code"])
@@ -209,14 +209,15 @@ def plan_reuse(
     units: PaperUnits,
     previous_ttl: Path,
     base: str,
-) -> Reuse | None:
+) -> tuple[Reuse | None, str]:
     """The papers of ``graph`` whose statements an add can keep (see the module doc); None
-    when it should make them all (the units come from other code, or too many changed)."""
+    and why, when it should make them all (the units come from other code, or too many
+    papers changed)."""
     from .convert import _paper_id
     from .namespaces import paper_graph_iri
 
     if units.code != code_fingerprint():
-        return None
+        return None, "the code that makes the RDF changed"
     rows = units.rows()
     nodes = graph.nodes
     keep: set[str] = set()
@@ -232,6 +233,8 @@ def plan_reuse(
             int(units.length[row]),
             int(units.statements[row]),
         )
-    if len(digests) - len(keep) > MAX_CHANGED * max(1, len(digests)):
-        return None
-    return Reuse(frozenset(keep), copies, previous_ttl)
+    changed = len(digests) - len(keep)
+    if changed > MAX_CHANGED * max(1, len(digests)):
+        share = f"more than {MAX_CHANGED:.0%}"
+        return None, f"{changed:,} of {len(digests):,} papers changed ({share})"
+    return Reuse(frozenset(keep), copies, previous_ttl), ""
