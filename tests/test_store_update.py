@@ -265,17 +265,31 @@ def test_update_gives_the_new_quads_whatever_changed(
     old_index = UnitIndex.from_runs(load_runs(old_runs), old_keys.read_bytes())
     old_index.save(folder / "old-store")
     new_index = UnitIndex.from_runs(load_runs(new_runs), new_keys.read_bytes())
-    done = update_store(
-        folder / "old-store",
-        folder / "new-store",
-        new_nq,
-        load_runs(new_runs),
-        UnitIndex.load(folder / "old-store"),
-        new_index,
-        G,
-        max_share=1.0,
-    )
+    looked_up: list[str] = []
+    quads_of = delta._quads_of
+
+    def spy(store: Any, kind: str, term: Any, *rest: Any) -> list[Any]:
+        looked_up.append(f"{kind} {term}")
+        return quads_of(store, kind, term, *rest)
+
+    delta._quads_of = spy
+    try:
+        done = update_store(
+            folder / "old-store",
+            folder / "new-store",
+            new_nq,
+            load_runs(new_runs),
+            UnitIndex.load(folder / "old-store"),
+            new_index,
+            G,
+            max_share=1.0,
+        )
+    finally:
+        delta._quads_of = quads_of
     assert done.pop("updated") is True
+    # only units the old store has are looked up in it (a new unit's quads are just added)
+    old_units = set(old_index.text.decode().splitlines())
+    assert set(looked_up) <= old_units
     got = set(ox.Store.read_only(str(folder / "new-store")))
     want = set(ox.parse(new_nq.read_bytes(), format=ox.RdfFormat.N_QUADS))
     assert got == want

@@ -69,6 +69,12 @@ MAX_SHARE = 0.3
 MAX_GROWTH = 1.5
 
 
+#: quads added at once by an update: Oxigraph's bulk writer (sorted files given to RocksDB
+#: whole) adds 270,000 quads to the 160k store in a third of the time of the transactional
+#: ``extend``; the update writes to a copy of the store, which a failure throws away
+_BULK: Final = 1_000_000
+
+
 def _h64(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=8).digest()
 
@@ -357,18 +363,24 @@ def update_store(
                     parse()
                     batch_bytes = 0
             parse()
+        # a unit the old index lacks has no quads in the old store: nothing to look up
+        unknown = set(new.key[~known].tolist())
         additions: list[Any] = []
         for (kind, term), quads_now in fresh.items():
-            before = set(_quads_of(store, kind, term, entities, co))
-            for q in before - quads_now:
-                store.remove(q)
-                removed += 1
-            additions.extend(quads_now - before)
-            if len(additions) >= 100_000:
-                store.extend(additions)
+            key = int.from_bytes(_h64(f"{kind} {term}".encode()), "little")
+            if key in unknown:
+                additions.extend(quads_now)
+            else:
+                before = set(_quads_of(store, kind, term, entities, co))
+                for q in before - quads_now:
+                    store.remove(q)
+                    removed += 1
+                additions.extend(quads_now - before)
+            if len(additions) >= _BULK:
+                store.bulk_extend(additions)
                 added += len(additions)
                 additions.clear()
-        store.extend(additions)
+        store.bulk_extend(additions)
         added += len(additions)
         store.flush()
         compacted = bool(compact_size) and disk_size(target) > MAX_GROWTH * (compact_size or 0)
