@@ -250,15 +250,40 @@ def build_graph(
             named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
 
     edges += _co_occurs_edges(named_in, index)
-    # added in sorted order; networkx copies each attribute dict, so the list is consumed
-    # from its end as it goes (sorted, then reversed) and never exists twice in memory
+    # added in sorted order, the list consumed from its end as it goes (sorted, then
+    # reversed): the graph takes each attribute dict as it is
     edges.sort(key=_EDGE_ORDER)
     edges.reverse()
-    g.add_edges_from(_consumed(edges))
+    add_keyed_edges(g, _consumed(edges))
     return g
 
 
 _EDGE_ORDER: Final = itemgetter(0, 1, 2)
+
+
+def add_keyed_edges(
+    g: nx.MultiDiGraph, edges: Iterable[tuple[Any, Any, Any, dict[str, Any]]]
+) -> None:
+    """``g.add_edges_from(edges)`` for ``(u, v, key, attributes)`` edges, the graph taking
+    each attributes dict as it is where networkx copies it (and adds each edge through
+    ``add_edge``'s checks): the 1.4M edges of the 160k graph in 3.0-3.3 s against 6.4-8.5 s.
+    The same graph, each adjacency in the same order; an edge without a key, or to a node
+    not yet in ``g``, goes through networkx."""
+    succ, pred = g._succ, g._pred
+    for u, v, key, attrs in edges:
+        if key is None or u not in succ or v not in succ:
+            g.add_edge(u, v, key, **attrs)
+            continue
+        keydict = succ[u].get(v)
+        if keydict is None:
+            succ[u][v] = pred[v][u] = {key: attrs}
+        elif key in keydict:
+            keydict[key].update(attrs)
+        else:
+            keydict[key] = attrs
+    clear = getattr(nx, "_clear_cache", None)  # networkx 3.3 on caches views in the graph
+    if clear is not None:
+        clear(g)
 
 
 def _consumed(

@@ -32,6 +32,7 @@ import networkx as nx
 import orjson
 
 from ._gc import collector_paused
+from .graph import add_keyed_edges
 
 __all__ = ["GraphFile", "GraphFileError"]
 
@@ -246,7 +247,7 @@ class GraphFile:
         g.graph.update(self.attrs)
         with collector_paused():
             g.add_nodes_from(self.nodes())
-            g.add_edges_from(self.edges())
+            add_keyed_edges(g, self.edges())
         return g
 
 

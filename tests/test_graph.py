@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from kgraph.bundle import graph_json
 from kgraph.extractions import Extraction
-from kgraph.graph import _co_occurs_edges, build_graph, graph_from_data, paper_relation
+from kgraph.graph import (
+    _co_occurs_edges,
+    add_keyed_edges,
+    build_graph,
+    graph_from_data,
+    paper_relation,
+)
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, GazetteerEntry, resolve
 
@@ -321,3 +327,56 @@ def test_graph_json_is_written_sorted() -> None:
     position = {n: i for i, n in enumerate(ids)}
     keys = [(position[e["source"]], e["target"], e["key"]) for e in data["edges"]]
     assert keys == sorted(keys)
+
+
+def _same_graph(a: nx.MultiDiGraph, b: nx.MultiDiGraph) -> None:
+    """The same nodes, edges and attributes, each adjacency in the same order."""
+    assert list(a.nodes(data=True)) == list(b.nodes(data=True))
+    assert list(a.edges(keys=True, data=True)) == list(b.edges(keys=True, data=True))
+    for n in a:
+        assert list(a._succ[n].items()) == list(b._succ[n].items())
+        assert list(a._pred[n].items()) == list(b._pred[n].items())
+
+
+def test_keyed_edges_make_the_graph_networkx_makes() -> None:
+    """The seed graph's edges, added without copying their attributes, give the graph
+    ``add_edges_from`` gives."""
+    data = json.loads((seed_bundle() / "graph.json").read_text(encoding="utf-8"))
+    nodes = [(n.pop("id"), n) for n in data["nodes"]]
+    edges = [(e.pop("source"), e.pop("target"), e.pop("key"), e) for e in data["edges"]]
+    want, got = nx.MultiDiGraph(), nx.MultiDiGraph()
+    for g in (want, got):
+        g.add_nodes_from(nodes)
+    want.add_edges_from([(u, v, k, dict(a)) for u, v, k, a in edges])
+    add_keyed_edges(got, [(u, v, k, dict(a)) for u, v, k, a in edges])
+    assert got.number_of_edges() == len(edges) > 1000
+    _same_graph(want, got)
+
+
+_names = st.sampled_from(["a", "b", "c", "d"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    known=st.lists(_names, unique=True),
+    edges=st.lists(
+        st.tuples(
+            _names,
+            _names,
+            st.one_of(st.none(), st.sampled_from(["k", "j"])),
+            st.dictionaries(st.sampled_from(["w", "x"]), st.integers(0, 9), max_size=2),
+        ),
+        max_size=12,
+    ),
+)
+def test_keyed_edges_whatever_the_edges(
+    known: list[str], edges: list[tuple[str, str, str | None, dict[str, int]]]
+) -> None:
+    """Repeated keys (attributes merged), edges without a key, loops and nodes not yet in
+    the graph: what networkx gives."""
+    want, got = nx.MultiDiGraph(), nx.MultiDiGraph()
+    for g in (want, got):
+        g.add_nodes_from(known)
+    want.add_edges_from([(u, v, k, dict(a)) for u, v, k, a in edges])
+    add_keyed_edges(got, [(u, v, k, dict(a)) for u, v, k, a in edges])
+    _same_graph(want, got)
