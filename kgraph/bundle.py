@@ -1068,6 +1068,7 @@ def _write(
     from .rdf.convert import RDF_VERSION
 
     extractions = dict(sorted(extractions.items()))
+    results_code = _find_results(extractions, papers, bundle.manifest)
     _settle(stop=True)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
     streamed = [exp for exp in exports.values() if exp.statements is not None]
@@ -1171,6 +1172,8 @@ def _write(
                 "created": created,
                 "updated": None,  # the values of these three come in _finish
                 "extractor": fingerprint,
+                # the code that found the results kept with the extractions
+                "results_code": results_code,
                 "inputs": all_inputs,
                 "counts": counts,
                 "exports": {name: exp.filename for name, exp in exports.items()},
@@ -1222,6 +1225,24 @@ def _resolve(
         resolution, state = resolve_tracked(extractions.values())
         report.resolution = {"full": why}
     return resolution, state
+
+
+def _find_results(
+    extractions: dict[str, Extraction], papers: Mapping[str, Paper], manifest: Mapping[str, Any]
+) -> str:
+    """Find the results of the papers whose extraction keeps none (new, or extracted again),
+    or of every paper when the bundle's were found by other code; returns the code's
+    fingerprint, for the manifest. (Found with each paper's own entity types: the graph
+    finds again only those of papers whose entities resolve to other types.)"""
+    from .results import find_results, results_fingerprint
+
+    code = results_fingerprint()
+    again = manifest.get("results_code") != code
+    for pid, ext in list(extractions.items()):
+        if ext.results is None or again:
+            found = tuple(find_results(papers[pid], ext.entities))
+            extractions[pid] = replace(ext, results=found)
+    return code
 
 
 def _read_inputs(

@@ -3,9 +3,10 @@
 An :class:`Extraction` is a paper's entities (exactly the :class:`~kgraph.records.Entity`
 objects of ``kgraph.extract``) plus the abbreviation definitions the paper makes ("long form
 (SHORT)"), which entity resolution needs to learn acronyms across papers. Its JSON form is the
-line ``kgraph extract`` prints, with three additions: ``abbreviations`` (``[{"short", "long"}]``),
-each entity's gazetteer id as ``kb_id`` (when known) and each mention's ``sentence``. Extract's
-own output (without them) reads back too: the abbreviations are then inferred from the aliases.
+line ``kgraph extract`` prints, with four additions: ``abbreviations`` (``[{"short", "long"}]``),
+each entity's gazetteer id as ``kb_id`` (when known), each mention's ``sentence``, and the
+paper's ``results`` in a bundle (rows of :meth:`kgraph.results.Result.to_row`). Extract's own
+output (without them) reads back too: the abbreviations are then inferred from the aliases.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .records import Entity, Mention, Paper
+from .results import Result
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -30,6 +32,11 @@ class Extraction:
     entities: tuple[Entity, ...]
     #: (short, long) per definition site; ``None`` when unknown (a line of ``kgraph extract``)
     abbreviations: tuple[tuple[str, str], ...] | None = None
+    #: the results stated in the paper, found with its entities' own types
+    #: (:func:`kgraph.results.find_results`); ``None`` when not found yet. A bundle keeps
+    #: them, so that an add finds again only those of papers whose entities resolve to
+    #: other types (:func:`kgraph.graph.build_graph`)
+    results: tuple[Result, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -39,6 +46,8 @@ class Extraction:
         }
         if self.abbreviations is not None:
             d["abbreviations"] = [{"short": s, "long": lf} for s, lf in self.abbreviations]
+        if self.results is not None:
+            d["results"] = [r.to_row() for r in self.results]
         return d
 
     @classmethod
@@ -50,7 +59,10 @@ class Extraction:
             abbreviations = (
                 None if raw is None else tuple((str(a["short"]), str(a["long"])) for a in raw)
             )
-            return cls(str(row["id"]), str(row.get("title", "")), entities, abbreviations)
+            pid = str(row["id"])
+            found = row.get("results")
+            results = None if found is None else tuple(Result.from_row(pid, r) for r in found)
+            return cls(pid, str(row.get("title", "")), entities, abbreviations, results)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not an extraction record ({type(exc).__name__}: {exc})") from None
 

@@ -31,11 +31,14 @@ How (rules over the sentence around an entity mention, no model):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from .records import PROPOSES, Entity, Paper
@@ -174,6 +177,55 @@ class Result:
             "text": self.text,
             "sentence": self.sentence,
         }
+
+
+    def to_row(self) -> list[Any]:
+        """The compact form a bundle keeps (:meth:`from_row`): every field but the paper's
+        id, which is its extraction's."""
+        return [
+            self.value,
+            self.unit,
+            self.kind,
+            self.metric,
+            self.dataset,
+            self.method,
+            self.start,
+            self.end,
+            self.text,
+            self.sentence,
+        ]
+
+    @classmethod
+    def from_row(cls, paper_id: str, row: Sequence[Any]) -> Result:
+        """What :meth:`to_row` gave (``ValueError`` if it is not)."""
+        if len(row) != 10:
+            raise ValueError(f"a result row of {len(row)} fields, not 10")
+        value, unit, kind, metric, dataset, method, start, end, text, sentence = row
+
+        def index(i: Any) -> int | None:
+            return None if i is None else int(i)
+
+        return cls(
+            paper_id,
+            float(value),
+            None if unit is None else str(unit),
+            str(kind),
+            index(metric),
+            index(dataset),
+            index(method),
+            int(start),
+            int(end),
+            str(text),
+            str(sentence),
+        )
+
+
+@lru_cache(maxsize=1)
+def results_fingerprint() -> str:
+    """SHA-256 of this module: the results a bundle keeps with its extractions (found with
+    each paper's own entity types, :class:`kgraph.extractions.Extraction`) were found by
+    the code of this fingerprint, and are found again when it changes."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 class _Span(NamedTuple):

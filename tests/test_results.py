@@ -3,7 +3,9 @@ method."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from _seed import seed_bundle, seed_extractions
@@ -214,3 +216,113 @@ def test_coordinated_is_fast_where_the_regex_backtracks() -> None:
     # one long word run with no way to match: the regex tries exponentially many splits
     gap = " " + "on" * 30 + " 1"
     assert _coordinated(gap) is False
+
+
+# --- the results a bundle keeps with its extractions -----------------------------------------
+
+import dataclasses  # noqa: E402
+
+from kgraph.extractions import Extraction  # noqa: E402
+from kgraph.graph import _results  # noqa: E402
+from kgraph.results import results_fingerprint  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False),
+    unit=st.sampled_from(["%", "points", "x", None]),
+    kind=st.sampled_from(["absolute", "gain"]),
+    refs=st.tuples(*[st.one_of(st.none(), st.integers(0, 50))] * 3),
+    span=st.tuples(st.integers(0, 10**6), st.integers(0, 99)),
+    text=st.text(),
+    sentence=st.text(),
+)
+def test_result_rows_round_trip(
+    value: float,
+    unit: str | None,
+    kind: str,
+    refs: tuple[int | None, int | None, int | None],
+    span: tuple[int, int],
+    text: str,
+    sentence: str,
+) -> None:
+    r = Result("p", value, unit, kind, *refs, span[0], span[0] + span[1], text, sentence)
+    assert Result.from_row("p", r.to_row()) == r
+    ext = Extraction("p", "T", (), (), (r,))
+    assert Extraction.from_dict(json.loads(json.dumps(ext.to_dict()))) == ext
+
+
+def test_a_damaged_result_row_is_a_damaged_record() -> None:
+    row = {"id": "p", "title": "T", "entities": [], "results": [[1.0, "%", "gain"]]}
+    with pytest.raises(ValueError, match="10"):
+        Extraction.from_dict(row)
+
+
+def test_a_bundle_keeps_each_papers_results_found_with_its_own_types() -> None:
+    bundle = Bundle.open(seed_bundle())
+    assert bundle.manifest["results_code"] == results_fingerprint()
+    exts = list(bundle.extractions.values())
+    assert exts and all(ext.results is not None for ext in exts)
+    for ext in exts:
+        assert list(ext.results or ()) == find_results(bundle.papers[ext.paper_id], ext.entities)
+    assert sum(len(ext.results or ()) for ext in exts) >= 60
+
+
+def test_the_graph_takes_the_kept_results_only_for_the_types_they_were_found_with() -> None:
+    bundle = Bundle.open(seed_bundle())
+    ext = next(e for e in bundle.extractions.values() if e.results)
+    paper = bundle.papers[ext.paper_id]
+    own = [e.type for e in ext.entities]
+    found = find_results(paper, ext.entities)
+    marked = dataclasses.replace(found[0], value=-12345.0)  # not what finding gives
+    kept = dataclasses.replace(ext, results=(marked,))
+    assert list(_results(paper, kept, own)) == [marked]  # the same types: taken as kept
+    # an entity resolved to another type: found again, with that type
+    i = next(i for i, t in enumerate(own) if t in ("metric", "dataset", "benchmark"))
+    other = [*own[:i], "task", *own[i + 1 :]]
+    assert list(_results(paper, kept, other)) == find_results(paper, ext.entities, other)
+    assert list(_results(paper, dataclasses.replace(ext, results=None), own)) == found
+    # a paper that took another id: its kept results take it too
+    moved = dataclasses.replace(paper, id="2501.00001")
+    assert [r.paper_id for r in _results(moved, kept, own)] == ["2501.00001"]
+
+
+@pytest.mark.parametrize("code_changed", [False, True])
+def test_an_add_finds_the_results_again_when_their_code_changed(
+    tmp_path: Path, code_changed: bool
+) -> None:
+    import hashlib
+    import shutil
+
+    from _seed import ROOT
+
+    from kgraph.bundle import build
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    # one kept result made wrong (the manifest made to agree), as other code might have found
+    path = folder / "extractions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    row = next(r for r in rows if r.get("results"))
+    row["results"][0][0] = -12345.0
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+    path.write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["extractions.jsonl"] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    if code_changed:
+        manifest["results_code"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")])
+    bundle = Bundle.open(folder)
+    assert bundle.manifest["results_code"] == results_fingerprint()
+    values = {r.value for ext in bundle.extractions.values() for r in ext.results or ()}
+    # kept while the code is the same (a cache: read, not checked); found again after
+    assert (-12345.0 in values) is not code_changed
+    if code_changed:
+        for ext in bundle.extractions.values():
+            paper = bundle.papers[ext.paper_id]
+            assert list(ext.results or ()) == find_results(paper, ext.entities)
