@@ -1068,8 +1068,9 @@ def _write(
     from .rdf.convert import RDF_VERSION
 
     extractions = dict(sorted(extractions.items()))
-    results_code = _find_results(extractions, papers, bundle.manifest)
     _settle(stop=True)
+    results_code = _find_results(extractions, papers, bundle.manifest)
+    mark = report.lap("results", mark)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
     streamed = [exp for exp in exports.values() if exp.statements is not None]
     created = bundle.manifest.get("created")

@@ -480,7 +480,7 @@ def test_verbose_build_reports_time_and_memory_by_phase(tmp_path: Path) -> None:
     (times,) = [line for line in err.splitlines() if "time by phase: " in line]
     (memory,) = [line for line in err.splitlines() if "peak memory after phase: " in line]
     phases = [p.rsplit(" ", 2)[0] for p in times.split("time by phase: ")[1].split(", ")]
-    assert phases[:3] == ["read", "extract", "resolve"] and "store" in phases
+    assert phases[:4] == ["read", "extract", "results", "resolve"] and "store" in phases
     # the load comes last, in this process, once the copy that did the rest has ended
     assert phases[-3:] == ["worker exit", "store", "commit"]
     assert "ran in a copy of this process" in err
