@@ -743,6 +743,8 @@ def _release_memory() -> None:
 
 #: extractions between two :func:`_settle` calls while extracting
 _SETTLE_EVERY: Final = 5_000
+#: what a build's forked copy keeps until it ends, rather than free it for nothing
+_UNTIL_EXIT: list[object] = []
 
 
 @_collector_settled()
@@ -1153,10 +1155,16 @@ def _write(
             raise
         waited = " + ".join(["quads", *(e.format for e in streamed)])
         mark = report.lap(f"waiting for {waited}", mark)
-        # networkx caches views of a graph in the graph, each pointing back at it: a cycle.
-        # Emptying the graph breaks it, so reference counting frees the graph here and the
-        # collection in _release_memory does not have to walk it.
-        vars(graph).clear()
+        if isolated:
+            # this copy of the process ends (os._exit) once its result is sent, and the system
+            # takes its memory back at once: freeing the graph and the papers object by object
+            # would only delay that (2.4 s at 170k papers)
+            _UNTIL_EXIT.append((ctx, graph, papers))
+        else:
+            # networkx caches views of a graph in the graph, each pointing back at it: a
+            # cycle. Emptying the graph breaks it, so reference counting frees the graph here
+            # and the collection in _release_memory does not have to walk it.
+            vars(graph).clear()
         del ctx, graph, papers
         if not isolated:  # a copy of the process gives it all back when it ends
             _release_memory()
