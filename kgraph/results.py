@@ -178,7 +178,6 @@ class Result:
             "sentence": self.sentence,
         }
 
-
     def to_row(self) -> list[Any]:
         """The compact form a bundle keeps (:meth:`from_row`): every field but the paper's
         id, which is its extraction's."""

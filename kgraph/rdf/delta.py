@@ -70,8 +70,9 @@ MAX_GROWTH = 1.5
 
 
 #: quads added at once by an update: Oxigraph's bulk writer (sorted files given to RocksDB
-#: whole) adds 270,000 quads to the 160k store in a third of the time of the transactional
-#: ``extend``; the update writes to a copy of the store, which a failure throws away
+#: whole) added the 102,575 quads of 1,000 new papers' graphs to the 160k store in 0.6 s,
+#: against 1.5-1.9 s with the transactional ``extend``; the update writes to a copy of the
+#: store, which a failure throws away
 _BULK: Final = 1_000_000
 
 
