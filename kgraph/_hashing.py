@@ -8,6 +8,7 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any, BinaryIO, cast
 
 #: what a file is made from: its bytes, or a function streaming them into a binary file
@@ -45,3 +46,13 @@ def write_content(path: Path, content: Content) -> dict[str, Any]:
         fh.flush()
         os.fsync(fh.fileno())
     return {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
+
+
+def source_fingerprint(*modules: ModuleType, version: object = "") -> str:
+    """SHA-256 of ``version`` and the source files of ``modules``: what a bundle's cache
+    (the resolution state, the papers' RDF units, the kept results) records of the code
+    that made it, so that other code does not reuse it."""
+    digest = hashlib.sha256(str(version).encode())
+    for module in modules:
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()

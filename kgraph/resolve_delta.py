@@ -38,19 +38,18 @@ changed.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from . import resolve as _resolve_module
+from ._hashing import source_fingerprint
 from .extractions import Extraction
 from .resolve import (
     Aligned,
@@ -78,10 +77,7 @@ def resolver_fingerprint() -> str:
     """SHA-256 of the resolution code: a state made by other code is not grown from. (What
     else resolution uses is the extractor's code and data, whose change extracts every paper
     again, and a bundle then resolves in full.)"""
-    digest = hashlib.sha256(str(STATE_VERSION).encode())
-    for module in (_resolve_module, sys.modules[__name__]):
-        digest.update(Path(str(module.__file__)).read_bytes())
-    return digest.hexdigest()
+    return source_fingerprint(_resolve_module, sys.modules[__name__], version=STATE_VERSION)
 
 
 class StateMismatch(Exception):

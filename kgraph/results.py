@@ -31,16 +31,16 @@ How (rules over the sentence around an entity mention, no model):
 
 from __future__ import annotations
 
-import hashlib
 import re
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, Final, NamedTuple
 
+from ._hashing import source_fingerprint
 from .records import PROPOSES, Entity, Paper
 
 __all__ = ["Result", "find_results"]
@@ -224,7 +224,7 @@ def results_fingerprint() -> str:
     """SHA-256 of this module: the results a bundle keeps with its extractions (found with
     each paper's own entity types, :class:`kgraph.extractions.Extraction`) were found by
     the code of this fingerprint, and are found again when it changes."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return source_fingerprint(sys.modules[__name__])
 
 
 class _Span(NamedTuple):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _seed import seed_bundle, seed_extractions
@@ -326,3 +327,29 @@ def test_an_add_finds_the_results_again_when_their_code_changed(
         for ext in bundle.extractions.values():
             paper = bundle.papers[ext.paper_id]
             assert list(ext.results or ()) == find_results(paper, ext.entities)
+
+
+def test_source_fingerprint_follows_the_code_and_the_version(tmp_path: Path) -> None:
+    """What the bundle's caches record of the code that made them (``results_code``, the
+    resolution state's, the RDF units'): it changes with any module's source or the version."""
+    import hashlib
+    import importlib.util
+
+    from kgraph._hashing import source_fingerprint
+
+    def module(name: str, text: str) -> Any:
+        path = tmp_path / f"{name}.py"
+        path.write_text(text, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        return importlib.util.module_from_spec(spec)
+
+    a, b = module("a", "X = 1\n"), module("b", "Y = 2\n")
+    both = source_fingerprint(a, b, version=1)
+    assert both == hashlib.sha256(b"1X = 1\nY = 2\n").hexdigest()
+    assert source_fingerprint(a, b, version=2) != both
+    assert source_fingerprint(b, a, version=1) != both
+    assert source_fingerprint(a, module("b", "Y = 3\n"), version=1) != both
+    import kgraph.results as results_module
+
+    assert results_fingerprint() == source_fingerprint(results_module)

@@ -35,6 +35,7 @@ import networkx as nx
 import numpy as np
 import orjson
 
+from .._hashing import source_fingerprint
 from .delta import _h64
 
 __all__ = ["PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
@@ -56,10 +57,7 @@ def code_fingerprint() -> str:
     """SHA-256 of the code that turns a paper into statements and statements into Turtle."""
     from . import convert, namespaces, turtle
 
-    digest = hashlib.sha256(str(_VERSION).encode())
-    for module in (convert, namespaces, turtle, sys.modules[__name__]):
-        digest.update(Path(str(module.__file__)).read_bytes())
-    return digest.hexdigest()
+    return source_fingerprint(convert, namespaces, turtle, sys.modules[__name__], version=_VERSION)
 
 
 def line_digest(line: bytes) -> int:
