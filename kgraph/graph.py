@@ -186,7 +186,12 @@ def build_graph(
             ),
         )
 
-    edges: list[tuple[str, str, str, dict[str, Any]]] = []
+    # The edges in the order they are added: by (source, target, key). A paper's edges are
+    # made in that order (papers by id, then its entities by id, then its results by node id)
+    # and come after every edge between entities ("entity:" < "paper:"), which are sorted
+    # apart: sorting all 1.4M edges of the 160k graph took 2.6 s
+    edges: list[tuple[str, str, str, dict[str, Any]]] = []  #: paper -> entity or result
+    between: list[tuple[str, str, str, dict[str, Any]]] = []  #: entity -> entity
     index: dict[str, int] = {}  #: entity node -> a small int (pairs are counted as ints)
     named_in: dict[str, tuple[int, ...]] = {}  #: paper node -> its named entities' ints
     for pid in sorted(by_id):
@@ -217,13 +222,17 @@ def build_graph(
             types = [resolution.entities[cid].type for cid in ids]
             found = _results(by_id[pid], ext, types)
         pairs: Counter[tuple[str, str]] = Counter()
+        reported = []
         for n, res in enumerate(found, 1):
             rnode = f"result:{pid}/{n}"
             attrs = _result_attrs(res, ids, resolution, pnode)
             g.add_node(rnode, **attrs)
-            edges.append((pnode, rnode, REPORTS, {"relation": REPORTS}))
+            reported.append((pnode, rnode, REPORTS, {"relation": REPORTS}))
             if "method" in attrs and "dataset" in attrs:
                 pairs[(attrs["method"], attrs["dataset"])] += 1
+        if len(reported) >= 10:  # node ids sort as strings: result:X/10 before result:X/2
+            reported.sort(key=_EDGE_ORDER)
+        edges += reported
 
         methods = sorted(c for c, r in relation_of.items() if r == PROPOSES)
         datasets = sorted(c for c, r in relation_of.items() if r in _DATA_RELATIONS)
@@ -232,7 +241,7 @@ def build_graph(
                 if m == d:
                     continue
                 src, dst = entity_node(m), entity_node(d)
-                edges.append(
+                between.append(
                     (
                         src,
                         dst,
@@ -251,10 +260,12 @@ def build_graph(
         if len(named) >= 2:
             named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
 
-    edges += _co_occurs_edges(named_in, index)
-    # added in sorted order, the list consumed from its end as it goes (sorted, then
-    # reversed): the graph takes each attribute dict as it is
-    edges.sort(key=_EDGE_ORDER)
+    between += _co_occurs_edges(named_in, index)
+    between.sort(key=_EDGE_ORDER)
+    # the lists consumed from their ends as they go (reversed first): the graph takes each
+    # attribute dict as it is
+    between.reverse()
+    add_keyed_edges(g, _consumed(between))
     edges.reverse()
     add_keyed_edges(g, _consumed(edges))
     return g

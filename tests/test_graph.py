@@ -380,3 +380,52 @@ def test_keyed_edges_whatever_the_edges(
     want.add_edges_from([(u, v, k, dict(a)) for u, v, k, a in edges])
     add_keyed_edges(got, [(u, v, k, dict(a)) for u, v, k, a in edges])
     _same_graph(want, got)
+
+
+def _added_in_sorted_order(g: nx.MultiDiGraph) -> None:
+    """Each node's successors, predecessors and keys in sorted order: the edges were added
+    sorted by (source, target, key)."""
+    for n in g:
+        assert list(g._succ[n]) == sorted(g._succ[n]), n
+        assert list(g._pred[n]) == sorted(g._pred[n]), n
+        for keys in g._succ[n].values():
+            assert list(keys) == sorted(keys), n
+
+
+def test_edges_are_added_in_sorted_order() -> None:
+    """The seed graph, made from its papers and their resolution: every adjacency sorted
+    (the paper edges are made in order, the edges between entities sorted apart)."""
+    from _seed import seed_resolution
+
+    from kgraph.bundle import Bundle
+
+    papers = Bundle.open(seed_bundle()).papers
+    g = build_graph(papers.values(), seed_resolution())
+    assert g.number_of_edges() > 1000
+    _added_in_sorted_order(g)
+    between = [(u, v) for u, v in g.edges() if u.startswith("entity:")]
+    assert len(between) > 50  # evaluated_on and co_occurs both there
+    assert {k.split(":")[0] for u, _, k in g.edges(keys=True) if u.startswith("entity:")} == {
+        "evaluated_on",
+        "co_occurs",
+    }
+
+
+def test_ten_results_or_more_come_in_node_id_order() -> None:
+    """result:X/10 sorts before result:X/2: a paper's twelve results are added so."""
+    from kgraph.results import Result
+
+    paper, ext = paper_and_extraction(
+        "FooNet: fast nets", "We propose FooNet. It works on ImageNet.", ["FooNet", "ImageNet"]
+    )
+    found = tuple(
+        Result(paper.id, float(n), "%", "absolute", None, None, None, 0, 1, "1", "s")
+        for n in range(12)
+    )
+    ext = Extraction(ext.paper_id, ext.title, ext.entities, ext.abbreviations, found)
+    g = build_graph([paper], resolve([ext], GAZ))
+    pnode = f"paper:{paper.id}"
+    results = [v for v in g._succ[pnode] if v.startswith("result:")]
+    assert results == sorted(f"result:{paper.id}/{n}" for n in range(1, 13))
+    assert results[1] == f"result:{paper.id}/10"
+    _added_in_sorted_order(g)
