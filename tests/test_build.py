@@ -389,6 +389,11 @@ def test_a_changed_extractor_extracts_everything_again(
     assert first.extracted == 38 and not first.re_extract_all
     assert build(folder, [PAGES[3]]).extracted == 0
     monkeypatch.setattr(bundle_module, "extractor_fingerprint", lambda: "another extractor")
+
+    def unwanted(*args: object) -> None:
+        raise AssertionError("the old extractions were read, and all are made again")
+
+    monkeypatch.setattr(bundle_module.Bundle, "read_extractions", unwanted)
     again = build(folder, [PAGES[3]])
     assert again.re_extract_all and again.extracted == 38 and again.written
     assert again.resolution == {"full": "every paper extracted again"}
@@ -509,3 +514,28 @@ def test_a_bundle_read_shares_its_repeated_strings() -> None:
         e["type"] for r in rows for e in r["entities"]
     ]
     assert [e.id for e in entities] == [e.get("kb_id") for r in rows for e in r["entities"]]
+
+
+@pytest.mark.parametrize("name", ["papers.jsonl", "extractions.jsonl"])
+def test_a_damaged_record_names_its_file_and_line(tmp_path: Path, name: str) -> None:
+    """A line that is JSON but not a record (the manifest made to agree with it)."""
+    import hashlib
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(seed_bundle(), folder)
+    path = folder / name
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[6] = b'{"title": "no id"}\n'
+    data = b"".join(lines)
+    path.write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    why = "'id'" if name == "papers.jsonl" else "not an extraction record (KeyError: 'entities')"
+    with pytest.raises(bundle_module.BundleError) as caught:
+        bundle_module.Bundle.open(folder)
+    assert str(caught.value) == f"{path}:7: damaged record ({why})"
+    code, _, err = invoke(
+        "build", str(ROOT / "tests" / "fixtures" / "papers.jsonl"), "-o", str(folder)
+    )
+    assert code == 1 and f"{path}:7: damaged record ({why})" in err
