@@ -1113,7 +1113,12 @@ def _write(
             state_rows = ForkedWrite(staging, {RESOLUTION: state.dump})
             del state
             mark = report.lap("resolve", mark)
-            graph = build_graph(papers.values(), resolution)
+            # the graph takes each paper's extraction out of the resolution as it adds the
+            # paper: with no other reference to them left here (the copy writing them has its
+            # own), they are freed as it goes, and the graph reuses their memory
+            del extractions
+            bundle.extractions.clear()
+            graph = build_graph(papers.values(), resolution, consume=True)
             counts = graph_counts(graph, resolution)
             mark = report.lap("graph", mark)
             rows.wait()
@@ -1130,9 +1135,8 @@ def _write(
         report.counts = counts
         # From here on only the graph is needed: what it was made from goes now, and the
         # exports reuse that memory.
-        del resolution, extractions, records, input_papers, distinct, merged, old, todo
+        del resolution, records, input_papers, distinct, merged, old, todo
         bundle.papers.clear()
-        bundle.extractions.clear()
 
         # The store's quads are made in a thread, which also feeds graph.ttl's writer (a
         # child process), while this thread writes the other exports. Oxigraph loads them

@@ -153,10 +153,18 @@ def _edge_attrs(relation: str, entities: list[Entity]) -> dict[str, Any]:
 
 
 def build_graph(
-    papers: Iterable[Paper], resolution: Resolution, *, results: bool = True
+    papers: Iterable[Paper],
+    resolution: Resolution,
+    *,
+    results: bool = True,
+    consume: bool = False,
 ) -> nx.MultiDiGraph:
     """The graph of ``papers`` (each needs an extraction in ``resolution``; papers without one
-    become nodes without edges). Nodes and edges are added in sorted order."""
+    become nodes without edges). Nodes and edges are added in sorted order.
+
+    ``consume``: each paper's extraction is taken out of ``resolution.extractions`` once its
+    paper is in the graph (which leaves them empty). A build holding no other reference to
+    them frees them so, and the graph reuses their memory as it grows."""
     by_id = {p.id: p for p in papers}
     g = nx.MultiDiGraph(name="kgraph", schema_version=SCHEMA_VERSION, kgraph_version=__version__)
     for pid in sorted(by_id):
@@ -194,8 +202,9 @@ def build_graph(
     between: list[tuple[str, str, str, dict[str, Any]]] = []  #: entity -> entity
     index: dict[str, int] = {}  #: entity node -> a small int (pairs are counted as ints)
     named_in: dict[str, tuple[int, ...]] = {}  #: paper node -> its named entities' ints
+    take = resolution.extractions.pop if consume else resolution.extractions.get
     for pid in sorted(by_id):
-        ext = resolution.extractions.get(pid)
+        ext = take(pid, None)
         if ext is None:
             continue
         pnode = paper_node(pid)
@@ -225,7 +234,7 @@ def build_graph(
         reported = []
         for n, res in enumerate(found, 1):
             rnode = f"result:{pid}/{n}"
-            attrs = _result_attrs(res, ids, resolution, pnode)
+            attrs = _result_attrs(res, ids, ext, pnode)
             g.add_node(rnode, **attrs)
             reported.append((pnode, rnode, REPORTS, {"relation": REPORTS}))
             if "method" in attrs and "dataset" in attrs:
@@ -365,11 +374,7 @@ def _co_occurs_edges(
     return out
 
 
-def _result_attrs(
-    res: Result, ids: tuple[str, ...], resolution: Resolution, pnode: str
-) -> dict[str, Any]:
-    ext = resolution.extractions[res.paper_id]
-
+def _result_attrs(res: Result, ids: tuple[str, ...], ext: Extraction, pnode: str) -> dict[str, Any]:
     def ref(i: int | None) -> tuple[str | None, str | None]:
         if i is None:
             return None, None

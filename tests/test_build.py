@@ -14,6 +14,7 @@ import sys
 import time
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _seed import PAGES, ROOT, seed_bundle
@@ -539,3 +540,40 @@ def test_a_damaged_record_names_its_file_and_line(tmp_path: Path, name: str) -> 
         "build", str(ROOT / "tests" / "fixtures" / "papers.jsonl"), "-o", str(folder)
     )
     assert code == 1 and f"{path}:7: damaged record ({why})" in err
+
+
+def test_the_graph_frees_each_extraction_as_it_adds_its_paper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build holds no reference of its own to the extractions when the graph is made:
+    taken out of the resolution paper by paper, they are all freed by the graph's end, and
+    their memory goes to the graph (at 173k papers the graph phase's peak was 341 MiB
+    lower)."""
+    import kgraph.graph as graph_module
+    from kgraph.extractions import Extraction
+
+    def live() -> int:
+        gc.unfreeze()  # (the build froze them: the collector's lists then leave them out)
+        try:
+            return sum(1 for o in gc.get_objects() if type(o) is Extraction)
+        finally:
+            gc.freeze()
+
+    seen: list[tuple[int, int, int, int]] = []
+    real_build_graph = graph_module.build_graph
+
+    def build_graph(papers: object, resolution: Any, **kwargs: Any) -> object:
+        held, before = len(resolution.extractions), live()
+        graph = real_build_graph(papers, resolution, **kwargs)  # type: ignore[arg-type]
+        seen.append((held, before, live(), len(resolution.extractions)))
+        return graph
+
+    monkeypatch.setattr(graph_module, "build_graph", build_graph)
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder)
+    report = build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")], isolate=False)
+    ((held, before, after, left),) = seen
+    assert held == report.counts["papers"] > 300 and before - held >= 0
+    assert left == 0 and before - after == held  # every one freed
+    # and the bundle is the one the graph made from them all
+    assert bundle_stats(folder)["papers"] == held

@@ -429,3 +429,19 @@ def test_ten_results_or_more_come_in_node_id_order() -> None:
     assert results == sorted(f"result:{paper.id}/{n}" for n in range(1, 13))
     assert results[1] == f"result:{paper.id}/10"
     _added_in_sorted_order(g)
+
+
+def test_a_consuming_graph_is_the_same_graph() -> None:
+    """``consume``: the same graph, the resolution's extractions taken out."""
+    from dataclasses import replace
+
+    from _seed import seed_resolution
+
+    from kgraph.bundle import Bundle
+
+    papers = Bundle.open(seed_bundle()).papers
+    resolution = seed_resolution()
+    g = build_graph(papers.values(), resolution)
+    own = replace(resolution, extractions=dict(resolution.extractions))
+    _same_graph(g, build_graph(papers.values(), own, consume=True))
+    assert own.extractions == {} and len(resolution.extractions) == len(papers)
