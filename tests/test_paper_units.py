@@ -310,3 +310,27 @@ def test_an_add_makes_every_statement_when_it_cannot_reuse(
     grown: tuple[Path, str], tmp_path: Path, spoil: str, why: str
 ) -> None:
     assert why in _grown_again(grown, tmp_path, spoil)
+
+
+def test_skipped_papers_give_empty_runs_and_the_same_entities_graph() -> None:
+    """An add's kept papers (``skip``): their runs are empty, every other run is the one a
+    full pass gives, the entities graph included (its ranks take the kept papers' dataset
+    introductions, say)."""
+    from kgraph.rdf.convert import statement_runs
+
+    _, graph = load_graph(seed_bundle())
+    papers = sorted(n for n, k in graph.nodes(data="kind") if k == "paper")
+    skip = set(papers[::2])
+    full = list(statement_runs(graph))
+    part = list(statement_runs(graph, skip=skip))
+    assert len(full) == len(part) > len(papers)
+    for pnode, (g, spos, repeats), (g2, spos2, repeats2) in zip(
+        papers, full[: len(papers)], part[: len(papers)], strict=True
+    ):
+        assert g == g2
+        assert (spos2, repeats2) == (([], frozenset()) if pnode in skip else (spos, repeats))
+    entities = full[len(papers) :]
+    assert part[len(papers) :] == entities
+    ranked = [s for _, spos, _ in entities for s in spos if "recencyRank" in s]
+    introduced = [u for u, _, r in graph.edges(data="relation") if r == "introduces" and u in skip]
+    assert ranked and introduced  # the kept papers' introductions are ranked too

@@ -307,9 +307,12 @@ def _valid_iri(iri: str) -> bool:
 
 
 class _Index:
-    """The graph's edges bucketed once: by paper, by evaluating paper, by co-occurring source."""
+    """The graph's edges bucketed once: by paper, by evaluating paper, by co-occurring source.
+    Of a paper in ``skip`` (whose statements are not made) only the ``introduces`` edges,
+    which the entities graph ranks: an add of 1,000 papers to 173k kept 1.3M edges here
+    for 1,241 papers, 143 MB."""
 
-    def __init__(self, graph: nx.MultiDiGraph) -> None:
+    def __init__(self, graph: nx.MultiDiGraph, skip: Container[str] = ()) -> None:
         self.paper_edges: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         self.evaluated: dict[str, list[tuple[str, str]]] = defaultdict(list)
         #: entity -> (other entity, papers naming both), one entry per pair (from its source)
@@ -320,7 +323,7 @@ class _Index:
                 self.co_occurs[u].append((v, int(data.get("count") or 0)))
             elif rel == "evaluated_on":
                 self.evaluated[str(data.get("paper", ""))].append((u, v))
-            else:
+            elif rel == "introduces" or u not in skip:
                 self.paper_edges[u].append((v, data))
 
 
@@ -378,7 +381,7 @@ def statement_runs(
     (an add whose store and Turtle keep them from before); what the other graphs take from
     them (organisations, the repeats of ``kg:evaluatedOn`` pairs) is taken all the same."""
     base = normalise_base(base)
-    index = _Index(graph)
+    index = _Index(graph, skip)
     nodes = graph.nodes
     entity_start = entity_prefix(base)
     ent_path: dict[str, str] = {}
