@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -95,7 +96,10 @@ class RunDigests:
         self._keys: BinaryIO | None = open(keys_path, "wb", 1 << 20)  # noqa: SIM115
         self._key = bytearray()
         self._digest = bytearray()
-        self._numbers: list[int] = []  #: offset, length, key offset, key length per run
+        #: offset, length, key offset, key length per run: 8 bytes each, where a list of
+        #: ints took 28-36 (3.2M numbers for the 811k runs at 173k papers: 106 MB against
+        #: 28 MB)
+        self._numbers = array("Q")
         self._pos = 0
         self._kpos = 0
 
@@ -104,7 +108,7 @@ class RunDigests:
         kb = key.encode("utf-8")
         self._key += _h64(kb)
         self._digest += _h64(data)
-        self._numbers += (self._pos, len(data), self._kpos, len(kb))
+        self._numbers.extend((self._pos, len(data), self._kpos, len(kb)))
         self._pos += len(data)
         assert self._keys is not None
         self._keys.write(kb + b"\n")
@@ -115,7 +119,7 @@ class RunDigests:
             return
         self._keys.close()
         self._keys = None
-        numbers = np.array(self._numbers, dtype=np.uint64).reshape(-1, 4)
+        numbers = np.frombuffer(self._numbers, dtype=np.uint64).reshape(-1, 4)
         with open(self.runs_path, "wb") as fh:
             np.savez(
                 fh,
@@ -126,7 +130,7 @@ class RunDigests:
                 key_offset=numbers[:, 2],
                 key_length=numbers[:, 3],
             )
-        self._key, self._digest, self._numbers = bytearray(), bytearray(), []
+        self._key, self._digest, self._numbers = bytearray(), bytearray(), array("Q")
 
     def abort(self) -> None:
         if self._keys is not None:
