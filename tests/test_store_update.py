@@ -330,6 +330,9 @@ def test_a_store_grown_too_big_is_compacted(
     shutil.copytree(seed_bundle(), folder)
     loaded = marker(folder)
     assert loaded["compact_bytes_per_quad"] == round(loaded["bytes"] / loaded["quads"], 3)
+    # (the size an update finds depends on RocksDB's background work since the load: the
+    # first update is kept from compacting whatever it finds)
+    monkeypatch.setattr(delta, "MAX_GROWTH", float("inf"))
     report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "updated in place" and not report.store["compacted"]
     assert marker(folder)["compact_bytes_per_quad"] == loaded["compact_bytes_per_quad"]
