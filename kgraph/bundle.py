@@ -1111,8 +1111,8 @@ def _write(
             mark = report.lap("resolve", mark)
             # The resolution state is written here, not by another copy while the graph is
             # made: a copy walking the state touches every one of its objects, so the kernel
-            # copied each of their pages for it. All processes of an add at 175k papers
-            # peaked at 4,136 MiB so (the build's own peak, later, was 3,712 MiB).
+            # copied each of their pages for it. All processes of an add at 176k papers
+            # peaked at 4,136 MiB so (the build's own peak, later, was 3,701 MiB).
             staging.stage(RESOLUTION, state.dump)
             del state
             mark = report.lap("resolution state", mark)

@@ -583,7 +583,7 @@ def test_the_resolution_state_is_written_by_the_build_before_the_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not by a forked copy while the graph is made: a copy walking the state makes the
-    kernel copy every page of it (all processes of an add at 175k papers peaked 424 MiB
+    kernel copy every page of it (all processes of an add at 176k papers peaked 435 MiB
     above the build's own peak so)."""
     import kgraph.graph as graph_module
     from kgraph.resolve_delta import ResolutionState
