@@ -408,12 +408,11 @@ class Bundle:
             bundle.read_extractions()
         return bundle
 
-    def read_extractions(self) -> dict[str, Extraction]:
-        """Read the bundle's extractions into :attr:`extractions` (and return them)."""
+    def read_extractions(self) -> None:
+        """Read the bundle's extractions into :attr:`extractions`."""
         if self.manifest:
             for ext in self._records(EXTRACTIONS, Extraction.from_dict):
                 self.extractions[ext.paper_id] = ext
-        return self.extractions
 
     def _records(self, name: str, make: Callable[[Any], _T]) -> Iterator[_T]:
         """``make(row)`` of each line of one of the bundle's JSON Lines files, checked (a row

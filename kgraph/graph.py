@@ -239,8 +239,7 @@ def build_graph(
             reported.append((pnode, rnode, REPORTS, {"relation": REPORTS}))
             if "method" in attrs and "dataset" in attrs:
                 pairs[(attrs["method"], attrs["dataset"])] += 1
-        if len(reported) >= 10:  # node ids sort as strings: result:X/10 before result:X/2
-            reported.sort(key=_EDGE_ORDER)
+        reported.sort(key=_EDGE_ORDER)  # node ids sort as strings: result:X/10 before X/2
         edges += reported
 
         methods = sorted(c for c, r in relation_of.items() if r == PROPOSES)

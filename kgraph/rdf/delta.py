@@ -81,6 +81,12 @@ def _h64(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=8).digest()
 
 
+def key64(text: str) -> int:
+    """``text``'s 64-bit key, as the unit index holds the keys of the units (``_h64`` of its
+    UTF-8 bytes, little-endian)."""
+    return int.from_bytes(_h64(text.encode("utf-8")), "little")
+
+
 class RunDigests:
     """What :func:`kgraph.rdf.store._counted` records of each run of the quads it writes.
 
@@ -372,8 +378,7 @@ def update_store(
         unknown = set(new.key[~known].tolist())
         additions: list[Any] = []
         for (kind, term), quads_now in fresh.items():
-            key = int.from_bytes(_h64(f"{kind} {term}".encode()), "little")
-            if key in unknown:
+            if key64(f"{kind} {term}") in unknown:
                 additions.extend(quads_now)
             else:
                 before = set(_quads_of(store, kind, term, entities, co))

@@ -36,7 +36,7 @@ import numpy as np
 import orjson
 
 from .._hashing import source_fingerprint
-from .delta import _h64
+from .delta import key64
 
 __all__ = ["PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
 
@@ -49,7 +49,7 @@ _MASK64: Final = (1 << 64) - 1
 
 def paper_key(pnode: str) -> int:
     """A paper graph node's 64-bit key (the store's unit keys' hash)."""
-    return int.from_bytes(_h64(pnode.encode("utf-8")), "little")
+    return key64(pnode)
 
 
 @lru_cache(maxsize=1)
