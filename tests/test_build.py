@@ -611,3 +611,32 @@ def test_the_resolution_state_is_written_by_the_build_before_the_graph(
     paper = {"title": "GrowNet for tests", "abstract": "We propose GrowNet. It beats BERT."}
     more.write_text(json.dumps(paper) + "\n", encoding="utf-8")
     assert "grown" in build(folder, [str(more)], isolate=False).resolution
+
+
+def test_only_an_add_that_keeps_papers_rdf_writes_graph_html_before_the_quads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An add that keeps most papers' RDF writes graph.html before the quad pass starts (the
+    two would only share Python's lock); a build that makes every statement starts the
+    quads first, so that graph.ttl's writer has them early."""
+    staged_at_start: list[list[str]] = []
+    real = bundle_module._StorePass.__init__
+
+    def init(self: Any, staging: Any, *args: Any, **kwargs: Any) -> None:
+        staged_at_start.append(sorted({name for name, _ in staging.temps}))
+        real(self, staging, *args, **kwargs)
+
+    monkeypatch.setattr(bundle_module._StorePass, "__init__", init)
+    fixture = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder)
+    report = build(folder, [fixture], isolate=False)
+    assert report.rdf.get("kept"), report.rdf
+    assert {"graph.json", "graph.html"} <= set(staged_at_start[-1])
+    phases = list(report.phases)
+    assert phases.index("export html") < phases.index("waiting for quads + ttl")
+
+    report = build(tmp_path / "new", [fixture], isolate=False)
+    assert "full" in report.rdf
+    assert "graph.html" not in staged_at_start[-1]
+    assert "graph.json" not in staged_at_start[-1]
