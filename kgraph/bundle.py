@@ -1166,8 +1166,8 @@ def _write(
         # after the other). An add that keeps most papers' RDF copies most of graph.ttl, and
         # the quad pass and the other exports would only share Python's lock: graph.html
         # took 10.0 and 10.7 s beside the quads against 5.1 and 5.3 s before them, and the
-        # wait for the quads after it was no shorter (two adds of 1,000 papers at 178k,
-        # each on a copy of the same state)
+        # wait for the quads after it was no shorter (two adds of 1,000 papers at 179k and
+        # 180k, each on a copy of the same state)
         if reuse is not None:
             mark = _stage_exports(staging, others, ctx, report, mark)
             others = []
