@@ -573,7 +573,7 @@ def test_the_graph_frees_each_extraction_as_it_adds_its_paper(
     shutil.copytree(seed_bundle(), folder)
     report = build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")], isolate=False)
     ((held, before, after, left),) = seen
-    assert held == report.counts["papers"] > 300 and before - held >= 0
+    assert held == report.counts["papers"] > 300
     assert left == 0 and before - after == held  # every one freed
     # and the bundle is the one the graph made from them all
     assert bundle_stats(folder)["papers"] == held
