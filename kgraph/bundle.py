@@ -182,45 +182,55 @@ def write_graph_json(
     CPU than the standard library's encoder on this graph, which matters while the store's
     quads are made in another thread of this process. ``digests`` receives each paper
     node's digest of its lines (:func:`kgraph.rdf.paper_units.add_line`): its
-    node, its edges, its results and the ``evaluated_on`` edges it is the provenance of."""
+    node, its edges, its results and the ``evaluated_on`` edges it is the provenance of; and
+    each entity node's: its node and its ``co_occurs`` edges (either way)."""
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
     if digests is not None:
         from .rdf.paper_units import add_line
 
-    def items(rows: Iterable[tuple[str | None, Mapping[str, Any]]]) -> None:
+    def items(rows: Iterable[tuple[str | tuple[str, str] | None, Mapping[str, Any]]]) -> None:
         # written a megabyte at a time: a write per line (through the hashing writer) cost
         # more than encoding the line
         chunk: list[bytes] = []
         size = 0
         lead = b"\n"  # before the first line; ",\n" before every other
-        for paper, row in rows:
+        for owner, row in rows:
             line = dumps(row, option=sort)
             chunk.append(line)
             size += len(line)
-            if digests is not None and paper:
-                add_line(digests, paper, line)
+            if digests is not None and owner:
+                if isinstance(owner, str):
+                    add_line(digests, owner, line)
+                else:
+                    add_line(digests, owner[0], line)
+                    add_line(digests, owner[1], line)
             if size >= _CHUNK:
                 fh.write(lead + b",\n".join(chunk))
                 lead, size = b",\n", 0
                 chunk.clear()
         fh.write((lead + b",\n".join(chunk) if chunk else b"") + b"\n]")
 
-    def paper_of_edge(u: str, attrs: Mapping[str, Any]) -> str | None:
+    def owner_of_edge(u: str, v: str, attrs: Mapping[str, Any]) -> str | tuple[str, str] | None:
         if u.startswith("paper:"):
             return u
-        return attrs.get("paper") if attrs.get("relation") == "evaluated_on" else None
+        relation = attrs.get("relation")
+        if relation == "evaluated_on":
+            return attrs.get("paper")
+        return (u, v) if relation == "co_occurs" else None
 
-    def paper_of_node(n: str, attrs: Mapping[str, Any]) -> str | None:
+    def owner_of_node(n: str, attrs: Mapping[str, Any]) -> str | None:
         kind = attrs.get("kind")
-        return n if kind == "paper" else attrs.get("paper") if kind == "result" else None
+        if kind == "paper" or kind == "entity":
+            return n
+        return attrs.get("paper") if kind == "result" else None
 
     fh.write(b'{"directed":true,"edges":[')
     items(
-        (paper_of_edge(u, attrs), {**attrs, "source": u, "target": v, "key": k})
+        (owner_of_edge(u, v, attrs), {**attrs, "source": u, "target": v, "key": k})
         for u, v, k, attrs in graph.edges(keys=True, data=True)
     )
     fh.write(b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":[')
-    items((paper_of_node(n, attrs), {**attrs, "id": n}) for n, attrs in graph.nodes(data=True))
+    items((owner_of_node(n, attrs), {**attrs, "id": n}) for n, attrs in graph.nodes(data=True))
     fh.write(b"}\n")
 
 
@@ -1157,8 +1167,17 @@ def _write(
             mark = _stage_exports(staging, [exports["json"]], ctx, report, mark)
             done.add("json")
             digests = _all_digests(graph, lines)
-            reuse, why = _plan_reuse(folder, graph, digests, units)
-        report.rdf = {"kept": len(reuse.keep), "of": len(digests or ())} if reuse else {"full": why}
+            reuse, why = _plan_reuse(folder, digests, units)
+        if reuse is not None:
+            n_papers = sum(1 for node in digests or () if node.startswith("paper:"))
+            report.rdf = {
+                "kept": reuse.papers_kept,
+                "of": n_papers,
+                "entities_kept": len(reuse.keep) - reuse.papers_kept,
+                "entities_of": len(digests or ()) - n_papers,
+            }
+        else:
+            report.rdf = {"full": why}
         others = [e for e in exports.values() if e.statements is None and e.format not in done]
         # The quad pass overlaps the other exports only when every statement is made: then
         # graph.ttl's writer, on the other core, has them all to write, and starts early (a
@@ -1346,12 +1365,12 @@ def _reusable(
     streamed: Sequence[Export],
     old_store: tuple[Path, str] | None,
 ) -> tuple[Any, str]:
-    """The bundle's :class:`~kgraph.rdf.paper_units.PaperUnits` when an add can keep papers'
+    """The bundle's :class:`~kgraph.rdf.paper_units.BlockUnits` when an add can keep papers'
     statements from it (its graph.ttl as it made it, a store it can update), else None and
     why not."""
     from .exporters import DEFAULT_BASE
     from .rdf.convert import RDF_VERSION
-    from .rdf.paper_units import PaperUnits
+    from .rdf.paper_units import BlockUnits
     from .rdf.store import can_update
 
     files = manifest.get("files") or {}
@@ -1367,7 +1386,7 @@ def _reusable(
     if old_store is None or not can_update(old_store[0], old_store[1], DEFAULT_BASE):
         return None, "the bundle's store cannot be updated in place"
     try:
-        units = PaperUnits.load(_read_checked(folder, UNITS, manifest))
+        units = BlockUnits.load(_read_checked(folder, UNITS, manifest))
     except (BundleError, ValueError) as exc:
         return None, f"its digests are unusable: {UNITS}: {exc}"
     path = folder / ttl.filename
@@ -1381,24 +1400,20 @@ def _reusable(
     return units, ""
 
 
-def _plan_reuse(
-    folder: Path, graph: nx.MultiDiGraph, digests: dict[str, int], units: Any
-) -> tuple[Any, str]:
+def _plan_reuse(folder: Path, digests: dict[str, int], units: Any) -> tuple[Any, str]:
     """:func:`kgraph.rdf.paper_units.plan_reuse` for the bundle's graph.ttl."""
-    from .exporters import DEFAULT_BASE
     from .rdf.paper_units import plan_reuse
 
-    return plan_reuse(graph, digests, units, folder / EXPORTS["ttl"].filename, DEFAULT_BASE)
+    return plan_reuse(digests, units, folder / EXPORTS["ttl"].filename)
 
 
 def _units_file(digests: Mapping[str, int], store_pass: _StorePass, staging: Staging) -> bytes:
     """The bytes of :data:`UNITS` for the graph.ttl just made."""
-    from .rdf.paper_units import PaperUnits
+    from .rdf.paper_units import BlockUnits
 
     ttl = staging.info[EXPORTS["ttl"].filename]
-    return PaperUnits.make(
-        sorted(digests), digests, store_pass.places or [], str(ttl["sha256"])
-    ).dump()
+    blocks = store_pass.loader.blocks.order  # papers, then entities, as the quads came
+    return BlockUnits.make(blocks, digests, store_pass.places or [], str(ttl["sha256"])).dump()
 
 
 class _StorePass:

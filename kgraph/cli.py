@@ -440,16 +440,18 @@ def build_(
     rdf = report.rdf
     if "kept" in rdf:
         settings.detail(
-            f"rdf: the statements of {rdf['of'] - rdf['kept']:,} of {rdf['of']:,} papers made; "
-            "the others' kept in the store and copied in graph.ttl (unchanged since the last "
-            "build)"
+            f"rdf: the statements of {rdf['of'] - rdf['kept']:,} of {rdf['of']:,} papers and "
+            f"{rdf['entities_of'] - rdf['entities_kept']:,} of {rdf['entities_of']:,} entities "
+            "made; the others' kept in the store and copied in graph.ttl (unchanged since the "
+            "last build)"
         )
     elif rdf:
         settings.detail(f"rdf: every paper's statements made ({rdf['full']})")
     how = report.store
     if how.get("loaded") == "updated in place":
         share = (
-            f"{how['papers_kept']:,} papers' graphs kept as they were"
+            f"{how['papers_kept']:,} papers' graphs and {how.get('entities_kept', 0):,} "
+            "entities' statements kept as they were"
             if "papers_kept" in how
             else f"{how['changed_share']:.1%} of the quads' bytes"
         )

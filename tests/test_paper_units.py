@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from kgraph.bundle import load_graph
 from kgraph.cli import cli
 from kgraph.rdf.delta import UnitIndex
-from kgraph.rdf.paper_units import PaperUnits, paper_digests, plan_reuse
+from kgraph.rdf.paper_units import BlockUnits, paper_digests, plan_reuse
 from kgraph.rdf.turtle import TAIL_MARK, UNIT_MARK, TurtleWriter
 
 SPACES = {"ex": "http://example.org/"}
@@ -120,30 +120,34 @@ def test_a_copy_past_the_end_of_the_previous_file_or_without_one_is_refused() ->
 # --- the plan -------------------------------------------------------------------------------
 
 
-def test_the_plan_keeps_the_papers_whose_digest_is_the_same() -> None:
+def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> None:
     _, graph = load_graph(seed_bundle())
     digests = paper_digests(graph)
-    papers = sorted(digests)
-    places = [(i * 10, 10, 1) for i in range(len(papers))]
-    units = PaperUnits.make(papers, digests, places, "sha")
-    units = PaperUnits.load(units.dump())
-    changed = papers[5]
-    digests = {**digests, changed: digests[changed] ^ 1, "paper:new": 7}
-    reuse, why = plan_reuse(graph, digests, units, Path("graph.ttl"), BASE)
+    nodes = sorted(digests)
+    papers = [n for n in nodes if n.startswith("paper:")]
+    entities = [n for n in nodes if n.startswith("entity:")]
+    assert len(papers) == 314 and len(entities) + len(papers) == len(nodes)
+    places = [(i * 10, 10, 1) for i in range(len(nodes))]
+    units = BlockUnits.make(nodes, digests, places, "sha")
+    units = BlockUnits.load(units.dump())
+    changed = {nodes[5], papers[5]}
+    digests = {**digests, **{n: digests[n] ^ 1 for n in changed}, "paper:new": 7, "entity:x/y": 8}
+    reuse, why = plan_reuse(digests, units, Path("graph.ttl"))
     assert reuse is not None and why == ""
-    assert reuse.keep == frozenset(papers) - {changed}
-    assert len(reuse.copies) == len(reuse.keep)
-    assert b"#c 0 10 1\n" in reuse.copies.values()
-    assert b"#c 50 10 1\n" not in reuse.copies.values()
-    # most papers changed: everything is made again
-    many = {p: d ^ 1 for p, d in digests.items()}
-    assert plan_reuse(graph, many, units, Path("graph.ttl"), BASE) == (
+    assert reuse.keep == frozenset(nodes) - changed
+    assert reuse.papers_kept == len(papers) - 1
+    assert reuse.copies.keys() == reuse.keep
+    assert reuse.copies[nodes[0]] == b"#c 0 10 1\n"
+    # most papers changed: everything is made again (the entities do not count)
+    many = {p: d ^ (p in papers[: len(papers) // 3 + 1]) for p, d in digests.items()}
+    assert plan_reuse(many, units, Path("graph.ttl")) == (
         None,
-        f"{len(many) - 1:,} of {len(many):,} papers changed (more than 30%)",  # one changed back
+        # the first 105 papers flipped, of which papers[5] back to its digest; paper:new
+        f"{len(papers) // 3 + 1:,} of {len(papers) + 1:,} papers changed (more than 30%)",
     )
     # units of other code
     units.code = "other"
-    assert plan_reuse(graph, digests, units, Path("graph.ttl"), BASE) == (
+    assert plan_reuse(digests, units, Path("graph.ttl")) == (
         None,
         "the code that makes the RDF changed",
     )
@@ -169,26 +173,53 @@ def test_a_paper_whose_evaluated_on_pair_loses_its_earlier_giver_changes() -> No
     assert {p for p in before if before[p] != after[p]} == {first, second}
 
 
-def test_a_paper_digest_follows_its_part_of_the_graph_only() -> None:
+def test_a_digest_follows_its_own_part_of_the_graph_only() -> None:
     _, graph = load_graph(seed_bundle())
     before = paper_digests(graph)
+
+    def changed() -> set[str]:
+        after = paper_digests(graph)
+        assert after.keys() == before.keys()
+        return {n for n in before if before[n] != after[n]}
+
     paper = next(
         n for n, d in graph.nodes(data=True) if d.get("kind") == "paper" and graph.out_degree(n)
     )
     target = next(iter(graph.successors(paper)))
-    graph.nodes[target]["name"] = "renamed"  # an entity's attribute: not the paper's RDF
-    assert paper_digests(graph) == before
+    graph.nodes[target]["name"] = "renamed"  # an entity's attribute: its block, not the paper's
+    assert changed() == {target}
     graph.nodes[paper]["title"] = "changed"
-    after = paper_digests(graph)
-    assert {p for p in before if before[p] != after[p]} == {paper}
+    assert changed() == {target, paper}
+    graph.nodes[paper]["title"] = graph.nodes[target]["name"] = "x"
+    before = paper_digests(graph)
+    # a co_occurs edge: the blocks of both its entities (their pairs and short lists)
+    u, v, k = next(
+        (u, v, k) for u, v, k, r in graph.edges(keys=True, data="relation") if r == "co_occurs"
+    )
+    graph.edges[u, v, k]["count"] += 1
+    assert changed() == {u, v}
+    graph.edges[u, v, k]["count"] -= 1
+    # an entity's papers: its block, and those of the entities whose usage rank it moves
+    top = min(
+        (n for n, kind in graph.nodes(data="kind") if kind == "entity"),
+        key=lambda n: (-graph.nodes[n]["papers"], n),
+    )
+    last = max(
+        (n for n, d in graph.nodes(data=True) if d.get("type") == graph.nodes[top]["type"]),
+        key=lambda n: (-graph.nodes[n]["papers"], n),
+    )
+    graph.nodes[last]["papers"] = graph.nodes[top]["papers"] + 1  # first now: all move down
+    moved = changed()
+    assert last in moved and top in moved
+    assert all(graph.nodes[n]["kind"] == "entity" for n in moved)
 
 
 def test_units_files_damaged_or_of_another_version_are_refused() -> None:
     with pytest.raises(ValueError, match="damaged"):
-        PaperUnits.load(b"not a zip")
-    units = PaperUnits.make(["paper:a"], {"paper:a": 1}, [(0, 3, 1)], "sha")
+        BlockUnits.load(b"not a zip")
+    units = BlockUnits.make(["paper:a"], {"paper:a": 1}, [(0, 3, 1)], "sha")
     data = units.dump()
-    assert PaperUnits.load(data).ttl_sha256 == "sha"
+    assert BlockUnits.load(data).ttl_sha256 == "sha"
     with np.load(io.BytesIO(data)) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["meta"] = np.frombuffer(
@@ -197,9 +228,9 @@ def test_units_files_damaged_or_of_another_version_are_refused() -> None:
     other = io.BytesIO()
     np.savez(other, **arrays)
     with pytest.raises(ValueError, match="not a units file of this version"):
-        PaperUnits.load(other.getvalue())
-    with pytest.raises(ValueError, match="1 papers, 0 Turtle blocks"):
-        PaperUnits.make(["paper:a"], {"paper:a": 1}, [], "sha")
+        BlockUnits.load(other.getvalue())
+    with pytest.raises(ValueError, match="1 nodes, 0 Turtle blocks"):
+        BlockUnits.make(["paper:a"], {"paper:a": 1}, [], "sha")
 
 
 def test_merging_unit_indexes_needs_every_kept_unit() -> None:
@@ -255,10 +286,16 @@ def test_an_add_makes_the_changed_papers_rdf_only_and_gives_the_bundle_built_in_
     grown: tuple[Path, str],
 ) -> None:
     folder, err = grown
-    made = re.search(r"rdf: the statements of ([\d,]+) of ([\d,]+) papers made", err)
+    made = re.search(
+        r"rdf: the statements of ([\d,]+) of ([\d,]+) papers "
+        r"and ([\d,]+) of ([\d,]+) entities made",
+        err,
+    )
     assert made, err
-    n_made, n_all = (int(g.replace(",", "")) for g in made.groups())
+    n_made, n_all, e_made, e_all = (int(g.replace(",", "")) for g in made.groups())
     assert 0 < n_made < n_all == 314
+    # (almost every entity of so few papers is ranked, and an add moves most ranks)
+    assert 0 < e_made < e_all
     assert "store: updated in place" in err
     one_go = seed_bundle()
     for name in ("graph.ttl", "graph.units.npz", "graph.json", "graph.html"):
@@ -312,25 +349,36 @@ def test_an_add_makes_every_statement_when_it_cannot_reuse(
     assert why in _grown_again(grown, tmp_path, spoil)
 
 
-def test_skipped_papers_give_empty_runs_and_the_same_entities_graph() -> None:
-    """An add's kept papers (``skip``): their runs are empty, every other run is the one a
-    full pass gives, the entities graph included (its ranks take the kept papers' dataset
-    introductions, say)."""
-    from kgraph.rdf.convert import statement_runs
+def test_skipped_blocks_give_empty_runs_with_their_units_and_the_same_rest() -> None:
+    """An add's kept papers and entities (``skip``): their runs are empty and name the store
+    units they keep, every other run is the one a full pass gives (the ranks of the rest take
+    the kept papers' dataset introductions, say)."""
+    from kgraph.rdf.convert import Run, statement_runs
 
     _, graph = load_graph(seed_bundle())
     papers = sorted(n for n, k in graph.nodes(data="kind") if k == "paper")
-    skip = set(papers[::2])
+    entities = [n for n, k in graph.nodes(data="kind") if k == "entity"]
+    skip = {*papers[::2], *entities[::3]}
     full = list(statement_runs(graph))
     part = list(statement_runs(graph, skip=skip))
-    assert len(full) == len(part) > len(papers)
-    for pnode, (g, spos, repeats), (g2, spos2, repeats2) in zip(
-        papers, full[: len(papers)], part[: len(papers)], strict=True
-    ):
-        assert g == g2
-        assert (spos2, repeats2) == (([], frozenset()) if pnode in skip else (spos, repeats))
-    entities = full[len(papers) :]
-    assert part[len(papers) :] == entities
-    ranked = [s for _, spos, _ in entities for s in spos if "recencyRank" in s]
+    assert len(full) == len(part) > len(papers) + len(entities)
+    blocks = len(papers) + len(entities)
+    assert [r.block for r in full[:blocks]] == [*papers, *entities]
+    assert all(r.block is None for r in full[blocks:])
+    for whole, run in zip(full, part, strict=True):
+        if run.block not in skip:
+            assert run == whole
+            continue
+        assert (run.graph, run.statements, run.block) == (whole.graph, [], whole.block)
+        # the units it keeps are those of its statements
+        units = set()
+        for spo in whole.statements:
+            s = spo.split(" ", 1)[0]
+            co = spo.split(" ")[1] == "<https://w3id.org/kgraph/ontology#coOccursWith>"
+            units.add(f"c {s}" if co else f"s {s}" if run.block in entities else f"g {run.graph}")
+        assert set(run.kept) == units and len(run.kept) == len(units)
+    assert any(len(r.kept) > 2 for r in part)  # an entity's short list of co-occurrences
+    ranked = [s for r in full[blocks:] for s in r.statements if "recencyRank" in s]
     introduced = [u for u, _, r in graph.edges(data="relation") if r == "introduces" and u in skip]
     assert ranked and introduced  # the kept papers' introductions are ranked too
+    assert isinstance(part[0], Run)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import kgraph.rdf.delta as delta
 import kgraph.rdf.paper_units as paper_units
 from kgraph.bundle import build
+from kgraph.rdf.convert import Run
 from kgraph.rdf.delta import CO_OCCURS, RunDigests, UnitIndex, load_runs, update_store
 from kgraph.rdf.store import MARKER, _counted
 
@@ -188,8 +189,9 @@ def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
     fresh = CliRunner().invoke(cli, ["-v", "build", SMALL_INPUT, "-o", str(tmp_path / "new")])
     assert fresh.exit_code == 0 and "kgraph: store: loaded whole\n" in fresh.stderr
     said = result.stderr.split("store: updated in place in ", 1)[1].split("\n")[0]
-    # (the seed bundle keeps its papers' digests: the add made the changed papers' quads only)
-    assert " units changed and " in said and " papers' graphs kept as they were), " in said
+    # (the seed bundle keeps its blocks' digests: the add made the changed blocks' quads only)
+    assert " units changed and " in said and " papers' graphs and " in said
+    assert " entities' statements kept as they were), " in said
     assert said.endswith(" added") and " quads removed and " in said
 
 
@@ -226,7 +228,7 @@ def write_quads(
     # runs as statement_runs gives them: one per paper graph, the entities graph in a few
     ordered = [*paper, *ents]
     stream = (
-        (g, [f"{s} {p} {o}" for _, s, p, o in group], frozenset())
+        Run(g, [f"{s} {p} {o}" for _, s, p, o in group], frozenset(), None if g == G else g)
         for g, group in (
             (g, list(grp)) for g, grp in itertools.groupby(ordered, key=lambda r: r[0])
         )
@@ -349,16 +351,17 @@ def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path:
     run in order, the union leaves out the repeats (wherever they fall among the chunks), and
     each unit's runs are recorded at their place in the file."""
     papers = [
-        (
+        Run(
             f"<http://x/graph/paper/{n}>",
             [f"<http://x/p{n}> <http://x/q> <http://x/o{k}>" for k in range(n % 7 + 1)],
             frozenset({0} if n % 3 == 0 else ()),
+            f"paper:{n}",
         )
         for n in range(2000)
     ]
     ents = [f"<http://x/e{k // 3}> <http://x/r> <http://x/v{k}>" for k in range(30)]
     ents += [f"<http://x/e{k}> {CO_OCCURS} <http://x/e{k + 1}>" for k in range(5)]
-    stream = [*papers, (G, ents, frozenset())]
+    stream = [*papers, Run(G, ents, frozenset())]
     runs = RunDigests(tmp_path / "r.npz", tmp_path / "k.txt", G)
     union: list[bytes] = []
     counts: dict[str, int] = {}
@@ -366,10 +369,13 @@ def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path:
     runs.close()
     data = b"".join(chunks)
     assert len(chunks) > 1  # chunks end between runs, not after each run
-    expected = [f"{spo} {g} .\n" for g, spos, _ in stream for spo in spos]
+    expected = [f"{spo} {g} .\n" for g, spos, *_ in stream for spo in spos]
     assert data.decode().splitlines(keepends=True) == expected
     kept = [
-        f"{spo} {g} .\n" for g, spos, rep in stream for i, spo in enumerate(spos) if i not in rep
+        f"{spo} {g} .\n"
+        for g, spos, rep, *_ in stream
+        for i, spo in enumerate(spos)
+        if i not in rep
     ]
     assert b"".join(union).decode().splitlines(keepends=True) == kept
     assert counts == {"quads": len(expected), "graphs": 2001}
@@ -394,7 +400,7 @@ def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path
     out = []
     for n, cuts in enumerate([(), (1, 2, 3), (5, 21, 22, 41, 49)]):
         bounds = [0, *cuts, len(ents)]
-        stream = [(G, ents[a:b], frozenset()) for a, b in itertools.pairwise(bounds)]
+        stream = [Run(G, ents[a:b], frozenset()) for a, b in itertools.pairwise(bounds)]
         runs = RunDigests(tmp_path / f"{n}.npz", tmp_path / f"{n}.txt", G)
         data = b"".join(_counted(iter(stream), {}, None, runs))
         runs.close()

@@ -41,7 +41,7 @@ from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import IO, TYPE_CHECKING, Any, Final, cast
+from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import networkx as nx
 
@@ -306,6 +306,20 @@ def _valid_iri(iri: str) -> bool:
 # --- the walk --------------------------------------------------------------------------------
 
 
+class Run(NamedTuple):
+    """Statements of one graph, as :func:`statement_runs` gives them."""
+
+    graph: str  #: the graph's term
+    statements: list[str]
+    repeats: frozenset[int]  #: the indexes of the statements that repeat another graph's
+    #: the graph node whose *block* the run is (a paper's named graph, an entity's
+    #: statements in the entities graph: see :func:`statement_runs`); None for the rest
+    block: str | None = None
+    #: for a block not made (no statements: an add keeps it from before), the store units
+    #: (:mod:`kgraph.rdf.delta`) it keeps
+    kept: tuple[str, ...] = ()
+
+
 class _Index:
     """The graph's edges bucketed once: by paper, by evaluating paper, by co-occurring source.
     Of a paper in ``skip`` (whose statements are not made) only the ``introduces`` edges,
@@ -356,7 +370,7 @@ def marked_statements(
     """:func:`iter_statements` as ``(graph term, "s p o", repeat)``: ``repeat`` is true for a
     statement whose triple was already given in another graph. One pass gives both the quads
     (all) and the union's triples (those not repeated)."""
-    for g, spos, repeats in statement_runs(graph, base, stats=stats):
+    for g, spos, repeats, *_ in statement_runs(graph, base, stats=stats):
         if not repeats:
             for spo in spos:
                 yield g, spo, False
@@ -371,15 +385,20 @@ def statement_runs(
     *,
     stats: dict[str, int] | None = None,
     skip: Container[str] = (),
-) -> Iterator[tuple[str, list[str], frozenset[int]]]:
-    """:func:`marked_statements` in runs of one graph: ``(graph term, statements, the indexes
-    of the repeats among them)``. Each paper's named graph is one run, so a consumer can
-    handle a paper's statements at once (the store's writer joins them in one call); the
-    entities graph comes in runs of a few thousand statements, which may end anywhere.
+) -> Iterator[Run]:
+    """:func:`marked_statements` in :class:`Run` s of one graph. The runs that are *blocks*
+    come first: each paper's named graph, one run a paper (sorted by id), then each entity's
+    statements in the entities graph, one run an entity (in the graph's order): its own
+    statements and ranks (``s``), its ``kg:coOccursWith`` pairs (``c``) and its short list
+    of co-occurring entities (an ``s`` unit for each ``kg:CoOccurrence`` node), which
+    depend on the entity's node, its ``co_occurs`` edges and its ranks only
+    (:func:`entity_extras`). The rest of the entities graph (organisations, the ranks of
+    mentions and results, leaderboards) follows in runs of a few thousand statements.
 
-    The papers in ``skip`` (graph nodes) come as empty runs: their statements are not made
-    (an add whose store and Turtle keep them from before); what the other graphs take from
-    them (organisations, the repeats of ``kg:evaluatedOn`` pairs) is taken all the same."""
+    The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs with the
+    store units they keep: their statements are not made (an add whose store and Turtle
+    keep them from before); what other runs take from them (organisations, the repeats of
+    ``kg:evaluatedOn`` pairs, ranks) is taken all the same."""
     base = normalise_base(base)
     index = _Index(graph, skip)
     nodes = graph.nodes
@@ -419,7 +438,7 @@ def statement_runs(
                     repeated += 1
                 else:
                     seen_evaluated.add(pair)
-            yield g, [], no_repeats
+            yield Run(g, [], no_repeats, pnode, (f"g {g}",))
             continue
         spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         repeats: set[int] = set()
@@ -430,31 +449,63 @@ def statement_runs(
             else:
                 seen_evaluated.add((src, dst))
             spos.append(f"{entity(src)} {evaluated_on} {entity(dst)}")
-        yield g, spos, frozenset(repeats) if repeats else no_repeats
+        yield Run(g, spos, frozenset(repeats) if repeats else no_repeats, pnode)
 
     g = _i(entities_graph_iri(base))
-    co_occurs_with = _KG["coOccursWith"]
-    spos = []
+    facts = _EntityFacts(graph, base, entity, index)
+    co_occurs_with, usage_rank, top_result = (
+        _KG["coOccursWith"],
+        _KG["usageRank"],
+        _KG["topResult"],
+    )
+    co_class, co_of, partner, shared = (
+        _KG["CoOccurrence"],
+        _KG["coOccurrenceOf"],
+        _KG["partner"],
+        _KG["sharedPapers"],
+    )
+    entities = f"{base}entity/"
     for node, attrs in nodes(data=True):
         if attrs.get("kind") != "entity":
             continue
-        spos.extend(_entity(node, attrs, entity))
         me = entity(node)
-        for other, _ in index.co_occurs.get(node, ()):
+        # named by the partner, not by the rank: a count that changes moves the ranks below
+        # it, and an add then changed every node of the list (85,000 store units for 1,000
+        # papers at 160k) where now it changes the pairs the add named
+        listed = [
+            (f"<{me[1:-1]}/co-occurrence/{other.removeprefix(entities)}>", other, -neg)
+            for neg, other in facts.partners.get(node, ())
+        ]
+        pairs = index.co_occurs.get(node, ())
+        if node in skip:
+            kept = [f"s {me}", *(["c " + me] if pairs else []), *(f"s {c}" for c, _, _ in listed)]
+            yield Run(g, [], no_repeats, node, tuple(kept))
+            continue
+        spos = list(_entity(node, attrs, entity))
+        rank = facts.usage.get(node)
+        if rank is not None:
+            spos.append(f"{me} {usage_rank} {_int(rank)}")
+        for r in facts.top_results.get(node, ()):
+            spos.append(f"{me} {top_result} <{r}>")
+        for other, _ in pairs:
             spos.append(f"{me} {co_occurs_with} {entity(other)}")
-        if len(spos) >= _CHUNK:
-            yield g, spos, no_repeats
-            spos = []
+        for c, other, count in listed:
+            spos.append(f"{c} {_A} {co_class}")
+            spos.append(f"{c} {co_of} {me}")
+            spos.append(f"{c} {partner} <{other}>")
+            spos.append(f"{c} {shared} {_int(count)}")
+        yield Run(g, spos, no_repeats, node)
+    spos = []
     for org in sorted(organisations):
         o = _i(f"{base}organization/{pct(org)}")
         spos.append(f"{o} {_A} {_ORG}")
         spos.append(f"{o} {_S_NAME} {_lit(org)}")
-    for spo in _derived(graph, index, base, papers, entity):  # millions at scale: in runs
+    for spo in _derived(graph, index, base, papers, facts, entity):  # thousands: in runs
         spos.append(spo)
         if len(spos) >= _CHUNK:
-            yield g, spos, no_repeats
+            yield Run(g, spos, no_repeats)
             spos = []
-    yield g, spos, no_repeats
+    yield Run(g, spos, no_repeats)
     if stats is not None:
         stats["repeated"] = repeated
 
@@ -469,42 +520,121 @@ def _paper_id(pnode: str, attrs: Mapping[str, Any]) -> str:
 _USAGE_GROUP: Final = {"benchmark": "dataset"}  #: datasets and benchmarks are ranked together
 
 
+class _EntityFacts:
+    """What an entity's statements take from the whole corpus (see :func:`_derived` for
+    what they mean), each entity's in its own block (:func:`statement_runs`):
+
+    - ``usage``: the ``kg:usageRank`` of the first :data:`RANKED` entities of each kind
+      (datasets and benchmarks together) by number of papers, then IRI;
+    - ``top_results``: per metric, its :data:`TOP_K` best results' IRIs (``kg:topResult``):
+      highest value first, then paper, then result IRI;
+    - ``partners``: per entity, its :data:`TOP_K` most co-occurring entities, as
+      ``(-papers, partner's IRI)`` (from ``index``, when given)."""
+
+    def __init__(
+        self,
+        graph: nx.MultiDiGraph,
+        base: str,
+        entity: Callable[[str], str],
+        index: _Index | None = None,
+    ) -> None:
+        nodes = graph.nodes
+        groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for n, attrs in nodes(data=True):
+            if attrs.get("kind") != "entity":
+                continue
+            count = attrs.get("papers")
+            if isinstance(count, int):
+                typ = str(attrs.get("type", ""))
+                groups[_USAGE_GROUP.get(typ, typ)].append((-count, entity(n)[1:-1], n))
+        self.usage: dict[str, int] = {}
+        for group in groups.values():
+            for rank, (_, _iri, n) in enumerate(sorted(group)[:RANKED], 1):
+                self.usage[n] = rank
+
+        #: metric -> its results (-value, paper IRI, result IRI), all of them, sorted
+        self.by_metric: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+        #: (metric, dataset) -> the same
+        self.boards: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)
+        for rnode, attrs in nodes(data=True):
+            if attrs.get("kind") != "result" or not attrs.get("metric"):
+                continue
+            value = attrs.get("value")
+            if not isinstance(value, (int, float)) or _dec(value) is None:
+                continue
+            pnode = str(attrs.get("paper", ""))
+            pid = _paper_id(pnode, nodes[pnode])
+            row = (-float(value), paper_iri(base, pid), _result_term(base, pid, rnode)[1:-1])
+            self.by_metric[str(attrs["metric"])].append(row)
+            if attrs.get("dataset"):
+                self.boards[(str(attrs["metric"]), str(attrs["dataset"]))].append(row)
+        for rows in self.by_metric.values():
+            rows.sort()
+        self.top_results: dict[str, list[str]] = {
+            m: [r for _, _, r in rows[:TOP_K]] for m, rows in self.by_metric.items()
+        }
+
+        partners: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for u, others in index.co_occurs.items() if index is not None else ():
+            for v, count in others:
+                partners[u].append((-count, entity(v)[1:-1]))
+                partners[v].append((-count, entity(u)[1:-1]))
+        self.partners: dict[str, list[tuple[int, str]]] = {
+            n: sorted(listed)[:TOP_K] for n, listed in partners.items()
+        }
+
+
+def entity_extras(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> dict[str, bytes]:
+    """Per entity node that has any, what its block's statements take from the corpus'
+    ranks (its ``kg:usageRank``, a metric's ``kg:topResult`` list), as bytes that change
+    whenever they do: with the entity's node and its ``co_occurs`` edges (its lines in
+    ``graph.json``), all its block is made from (:mod:`kgraph.rdf.paper_units`)."""
+    import orjson
+
+    base = normalise_base(base)
+    start = entity_prefix(base)
+
+    def entity(node: str) -> str:
+        return f"<{start}{entity_path(node.removeprefix('entity:'))}>"
+
+    facts = _EntityFacts(graph, base, entity)
+    out: dict[str, bytes] = {}
+    for node in {*facts.usage, *facts.top_results}:
+        out[node] = orjson.dumps([facts.usage.get(node), facts.top_results.get(node, [])])
+    return out
+
+
 def _derived(
     graph: nx.MultiDiGraph,
     index: _Index,
     base: str,
     papers: list[str],
+    facts: _EntityFacts,
     entity: Callable[[str], str],
 ) -> Iterator[str]:
     """Facts that depend on the whole corpus, materialised so the canned questions read a few
-    triples instead of grouping and sorting millions (Oxigraph sorts by looking every term up):
+    triples instead of grouping and sorting millions (Oxigraph sorts by looking every term up).
+    In each entity's block (:func:`statement_runs`, from :class:`_EntityFacts`):
 
     - ``kg:usageRank`` of the first :data:`RANKED` entities of each kind (datasets and
       benchmarks together) by number of papers, then IRI;
-    - ``kg:recencyRank`` of the first :data:`RANKED` ``introduces`` mentions: newest paper
-      first (full dates first), then paper IRI, then entity IRI;
     - per entity, its :data:`TOP_K` most co-occurring entities as ``kg:CoOccurrence`` nodes
       (``kg:coOccurrenceOf``, ``kg:partner``, ``kg:sharedPapers``), each named
       ``<entity>/co-occurrence/<partner's type>/<partner's slug>``;
-    - per metric, its :data:`TOP_K` best results (``kg:topResult``, ``kg:metricRank``), and per
-      metric and dataset a ``kg:Leaderboard`` with its :data:`TOP_K` best results
-      (``kg:entry``, ``kg:leaderboardRank``): highest value first, then paper, then result IRI.
+    - per metric, its :data:`TOP_K` best results (``kg:topResult``);
+
+    and here, after the blocks:
+
+    - ``kg:recencyRank`` of the first :data:`RANKED` ``introduces`` mentions: newest paper
+      first (full dates first), then paper IRI, then entity IRI;
+    - the rank of each of a metric's best results (``kg:metricRank``: highest value first,
+      then paper, then result IRI), and per metric and dataset a ``kg:Leaderboard`` with its
+      :data:`TOP_K` best results (``kg:entry``, ``kg:leaderboardRank``).
 
     Ranks follow the order of the canned queries, so a query that filters on a rank returns the
     rows the full aggregate would. Every rank is 1-based."""
     nodes = graph.nodes
     key = {n: entity(n)[1:-1] for n, k in nodes(data="kind") if k == "entity"}
-
-    groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-    for n, iri in key.items():
-        attrs = nodes[n]
-        count = attrs.get("papers")
-        if isinstance(count, int):
-            typ = str(attrs.get("type", ""))
-            groups[_USAGE_GROUP.get(typ, typ)].append((-count, iri, n))
-    for group in groups.values():
-        for rank, (_, iri, _n) in enumerate(sorted(group)[:RANKED], 1):
-            yield f"<{iri}> {_KG['usageRank']} {_int(rank)}"
 
     introductions: list[tuple[str, str, str, str]] = []  # issued, paper, entity, mention
     for pnode in papers:
@@ -521,42 +651,10 @@ def _derived(
     for rank, (*_, m) in enumerate(introductions[:RANKED], 1):
         yield f"<{m}> {_KG['recencyRank']} {_int(rank)}"
 
-    partners: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for u, others in index.co_occurs.items():
-        for v, count in others:
-            partners[u].append((-count, key[v]))
-            partners[v].append((-count, key[u]))
-    entities = f"{base}entity/"
-    for n in sorted(partners, key=key.__getitem__):
-        me = key[n]
-        for neg, other in sorted(partners[n])[:TOP_K]:
-            # named by the partner, not by the rank: a count that changes moves the ranks
-            # below it, and an add then changed every node of the list (85,000 store units
-            # for 1,000 papers at 160k) where now it changes the pairs the add named
-            c = f"<{me}/co-occurrence/{other.removeprefix(entities)}>"
-            yield f"{c} {_A} {_KG['CoOccurrence']}"
-            yield f"{c} {_KG['coOccurrenceOf']} <{me}>"
-            yield f"{c} {_KG['partner']} <{other}>"
-            yield f"{c} {_KG['sharedPapers']} {_int(-neg)}"
-
-    by_metric: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
-    boards: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)
-    for rnode, attrs in nodes(data=True):
-        if attrs.get("kind") != "result" or not attrs.get("metric"):
-            continue
-        value = attrs.get("value")
-        if not isinstance(value, (int, float)) or _dec(value) is None:
-            continue
-        pnode = str(attrs.get("paper", ""))
-        pid = _paper_id(pnode, nodes[pnode])
-        row = (-float(value), paper_iri(base, pid), _result_term(base, pid, rnode)[1:-1])
-        by_metric[str(attrs["metric"])].append(row)
-        if attrs.get("dataset"):
-            boards[(str(attrs["metric"]), str(attrs["dataset"]))].append(row)
-    for metric in sorted(by_metric, key=key.__getitem__):
-        for rank, (_, _, r) in enumerate(sorted(by_metric[metric])[:TOP_K], 1):
-            yield f"<{key[metric]}> {_KG['topResult']} <{r}>"
+    for metric in sorted(facts.top_results, key=key.__getitem__):
+        for rank, r in enumerate(facts.top_results[metric], 1):
             yield f"<{r}> {_KG['metricRank']} {_int(rank)}"
+    boards = facts.boards
     for metric, dataset in sorted(boards, key=lambda md: (key[md[0]], key[md[1]])):
         m_local = key[metric].removeprefix(f"{base}entity/")
         d_local = key[dataset].removeprefix(f"{base}entity/")

@@ -81,6 +81,11 @@ def _h64(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=8).digest()
 
 
+def key_hash(text: str) -> bytes:
+    """``text``'s key as the 8 bytes of :func:`key64` (little-endian)."""
+    return _h64(text.encode("utf-8"))
+
+
 def key64(text: str) -> int:
     """``text``'s 64-bit key, as the unit index holds the keys of the units (``_h64`` of its
     UTF-8 bytes, little-endian)."""
@@ -224,7 +229,14 @@ class UnitIndex:
         ValueError if ``other`` lacks one."""
         if not keys:
             return self
-        wanted = np.unique(np.frombuffer(b"".join(_h64(k.encode("utf-8")) for k in keys), "<u8"))
+        hashes = np.frombuffer(b"".join(key_hash(k) for k in keys), "<u8")
+        return self.merged_hashes(other, hashes)
+
+    def merged_hashes(self, other: UnitIndex, hashes: np.ndarray) -> UnitIndex:
+        """:meth:`merged` for the units whose keys' hashes (:func:`key64`) are ``hashes``."""
+        if not len(hashes):
+            return self
+        wanted = np.unique(hashes)
         found, pos = other.lookup(UnitIndex(wanted, wanted, wanted, wanted, b""))
         if not found.all():
             raise ValueError(f"the previous store lacks {int((~found).sum())} kept units")

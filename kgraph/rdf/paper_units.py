@@ -1,22 +1,30 @@
-"""What an add keeps of each paper's RDF: which papers' statements it can take from before.
+"""What an add keeps of the RDF: which papers' and entities' statements it can take from before.
 
-A paper's named graph (its statements in the store, its block of ``graph.ttl``) is made from
-the paper's own part of the graph only (:func:`kgraph.rdf.convert.statement_runs`): its
-node, its edges, its result nodes, and the ``evaluated_on`` edges it is the provenance of
-(entities appear in it by their ids, which are in the edges). A 64-bit digest of that
-part (:func:`paper_digests`: its lines in ``graph.json``, whose writer sums their SHA-1s as
-it goes) tells an add whether the paper's statements can have changed. The bundle keeps,
-in ``graph.units.npz`` (:data:`kgraph.bundle.UNITS`), each paper's digest and where its
-block lies in ``graph.ttl`` (and how many statements it holds); the store keeps each named
-graph's quads digest (:mod:`kgraph.rdf.delta`).
+The statements come in *blocks* (:func:`kgraph.rdf.convert.statement_runs`), each made from
+one node's own part of the graph only:
+
+- a paper's named graph: its node, its edges, its result nodes, and the ``evaluated_on``
+  edges it is the provenance of (entities appear in it by their ids, which are in the edges);
+- an entity's statements in the entities graph: its node, its ``co_occurs`` edges (its
+  ``kg:coOccursWith`` pairs and its short list of co-occurring entities), and what it takes
+  from the corpus' ranks (its ``kg:usageRank``, a metric's ``kg:topResult`` list:
+  :func:`kgraph.rdf.convert.entity_extras`).
+
+A 64-bit digest of that part (:func:`paper_digests`: its lines in ``graph.json``, whose writer
+sums their SHA-1s as it goes, and for an entity its ranks) tells an add whether the block's
+statements can have changed. The bundle keeps, in ``graph.units.npz``
+(:data:`kgraph.bundle.UNITS`), each block's digest and where it lies in ``graph.ttl`` (and how
+many statements it holds); the store keeps each of its units' quads digest
+(:mod:`kgraph.rdf.delta`: a paper's graph, an entity's statements, its pairs, each node of
+its short list).
 
 The union (``graph.ttl``) leaves out of a paper's block the ``kg:evaluatedOn`` pairs an
 earlier paper gives: those pairs count in the digest too (:func:`unit_digests`). An add
-(:class:`Reuse`) then makes the statements of the papers whose digest changed and of the new
-ones; every other paper's block is copied from the previous ``graph.ttl``, and its quads
-stay in the store, which is updated with the rest (:func:`kgraph.rdf.delta.update_store`).
-The entities graph is made whole (entity counts, co-occurrences and the corpus-wide ranks
-change with any add). The file also records the RDF mapping's code
+(:class:`Reuse`) then makes the statements of the blocks whose digest changed and of the new
+ones; every other block is copied from the previous ``graph.ttl``, and its quads stay in the
+store, which is updated with the rest (:func:`kgraph.rdf.delta.update_store`). What the
+entities graph holds besides the blocks (organisations, the ranks of mentions and results,
+leaderboards) is made whole. The file also records the RDF mapping's code
 (:func:`code_fingerprint`): Turtle written by other code is not copied.
 """
 
@@ -36,9 +44,10 @@ import numpy as np
 import orjson
 
 from .._hashing import source_fingerprint
+from ..exporters import DEFAULT_BASE
 from .delta import key64
 
-__all__ = ["PaperUnits", "Reuse", "code_fingerprint", "paper_digests", "paper_key"]
+__all__ = ["BlockUnits", "Reuse", "code_fingerprint", "node_key", "paper_digests"]
 
 _VERSION: Final = 1
 #: an add makes the store's quads whole (and loads them) when more papers than this share
@@ -47,9 +56,9 @@ MAX_CHANGED: Final = 0.3
 _MASK64: Final = (1 << 64) - 1
 
 
-def paper_key(pnode: str) -> int:
-    """A paper graph node's 64-bit key (the store's unit keys' hash)."""
-    return key64(pnode)
+def node_key(node: str) -> int:
+    """A graph node's 64-bit key (the store's unit keys' hash)."""
+    return key64(node)
 
 
 @lru_cache(maxsize=1)
@@ -71,9 +80,9 @@ def add_line(digests: dict[str, int], paper: str, line: bytes) -> None:
 
 
 def paper_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
-    """Every paper node's digest of its part of ``graph`` (see the module doc): the sum of
-    the digests of its lines in ``graph.json`` (as the build takes them while writing it),
-    with :func:`unit_digests`' pairs."""
+    """Every paper and entity node's digest of its part of ``graph`` (see the module doc):
+    the sum of the digests of its lines in ``graph.json`` (as the build takes them while
+    writing it), with what :func:`unit_digests` adds."""
     from ..bundle import write_graph_json
 
     digests: dict[str, int] = {}
@@ -81,11 +90,17 @@ def paper_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
     return unit_digests(graph, digests)
 
 
-def unit_digests(graph: nx.MultiDiGraph, line_digests: Mapping[str, int]) -> dict[str, int]:
-    """Every paper's digest of what its block of ``graph.ttl`` is made from: its lines
-    (``line_digests``, from :func:`paper_digests` or graph.json's writer; 0 for a paper
-    without) and the ``kg:evaluatedOn`` pairs the union leaves out of it, those an earlier
-    paper (by node id, the order of the blocks) also gives."""
+def unit_digests(
+    graph: nx.MultiDiGraph, line_digests: Mapping[str, int], base: str = DEFAULT_BASE
+) -> dict[str, int]:
+    """Every paper's and entity's digest of what its block of ``graph.ttl`` is made from: its
+    lines (``line_digests``, from :func:`paper_digests` or graph.json's writer; 0 for a
+    node without), for a paper with the ``kg:evaluatedOn`` pairs the union leaves out of it
+    (those an earlier paper, by node id, the order of the blocks, also gives), for an entity
+    with what its block takes from the corpus' ranks
+    (:func:`~kgraph.rdf.convert.entity_extras`)."""
+    from .convert import entity_extras
+
     holders: dict[tuple[str, str], list[str]] = {}
     for node, kind in graph.nodes(data="kind"):
         if kind != "entity":
@@ -98,14 +113,19 @@ def unit_digests(graph: nx.MultiDiGraph, line_digests: Mapping[str, int]) -> dic
     for pair, papers in holders.items():
         for pnode in sorted(papers)[1:]:
             dropped.setdefault(pnode, []).append(pair)
+    extras = entity_extras(graph, base)
     out: dict[str, int] = {}
-    for pnode, kind in graph.nodes(data="kind"):
-        if kind != "paper":
-            continue
-        digest = line_digests.get(pnode, 0)
-        if pnode in dropped:
-            digest = (digest + line_digest(orjson.dumps(sorted(dropped[pnode])))) & _MASK64
-        out[pnode] = digest
+    for node, kind in graph.nodes(data="kind"):
+        if kind == "paper":
+            digest = line_digests.get(node, 0)
+            if node in dropped:
+                digest = (digest + line_digest(orjson.dumps(sorted(dropped[node])))) & _MASK64
+            out[node] = digest
+        elif kind == "entity":
+            digest = line_digests.get(node, 0)
+            if node in extras:
+                digest = (digest + line_digest(extras[node])) & _MASK64
+            out[node] = digest
     return out
 
 
@@ -115,9 +135,10 @@ class _Discard:
 
 
 @dataclass
-class PaperUnits:
-    """Per paper (rows in the order of ``graph.ttl``'s blocks): its key, its digest, and its
-    block's offset, length and statements in ``graph.ttl``; ``ttl_sha256``: that file's."""
+class BlockUnits:
+    """Per block, paper or entity (rows in the order of ``graph.ttl``'s blocks): its node's
+    key, its digest, and its offset, length and statements in ``graph.ttl``;
+    ``ttl_sha256``: that file's."""
 
     key: np.ndarray
     digest: np.ndarray
@@ -130,19 +151,19 @@ class PaperUnits:
     @classmethod
     def make(
         cls,
-        papers: Iterable[str],
+        nodes: Iterable[str],
         digests: Mapping[str, int],
         places: list[Any],
         ttl_sha256: str,
-    ) -> PaperUnits:
-        """The units of ``papers`` (graph nodes, in the order of their blocks), their
-        ``digests``, and the ``places`` the Turtle writer gave for their blocks."""
-        order = list(papers)
+    ) -> BlockUnits:
+        """The units of the blocks of ``nodes`` (papers and entities, in the order of their
+        blocks), their ``digests``, and the ``places`` the Turtle writer gave the blocks."""
+        order = list(nodes)
         if len(order) != len(places):
-            raise ValueError(f"{len(order)} papers, {len(places)} Turtle blocks")
+            raise ValueError(f"{len(order)} nodes, {len(places)} Turtle blocks")
         table = np.array(places, dtype=np.uint64).reshape(-1, 3)
         return cls(
-            np.array([paper_key(p) for p in order], dtype=np.uint64),
+            np.array([node_key(p) for p in order], dtype=np.uint64),
             np.array([digests[p] for p in order], dtype=np.uint64),
             table[:, 0],
             table[:, 1],
@@ -170,7 +191,7 @@ class PaperUnits:
         return buf.getvalue()
 
     @classmethod
-    def load(cls, data: bytes) -> PaperUnits:
+    def load(cls, data: bytes) -> BlockUnits:
         """What :meth:`dump` wrote (ValueError if it is not)."""
         try:
             with np.load(io.BytesIO(data)) as z:
@@ -192,47 +213,44 @@ class PaperUnits:
 
 @dataclass
 class Reuse:
-    """What an add takes from the bundle it grows: the papers whose statements are not made
-    again (``keep``: graph nodes), each one's ``#c`` mark for the Turtle writer (by named
-    graph IRI, in ``copies``; made by the store pass), ``previous_ttl`` to copy them from."""
+    """What an add takes from the bundle it grows: the blocks whose statements are not made
+    again (``keep``: graph nodes, papers and entities; ``papers_kept`` of them papers), each
+    one's ``#c`` mark for the Turtle writer (by node, in ``copies``), ``previous_ttl`` to
+    copy them from."""
 
     keep: frozenset[str]
     copies: dict[str, bytes]
     previous_ttl: Path
+    papers_kept: int = 0
 
 
 def plan_reuse(
-    graph: nx.MultiDiGraph,
-    digests: Mapping[str, int],
-    units: PaperUnits,
-    previous_ttl: Path,
-    base: str,
+    digests: Mapping[str, int], units: BlockUnits, previous_ttl: Path
 ) -> tuple[Reuse | None, str]:
-    """The papers of ``graph`` whose statements an add can keep (see the module doc); None
-    and why, when it should make them all (the units come from other code, or too many
-    papers changed)."""
-    from .convert import _paper_id
-    from .namespaces import paper_graph_iri
-
+    """The papers and entities (graph nodes, with their ``digests``) whose statements an add
+    can keep (see the module doc); None and why, when it should make them all (the units
+    come from other code, or too many papers changed)."""
     if units.code != code_fingerprint():
         return None, "the code that makes the RDF changed"
     rows = units.rows()
-    nodes = graph.nodes
     keep: set[str] = set()
     copies: dict[str, bytes] = {}
-    for pnode, digest in digests.items():
-        row = rows.get(paper_key(pnode))
+    papers = kept_papers = 0
+    for node, digest in digests.items():
+        paper = node.startswith("paper:")
+        papers += paper
+        row = rows.get(node_key(node))
         if row is None or int(units.digest[row]) != digest:
             continue
-        keep.add(pnode)
-        g = f"<{paper_graph_iri(base, _paper_id(pnode, nodes[pnode]))}>"
-        copies[g] = b"#c %d %d %d\n" % (
+        keep.add(node)
+        kept_papers += paper
+        copies[node] = b"#c %d %d %d\n" % (
             int(units.offset[row]),
             int(units.length[row]),
             int(units.statements[row]),
         )
-    changed = len(digests) - len(keep)
-    if changed > MAX_CHANGED * max(1, len(digests)):
+    changed = papers - kept_papers
+    if changed > MAX_CHANGED * max(1, papers):
         share = f"more than {MAX_CHANGED:.0%}"
-        return None, f"{changed:,} of {len(digests):,} papers changed ({share})"
-    return Reuse(frozenset(keep), copies, previous_ttl), ""
+        return None, f"{changed:,} of {papers:,} papers changed ({share})"
+    return Reuse(frozenset(keep), copies, previous_ttl, kept_papers), ""

@@ -36,7 +36,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,8 +50,8 @@ import networkx as nx
 
 from .. import __version__
 from ..exporters import DEFAULT_BASE
-from .convert import RDF_VERSION, statement_runs
-from .delta import RunDigests, UnitIndex, disk_size, load_runs, update_store
+from .convert import RDF_VERSION, Run, statement_runs
+from .delta import RunDigests, UnitIndex, disk_size, key_hash, load_runs, update_store
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 from .paper_units import Reuse
 from .turtle import TAIL_MARK, UNIT_MARK
@@ -231,11 +232,12 @@ def open_store(
 
 
 def _counted(
-    stream: Iterator[tuple[str, list[str], frozenset[int]]],
+    stream: Iterator[Run],
     counts: dict[str, int],
     union: Callable[[bytes], object] | None,
     runs: RunDigests,
     marks: Mapping[str, bytes] | None = None,
+    kept: Blocks | None = None,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.statement_runs`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
@@ -243,56 +245,73 @@ def _counted(
     to be ignored (most chunks have no repeat and are passed as they are). ``runs`` is told
     of every run of one unit's statements (:mod:`kgraph.rdf.delta`): chunks end between
     runs. A paper's named graph is one unit, written with one join; in the entities graph a
-    run is each longest stretch of statements of one unit, wherever the stream's runs end
-    (so the runs, and the units' digests, do not depend on how the stream is cut).
+    run is each longest stretch of statements of one unit within a block, wherever the
+    stream's runs end (so the runs, and the units' digests, do not depend on how the stream
+    is cut).
 
     ``marks`` (for :class:`~kgraph.rdf.turtle.TurtleWriter`): the union also gets a ``#u``
-    line before each paper's graph, ``#t`` before the entities graph, and for a paper whose
-    run is empty (not made: see ``skip`` in :func:`~kgraph.rdf.convert.statement_runs`) the
-    line ``marks`` gives for its graph term."""
+    line before each block (a paper's graph, an entity's statements), ``#t`` before the
+    statements after the blocks, and for a block not made (an empty run: see ``skip`` in
+    :func:`~kgraph.rdf.convert.statement_runs`) the line ``marks`` gives for its node.
+    ``kept`` is told of every block, in order, and of the store units the blocks not made
+    keep."""
     parts: list[bytes] = []  #: the chunk so far, run by run
-    kept: list[bytes] = []  #: the same without the repeats, when there are any (or marks)
+    union_parts: list[bytes] = []  #: the same without the repeats, when there are any (or marks)
     pending = n = 0
     graphs: set[str] = set()
     entities, co = runs.entities_graph, runs.co_occurs
     tail_e = f" {entities} .\n"
     unit = ""  #: the unit of the entities graph's run being collected
     collected: list[str] = []  #: its statements
-    tail_marked = False
+    in_block = False  #: the last run was a block
 
-    def run(key: str, data: bytes, union_data: bytes | None = None, mark: bytes = b"") -> None:
+    def run(key: str, data: bytes, union_data: bytes | None = None) -> None:
         """A run of unit ``key``; ``union_data``: the run without its repeats, if any."""
         runs.add(key, data)
         parts.append(data)
         if marks is not None:
-            if mark:
-                kept.append(mark)
-            kept.append(data if union_data is None else union_data)
+            union_parts.append(data if union_data is None else union_data)
         elif union_data is not None:
-            if not kept:  # from here on this chunk's union is told apart
-                kept.extend(parts[:-1])
-            kept.append(union_data)
-        elif kept:
-            kept.append(data)
+            if not union_parts:  # from here on this chunk's union is told apart
+                union_parts.extend(parts[:-1])
+            union_parts.append(union_data)
+        elif union_parts:
+            union_parts.append(data)
 
     def close() -> None:
         if collected:
             run(unit, _lines(collected, tail_e))
             collected.clear()
 
-    for g, spos, repeats in stream:
-        if not spos:
-            if marks is not None and g in marks:  # a paper kept from before
-                kept.append(marks[g])
+    for g, spos, repeats, block, keeps in stream:
+        if block is not None:
+            close()
+            if kept is not None:
+                kept.order.append(block)
+            if not spos:  # a block kept from before
+                if kept is not None:
+                    kept.keep(keeps)
+                if keeps:
+                    graphs.add(g)
+                if marks is not None and block in marks:
+                    union_parts.append(marks[block])
                 pending += 1
+                in_block = True
+                continue
+            if marks is not None:
+                union_parts.append(UNIT_MARK)
+            in_block = True
+        elif in_block:
+            close()
+            if marks is not None:
+                union_parts.append(TAIL_MARK)
+            in_block = False
+        if not spos:
             continue
         graphs.add(g)
         n += len(spos)
         pending += len(spos)
         if g == entities:
-            if marks is not None and not tail_marked:
-                kept.append(TAIL_MARK)
-                tail_marked = True
             for spo in spos:
                 s = spo[: spo.index(" ")]
                 key = ("c " if spo.startswith(co, len(s)) else "s ") + s
@@ -304,20 +323,39 @@ def _counted(
             close()
             tail = f" {g} .\n"  # a paper's graph: one unit, one run
             data = _lines(spos, tail)
-            mark = UNIT_MARK if marks is not None else b""
             if repeats:
                 rest = [spo for i, spo in enumerate(spos) if i not in repeats]
-                run("g " + g, data, _lines(rest, tail), mark)
+                run("g " + g, data, _lines(rest, tail))
             else:
-                run("g " + g, data, None, mark)
-        if pending >= 4096 and (parts or kept):  # (the run being collected is not in parts)
-            yield _flush(parts, kept, union)
+                run("g " + g, data, None)
+        if pending >= 4096 and (parts or union_parts):  # (the run collected is not in parts)
+            yield _flush(parts, union_parts, union)
             pending = 0
     close()
-    if parts or kept:
-        yield _flush(parts, kept, union)
+    if parts or union_parts:
+        yield _flush(parts, union_parts, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
+
+
+@dataclass
+class Blocks:
+    """What :func:`_counted` tells of the blocks: their nodes in order, and the store units
+    of those kept from before (their keys' 64-bit hashes, :func:`kgraph.rdf.delta.key64`,
+    8 bytes each: an add at 160k keeps about a million)."""
+
+    order: list[str] = field(default_factory=list)
+    units: bytearray = field(default_factory=bytearray)
+
+    def keep(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.units += key_hash(key)
+
+    def kept(self) -> Any:
+        """The hashes, as a numpy array."""
+        import numpy as np
+
+        return np.frombuffer(bytes(self.units), dtype="<u8")
 
 
 def _lines(spos: list[str], tail: str) -> bytes:
@@ -441,11 +479,15 @@ class StoreLoader:
         self.previous = previous
         #: the union is marked for the Turtle writer (kgraph.rdf.turtle)
         self.marks = marks
-        #: an add's papers whose quads the previous store keeps (kgraph.rdf.paper_units):
-        #: their quads are not made, and the store must be updated in place
+        #: an add's blocks (papers, entities) whose quads the previous store keeps
+        #: (kgraph.rdf.paper_units): their quads are not made, and the store must be updated
+        #: in place
         self.reuse = reuse
         if reuse is not None and (previous is None or not defer_load):
             raise ValueError("reusing papers needs a deferred load and the previous store")
+        #: the blocks of the statements made (kgraph.rdf.paper_units), and the store units
+        #: of those kept from before
+        self.blocks = Blocks()
         self.update: dict[str, Any] | None = None  #: what an update in place did
         self.update_failed: str | None = None  #: why an update in place was given up
         self.update_skipped: str | None = None  #: why no update in place was tried
@@ -468,6 +510,7 @@ class StoreLoader:
             raise TypeError("a StoreLoader still making or loading quads cannot be pickled")
         state = dict(self.__dict__)
         del state["_ox"], state["_stop"]
+        state["blocks"] = Blocks([], self.blocks.units)  # (their order made the units file)
         state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
         return state
 
@@ -492,6 +535,7 @@ class StoreLoader:
                         union,
                         self._runs,
                         (reuse.copies if reuse else {}) if self.marks else None,
+                        self.blocks,
                     ):
                         if self._stop.is_set():
                             raise _Stopped
@@ -548,8 +592,8 @@ class StoreLoader:
             if len(old) != info.get("units"):
                 raise ValueError(f"{folder}: the unit index does not match the store")
             total = self.counts["quads"]
-            if self.reuse is not None:  # the kept papers' units, as the previous store has them
-                units = units.merged(old, [f"g {g}" for g in self.reuse.copies])
+            if self.reuse is not None:  # the kept blocks' units, as the previous store has them
+                units = units.merged_hashes(old, self.blocks.kept())
                 total = int(info["quads"])  # about the same: only to decide on compacting
             # bytes per quad of the store when last compacted (loaded whole, say)
             ratio = info.get("compact_bytes_per_quad")
@@ -580,8 +624,8 @@ class StoreLoader:
                     self.counts["quads"] = (
                         int(info["quads"]) - update["quads_removed"] + update["quads_added"]
                     )
-                    self.counts["graphs"] += len(self.reuse.keep)
-                    update["papers_kept"] = len(self.reuse.keep)
+                    update["papers_kept"] = self.reuse.papers_kept
+                    update["entities_kept"] = len(self.reuse.keep) - self.reuse.papers_kept
                 return update
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
@@ -662,7 +706,7 @@ class StoreLoader:
             if self._deferred:
                 self._units = units
                 self.update = self._update(units, runs)
-                units = self._units  # with the kept papers' units, when reused
+                units = self._units  # with the kept blocks' units, when reused
                 if self.update is None:
                     self._load()
             self.quads.unlink(missing_ok=True)

@@ -10,11 +10,13 @@ store's N-Quads (see :class:`kgraph.rdf.store.StoreLoader`) instead of convertin
 second time and round-tripping every triple through pyoxigraph's Python objects.
 
 **Blocks.** The build's statements come with marks (N-Quads comment lines, which no statement
-starts with): ``#u`` before each paper's named graph, ``#t`` before the entities graph, and
-``#c OFFSET LENGTH STATEMENTS`` in place of a paper whose block is to be copied from the
-previous ``graph.ttl`` (an add: see :mod:`kgraph.rdf.paper_units`). At a mark the statement
-being written is ended, so a paper's block (from its first subject to the ``.`` of its last)
-is the same bytes whatever comes before or after it; the writer records where each block lies.
+starts with): ``#u`` before each block (a paper's named graph, an entity's statements in the
+entities graph: see :func:`kgraph.rdf.convert.statement_runs`), ``#t`` before the statements
+that follow the blocks, and ``#c OFFSET LENGTH STATEMENTS`` in place of a block to be copied
+from the previous ``graph.ttl`` (an add: see :mod:`kgraph.rdf.paper_units`). At a mark the
+statement being written is ended, so a block (from its first subject to the ``.`` of its
+last) is the same bytes whatever comes before or after it; the writer records where each
+block lies.
 
 A prefixed name is used only when the local part is a valid Turtle ``PN_LOCAL`` made of ASCII
 letters, digits, ``_ - . :``, ``%XX`` and ``/`` (escaped as ``\\/``); any other IRI is
@@ -124,7 +126,7 @@ class TurtleWriter:
         if mark == UNIT_MARK[:-1]:
             self._block = (self.written, self.count)
         elif mark == TAIL_MARK[:-1]:
-            pass  # (it ends the last paper's block, as every mark does)
+            pass  # (it ends the last block, as every mark does)
         elif mark.startswith(b"#c "):
             if previous is None:
                 raise ValueError("a block to copy, but no previous Turtle to copy it from")
