@@ -123,9 +123,9 @@ class ExportContext:
 
 class StatementSink(Protocol):
     """Writes a file from the union of the graph's RDF statements, given as chunks of N-Quads
-    lines (graph terms to be ignored) with marks, comment lines that place each paper's
+    lines (graph terms to be ignored) with marks, comment lines that place each block's
     statements (:mod:`kgraph.rdf.turtle`). ``close`` finishes the file and returns its
-    ``{"sha256", "bytes"}`` and the ``places`` of the papers' blocks; ``abort`` stops without
+    ``{"sha256", "bytes"}`` and the ``places`` of the blocks; ``abort`` stops without
     finishing."""
 
     def write(self, chunk: bytes) -> None: ...
@@ -1167,13 +1167,14 @@ def _write(
             mark = _stage_exports(staging, [exports["json"]], ctx, report, mark)
             done.add("json")
             digests = _all_digests(graph, lines)
+            lines.clear()  # (in digests now: half a million entries at 160k)
             reuse, why = _plan_reuse(folder, digests, units)
         if reuse is not None:
             n_papers = sum(1 for node in digests or () if node.startswith("paper:"))
             report.rdf = {
                 "kept": reuse.papers_kept,
                 "of": n_papers,
-                "entities_kept": len(reuse.keep) - reuse.papers_kept,
+                "entities_kept": reuse.kept - reuse.papers_kept,
                 "entities_of": len(digests or ()) - n_papers,
             }
         else:
@@ -1412,7 +1413,7 @@ def _units_file(digests: Mapping[str, int], store_pass: _StorePass, staging: Sta
     from .rdf.paper_units import BlockUnits
 
     ttl = staging.info[EXPORTS["ttl"].filename]
-    blocks = store_pass.loader.blocks.order  # papers, then entities, as the quads came
+    blocks = store_pass.loader.blocks  # papers, then entities, as the quads came
     return BlockUnits.make(blocks, digests, store_pass.places or [], str(ttl["sha256"])).dump()
 
 
@@ -1433,8 +1434,8 @@ class _StorePass:
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
-        #: the papers' blocks in the one streamed file (see kgraph.rdf.paper_units)
-        self.places: list[Any] | None = None
+        #: the blocks' places in the one streamed file (see kgraph.rdf.paper_units)
+        self.places: Any = None
         self.how: dict[str, Any] = {}  #: how the store was made (:meth:`finish`)
         old_file = reuse.previous_ttl if reuse is not None else None
         try:

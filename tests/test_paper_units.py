@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from kgraph.bundle import load_graph
 from kgraph.cli import cli
 from kgraph.rdf.delta import UnitIndex
-from kgraph.rdf.paper_units import BlockUnits, paper_digests, plan_reuse
+from kgraph.rdf.paper_units import BlockUnits, node_key, paper_digests, plan_reuse
 from kgraph.rdf.turtle import TAIL_MARK, UNIT_MARK, TurtleWriter
 
 SPACES = {"ex": "http://example.org/"}
@@ -134,10 +134,14 @@ def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> No
     digests = {**digests, **{n: digests[n] ^ 1 for n in changed}, "paper:new": 7, "entity:x/y": 8}
     reuse, why = plan_reuse(digests, units, Path("graph.ttl"))
     assert reuse is not None and why == ""
-    assert reuse.keep == frozenset(nodes) - changed
-    assert reuse.papers_kept == len(papers) - 1
-    assert reuse.copies.keys() == reuse.keep
+    kept = set(nodes) - changed
+    assert {n for n in digests if n in reuse.keep} == kept
+    assert reuse.papers_kept == len(papers) - 1 and reuse.kept == len(kept)
+    assert sorted(reuse.kept_keys.tolist()) == sorted(node_key(n) for n in kept)
+    assert set(reuse.copies) == kept and len(reuse.copies) == len(kept)
     assert reuse.copies[nodes[0]] == b"#c 0 10 1\n"
+    assert reuse.copies[nodes[7]] == b"#c 70 10 1\n"
+    assert nodes[5] not in reuse.copies
     # most papers changed: everything is made again (the entities do not count)
     many = {p: d ^ (p in papers[: len(papers) // 3 + 1]) for p, d in digests.items()}
     assert plan_reuse(many, units, Path("graph.ttl")) == (
@@ -233,34 +237,63 @@ def test_units_files_damaged_or_of_another_version_are_refused() -> None:
         BlockUnits.make(["paper:a"], {"paper:a": 1}, [], "sha")
 
 
-def test_merging_unit_indexes_needs_every_kept_unit() -> None:
-    def index(keys: list[str]) -> UnitIndex:
-        from kgraph.rdf.delta import _h64
+def test_merging_unit_indexes_takes_every_unit_of_the_kept_blocks() -> None:
+    from kgraph.rdf.delta import key_hash
 
-        hashes = np.frombuffer(b"".join(_h64(k.encode()) for k in keys), "<u8")
+    def h(text: str) -> int:
+        return int.from_bytes(key_hash(text), "little")
+
+    def index(units: dict[str, str]) -> UnitIndex:
+        """Unit key -> the node of its block ("" for none)."""
+        keys = list(units)
+        hashes = np.array([h(k) for k in keys], dtype=np.uint64)
         order = np.argsort(hashes)
         texts = [keys[i].encode() for i in order]
         lengths = np.array([len(t) for t in texts], dtype=np.uint64)
         offsets = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.uint64)
+        blocks = np.array([h(units[keys[i]]) if units[keys[i]] else 0 for i in order], np.uint64)
         return UnitIndex(
-            hashes[order], hashes[order] + 1, offsets, lengths, b"\n".join(texts) + b"\n"
+            hashes[order], hashes[order] + 1, offsets, lengths, b"\n".join(texts) + b"\n", blocks
         )
 
-    old = index(["g <a>", "g <b>", "s <c>"])
-    new = index(["g <d>", "s <c>"])
-    merged = new.merged(old, ["g <a>"])
+    old = index(
+        {
+            "g <a>": "paper:a",
+            "g <b>": "paper:b",
+            "s <e>": "entity:e",
+            "c <e>": "entity:e",
+            "s <e/co-occurrence/f>": "entity:e",
+            "s <r>": "",
+        }
+    )
+    new = index({"g <b>": "paper:b", "s <r>": ""})
+    kept = np.array([h("paper:a"), h("entity:e")], dtype=np.uint64)
+    merged = new.merged_blocks(old, kept)
     assert sorted(merged.unit(i) for i in range(len(merged))) == [
+        ("c", "e"),
         ("g", "a"),
-        ("g", "d"),
-        ("s", "c"),
+        ("g", "b"),
+        ("s", "e"),
+        ("s", "e/co-occurrence/f"),
+        ("s", "r"),
     ]
-    whole = index(["g <a>", "g <d>", "s <c>"])
+    whole = index(
+        {
+            "g <a>": "paper:a",
+            "g <b>": "paper:b",
+            "s <e>": "entity:e",
+            "c <e>": "entity:e",
+            "s <e/co-occurrence/f>": "entity:e",
+            "s <r>": "",
+        }
+    )
     assert merged.key.tolist() == whole.key.tolist()
+    assert merged.block.tolist() == whole.block.tolist()  # type: ignore[union-attr]
     assert merged.text == whole.text
-    with pytest.raises(ValueError, match="lacks 1 kept units"):
-        new.merged(old, ["g <zz>"])
+    with pytest.raises(ValueError, match="lacks the units of 1 kept blocks"):
+        new.merged_blocks(old, np.array([h("paper:zz")], dtype=np.uint64))
     with pytest.raises(ValueError, match="also made again"):
-        new.merged(old, ["s <c>"])
+        new.merged_blocks(old, np.array([h("paper:b")], dtype=np.uint64))
 
 
 # --- the add, end to end ----------------------------------------------------------------------
@@ -366,18 +399,10 @@ def test_skipped_blocks_give_empty_runs_with_their_units_and_the_same_rest() -> 
     assert [r.block for r in full[:blocks]] == [*papers, *entities]
     assert all(r.block is None for r in full[blocks:])
     for whole, run in zip(full, part, strict=True):
-        if run.block not in skip:
+        if run.block in skip:
+            assert run == Run(whole.graph, [], frozenset(), whole.block)
+        else:
             assert run == whole
-            continue
-        assert (run.graph, run.statements, run.block) == (whole.graph, [], whole.block)
-        # the units it keeps are those of its statements
-        units = set()
-        for spo in whole.statements:
-            s = spo.split(" ", 1)[0]
-            co = spo.split(" ")[1] == "<https://w3id.org/kgraph/ontology#coOccursWith>"
-            units.add(f"c {s}" if co else f"s {s}" if run.block in entities else f"g {run.graph}")
-        assert set(run.kept) == units and len(run.kept) == len(units)
-    assert any(len(r.kept) > 2 for r in part)  # an entity's short list of co-occurrences
     ranked = [s for r in full[blocks:] for s in r.statements if "recencyRank" in s]
     introduced = [u for u, _, r in graph.edges(data="relation") if r == "introduces" and u in skip]
     assert ranked and introduced  # the kept papers' introductions are ranked too

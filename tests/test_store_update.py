@@ -391,6 +391,63 @@ def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path:
         assert data[start : start + length].decode() == "".join(f"{spo} {n[0]} .\n" for spo in n[1])
 
 
+def test_counted_marks_the_blocks_and_records_each_runs_block(tmp_path: Path) -> None:
+    """Blocks (a paper's graph, an entity's statements) get a ``#u`` mark in the union, kept
+    ones their ``#c`` mark in their place, the rest of the entities graph a ``#t``; every
+    block is listed in order, and each run records its block's node (none for the rest)."""
+    from kgraph.rdf.delta import key_hash
+
+    p0, p1 = "<http://x/graph/paper/0>", "<http://x/graph/paper/1>"
+    e0 = ["<http://x/e0> <http://x/r> <http://x/v>", f"<http://x/e0> {CO_OCCURS} <http://x/e2>"]
+    e2 = ["<http://x/e2> <http://x/r> <http://x/w>"]
+    tail = ["<http://x/org> <http://x/r> <http://x/v>"]
+    stream = [
+        Run(p0, ["<http://x/p0> <http://x/q> <http://x/o>"], frozenset(), "paper:0"),
+        Run(p1, [], frozenset(), "paper:1"),
+        Run(G, e0, frozenset(), "entity:e0"),
+        Run(G, [], frozenset(), "entity:e1"),
+        Run(G, e2, frozenset(), "entity:e2"),
+        Run(G, tail, frozenset()),
+    ]
+    marks = {"paper:1": b"#c 1 2 3\n", "entity:e1": b"#c 4 5 6\n"}
+    runs = RunDigests(tmp_path / "r.npz", tmp_path / "k.txt", G)
+    union: list[bytes] = []
+    blocks: list[str] = []
+    counts: dict[str, int] = {}
+    data = b"".join(_counted(iter(stream), counts, union.append, runs, marks, blocks))
+    runs.close()
+
+    def lines(g: str, spos: list[str]) -> str:
+        return "".join(f"{s} {g} .\n" for s in spos)
+
+    assert b"".join(union).decode() == (
+        "#u\n"
+        + lines(p0, stream[0].statements)
+        + "#c 1 2 3\n#u\n"
+        + lines(G, e0)
+        + "#c 4 5 6\n#u\n"
+        + lines(G, e2)
+        + "#t\n"
+        + lines(G, tail)
+    )
+    assert data.decode() == lines(p0, stream[0].statements) + lines(G, e0 + e2 + tail)
+    assert blocks == ["paper:0", "paper:1", "entity:e0", "entity:e1", "entity:e2"]
+    assert counts == {"quads": 5, "graphs": 3}  # (a kept paper's graph is there too)
+    keys = (tmp_path / "k.txt").read_text().splitlines()
+    assert keys == [
+        f"g {p0}",
+        "s <http://x/e0>",
+        "c <http://x/e0>",
+        "s <http://x/e2>",
+        "s <http://x/org>",
+    ]
+    table = load_runs(tmp_path / "r.npz")
+    assert table["block"].tolist() == [
+        int.from_bytes(key_hash(b), "little") if b else 0
+        for b in ("paper:0", "entity:e0", "entity:e0", "entity:e2", "")
+    ]
+
+
 def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path: Path) -> None:
     """statement_runs cuts the entities graph every few thousand statements, wherever that
     falls; _counted still makes each longest stretch of one unit a single run, so the same

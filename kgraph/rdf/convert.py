@@ -315,9 +315,6 @@ class Run(NamedTuple):
     #: the graph node whose *block* the run is (a paper's named graph, an entity's
     #: statements in the entities graph: see :func:`statement_runs`); None for the rest
     block: str | None = None
-    #: for a block not made (no statements: an add keeps it from before), the store units
-    #: (:mod:`kgraph.rdf.delta`) it keeps
-    kept: tuple[str, ...] = ()
 
 
 class _Index:
@@ -395,10 +392,10 @@ def statement_runs(
     (:func:`entity_extras`). The rest of the entities graph (organisations, the ranks of
     mentions and results, leaderboards) follows in runs of a few thousand statements.
 
-    The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs with the
-    store units they keep: their statements are not made (an add whose store and Turtle
-    keep them from before); what other runs take from them (organisations, the repeats of
-    ``kg:evaluatedOn`` pairs, ranks) is taken all the same."""
+    The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs: their
+    statements are not made (an add whose store and Turtle keep them from before); what
+    other runs take from them (organisations, the repeats of ``kg:evaluatedOn`` pairs,
+    ranks) is taken all the same."""
     base = normalise_base(base)
     index = _Index(graph, skip)
     nodes = graph.nodes
@@ -438,7 +435,7 @@ def statement_runs(
                     repeated += 1
                 else:
                     seen_evaluated.add(pair)
-            yield Run(g, [], no_repeats, pnode, (f"g {g}",))
+            yield Run(g, [], no_repeats, pnode)
             continue
         spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         repeats: set[int] = set()
@@ -468,31 +465,26 @@ def statement_runs(
     for node, attrs in nodes(data=True):
         if attrs.get("kind") != "entity":
             continue
-        me = entity(node)
-        # named by the partner, not by the rank: a count that changes moves the ranks below
-        # it, and an add then changed every node of the list (85,000 store units for 1,000
-        # papers at 160k) where now it changes the pairs the add named
-        listed = [
-            (f"<{me[1:-1]}/co-occurrence/{other.removeprefix(entities)}>", other, -neg)
-            for neg, other in facts.partners.get(node, ())
-        ]
-        pairs = index.co_occurs.get(node, ())
         if node in skip:
-            kept = [f"s {me}", *(["c " + me] if pairs else []), *(f"s {c}" for c, _, _ in listed)]
-            yield Run(g, [], no_repeats, node, tuple(kept))
+            yield Run(g, [], no_repeats, node)
             continue
+        me = entity(node)
         spos = list(_entity(node, attrs, entity))
         rank = facts.usage.get(node)
         if rank is not None:
             spos.append(f"{me} {usage_rank} {_int(rank)}")
         for r in facts.top_results.get(node, ()):
             spos.append(f"{me} {top_result} <{r}>")
-        for other, _ in pairs:
+        for other, _ in index.co_occurs.get(node, ()):
             spos.append(f"{me} {co_occurs_with} {entity(other)}")
-        for c, other, count in listed:
+        for count, other in facts.partners(node):
+            # named by the partner, not by the rank: a count that changes moves the ranks
+            # below it, and an add then changed every node of the list (85,000 store units
+            # for 1,000 papers at 160k) where now it changes the pairs the add named
+            c = f"<{me[1:-1]}/co-occurrence/{other[1:-1].removeprefix(entities)}>"
             spos.append(f"{c} {_A} {co_class}")
             spos.append(f"{c} {co_of} {me}")
-            spos.append(f"{c} {partner} <{other}>")
+            spos.append(f"{c} {partner} {other}")
             spos.append(f"{c} {shared} {_int(count)}")
         yield Run(g, spos, no_repeats, node)
     spos = []
@@ -528,8 +520,11 @@ class _EntityFacts:
       (datasets and benchmarks together) by number of papers, then IRI;
     - ``top_results``: per metric, its :data:`TOP_K` best results' IRIs (``kg:topResult``):
       highest value first, then paper, then result IRI;
-    - ``partners``: per entity, its :data:`TOP_K` most co-occurring entities, as
-      ``(-papers, partner's IRI)`` (from ``index``, when given)."""
+    - :meth:`partners`: an entity's :data:`TOP_K` most co-occurring entities (from
+      ``index``, when given).
+
+    Only the entities that need one have their IRI made (``entity``): an add that keeps
+    most entities' statements makes few."""
 
     def __init__(
         self,
@@ -539,17 +534,23 @@ class _EntityFacts:
         index: _Index | None = None,
     ) -> None:
         nodes = graph.nodes
-        groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        self._entity = entity
+        groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for n, attrs in nodes(data=True):
             if attrs.get("kind") != "entity":
                 continue
             count = attrs.get("papers")
             if isinstance(count, int):
                 typ = str(attrs.get("type", ""))
-                groups[_USAGE_GROUP.get(typ, typ)].append((-count, entity(n)[1:-1], n))
+                groups[_USAGE_GROUP.get(typ, typ)].append((-count, n))
         self.usage: dict[str, int] = {}
         for group in groups.values():
-            for rank, (_, _iri, n) in enumerate(sorted(group)[:RANKED], 1):
+            # the ranked, and those tied with the last of them, ordered by count then IRI
+            if len(group) > RANKED:
+                last = sorted(neg for neg, _ in group)[RANKED - 1]
+                group = [(neg, n) for neg, n in group if neg <= last]
+            ranked = sorted((neg, entity(n)[1:-1], n) for neg, n in group)
+            for rank, (_, _iri, n) in enumerate(ranked[:RANKED], 1):
                 self.usage[n] = rank
 
         #: metric -> its results (-value, paper IRI, result IRI), all of them, sorted
@@ -574,14 +575,24 @@ class _EntityFacts:
             m: [r for _, _, r in rows[:TOP_K]] for m, rows in self.by_metric.items()
         }
 
-        partners: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for u, others in index.co_occurs.items() if index is not None else ():
+        #: entity -> (other entity, papers naming both), for the pairs it is the target of
+        self._co_in: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._co_out = index.co_occurs if index is not None else {}
+        for u, others in self._co_out.items():
             for v, count in others:
-                partners[u].append((-count, entity(v)[1:-1]))
-                partners[v].append((-count, entity(u)[1:-1]))
-        self.partners: dict[str, list[tuple[int, str]]] = {
-            n: sorted(listed)[:TOP_K] for n, listed in partners.items()
-        }
+                self._co_in[v].append((u, count))
+
+    def partners(self, node: str) -> list[tuple[int, str]]:
+        """The entity's :data:`TOP_K` most co-occurring entities as (papers naming both,
+        partner's term): most papers first, then partner's IRI."""
+        entity = self._entity
+        listed = [
+            (-count, entity(other)[1:-1])
+            for pairs in (self._co_out.get(node, ()), self._co_in.get(node, ()))
+            for other, count in pairs
+        ]
+        listed.sort()
+        return [(-neg, f"<{iri}>") for neg, iri in listed[:TOP_K]]
 
 
 def entity_extras(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> dict[str, bytes]:
@@ -634,7 +645,9 @@ def _derived(
     Ranks follow the order of the canned queries, so a query that filters on a rank returns the
     rows the full aggregate would. Every rank is 1-based."""
     nodes = graph.nodes
-    key = {n: entity(n)[1:-1] for n, k in nodes(data="kind") if k == "entity"}
+
+    def key(node: str) -> str:
+        return entity(node)[1:-1]
 
     introductions: list[tuple[str, str, str, str]] = []  # issued, paper, entity, mention
     for pnode in papers:
@@ -645,23 +658,23 @@ def _derived(
         for target, data in index.paper_edges.get(pnode, ()):
             if data.get("relation") == "introduces":
                 m = mention_iri(base, pid, target.removeprefix("entity:"))
-                introductions.append((issued, paper_iri(base, pid), key[target], m))
+                introductions.append((issued, paper_iri(base, pid), key(target), m))
     introductions.sort(key=lambda t: (t[1], t[2]))  # paper, then entity
     introductions.sort(key=lambda t: t[0], reverse=True)  # newest first; no date last (stable)
     for rank, (*_, m) in enumerate(introductions[:RANKED], 1):
         yield f"<{m}> {_KG['recencyRank']} {_int(rank)}"
 
-    for metric in sorted(facts.top_results, key=key.__getitem__):
+    for metric in sorted(facts.top_results, key=key):
         for rank, r in enumerate(facts.top_results[metric], 1):
             yield f"<{r}> {_KG['metricRank']} {_int(rank)}"
     boards = facts.boards
-    for metric, dataset in sorted(boards, key=lambda md: (key[md[0]], key[md[1]])):
-        m_local = key[metric].removeprefix(f"{base}entity/")
-        d_local = key[dataset].removeprefix(f"{base}entity/")
+    for metric, dataset in sorted(boards, key=lambda md: (key(md[0]), key(md[1]))):
+        m_local = key(metric).removeprefix(f"{base}entity/")
+        d_local = key(dataset).removeprefix(f"{base}entity/")
         lb = f"<{base}leaderboard/{m_local}/on/{d_local}>"
         yield f"{lb} {_A} {_KG['Leaderboard']}"
-        yield f"{lb} {_KG['ofMetric']} <{key[metric]}>"
-        yield f"{lb} {_KG['onDataset']} <{key[dataset]}>"
+        yield f"{lb} {_KG['ofMetric']} <{key(metric)}>"
+        yield f"{lb} {_KG['onDataset']} <{key(dataset)}>"
         for rank, (_, _, r) in enumerate(sorted(boards[(metric, dataset)])[:TOP_K], 1):
             yield f"{lb} {_KG['entry']} <{r}>"
             yield f"<{r}> {_KG['leaderboardRank']} {_int(rank)}"

@@ -97,7 +97,9 @@ class RunDigests:
 
     ``keys_path`` receives each run's key (a line each); :meth:`close` writes the runs'
     numbers to ``runs_path`` (a ``.npz``: ``key``, ``digest``, ``offset``, ``length``,
-    ``key_offset``, ``key_length``), and the object keeps only the two paths."""
+    ``key_offset``, ``key_length``, ``block``: the 64-bit hash of the graph node whose
+    block the run is in, 0 for none: see :func:`kgraph.rdf.convert.statement_runs`), and the
+    object keeps only the two paths."""
 
     def __init__(self, runs_path: Path, keys_path: Path, entities_graph: str) -> None:
         self.runs_path = runs_path
@@ -107,6 +109,7 @@ class RunDigests:
         self._keys: BinaryIO | None = open(keys_path, "wb", 1 << 20)  # noqa: SIM115
         self._key = bytearray()
         self._digest = bytearray()
+        self._block = bytearray()
         #: offset, length, key offset, key length per run: 8 bytes each, where a list of
         #: ints took 28-36 (3.2M numbers for the 811k runs at 173k papers: 106 MB against
         #: 28 MB)
@@ -114,11 +117,13 @@ class RunDigests:
         self._pos = 0
         self._kpos = 0
 
-    def add(self, key: str, data: bytes) -> None:
-        """A run of unit ``key``, ``data`` its N-Quads lines as written next in the file."""
+    def add(self, key: str, data: bytes, block: bytes = bytes(8)) -> None:
+        """A run of unit ``key``, ``data`` its N-Quads lines as written next in the file,
+        in the block of the node whose :func:`key_hash` is ``block`` (zeros: none)."""
         kb = key.encode("utf-8")
         self._key += _h64(kb)
         self._digest += _h64(data)
+        self._block += block
         self._numbers.extend((self._pos, len(data), self._kpos, len(kb)))
         self._pos += len(data)
         assert self._keys is not None
@@ -136,12 +141,14 @@ class RunDigests:
                 fh,
                 key=np.frombuffer(bytes(self._key), dtype="<u8"),
                 digest=np.frombuffer(bytes(self._digest), dtype="<u8"),
+                block=np.frombuffer(bytes(self._block), dtype="<u8"),
                 offset=numbers[:, 0],
                 length=numbers[:, 1],
                 key_offset=numbers[:, 2],
                 key_length=numbers[:, 3],
             )
-        self._key, self._digest, self._numbers = bytearray(), bytearray(), array("Q")
+        self._key, self._digest, self._block = bytearray(), bytearray(), bytearray()
+        self._numbers = array("Q")
 
     def abort(self) -> None:
         if self._keys is not None:
@@ -156,14 +163,20 @@ class RunDigests:
 
 @dataclass
 class UnitIndex:
-    """One row per unit, sorted by key hash: its key hash, the sum of its runs' digests, and
-    its key (``g <IRI>``, ``s <IRI>``, ``c <IRI>``) in ``text``."""
+    """One row per unit, sorted by key hash: its key hash, the sum of its runs' digests, its
+    key (``g <IRI>``, ``s <IRI>``, ``c <IRI>``) in ``text``, and the hash of the node whose
+    block it is in (``block``: :func:`key_hash` of a paper or entity node, 0 for none)."""
 
     key: np.ndarray
     digest: np.ndarray
     text_offset: np.ndarray
     text_length: np.ndarray
     text: bytes
+    block: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.block is None:
+            self.block = np.zeros(len(self.key), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.key)
@@ -182,7 +195,7 @@ class UnitIndex:
         key = runs["key"][order]
         if len(key) == 0:
             empty = np.zeros(0, dtype=np.uint64)
-            return cls(empty, empty, empty, empty, b"")
+            return cls(empty, empty, empty, empty, b"", empty)
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         # each unit's key once, in one compact text
         first = order[starts]
@@ -193,9 +206,11 @@ class UnitIndex:
         text_offsets = np.concatenate(([0], np.cumsum(text_lengths + 1)[:-1])).astype(np.uint64)
         with np.errstate(over="ignore"):  # digests add up modulo 2**64
             digest = np.add.reduceat(runs["digest"][order], starts)
-        return cls(key[starts], digest.astype(np.uint64), text_offsets, text_lengths, text)
+        block = runs["block"][first] if "block" in runs else None
+        return cls(key[starts], digest.astype(np.uint64), text_offsets, text_lengths, text, block)
 
     def save(self, folder: Path) -> None:
+        assert self.block is not None
         with open(folder / UNITS, "wb") as fh:
             np.savez(
                 fh,
@@ -203,6 +218,7 @@ class UnitIndex:
                 digest=self.digest,
                 text_offset=self.text_offset,
                 text_length=self.text_length,
+                block=self.block,
             )
         (folder / UNIT_KEYS).write_bytes(self.text)
 
@@ -213,34 +229,35 @@ class UnitIndex:
         try:
             with np.load(folder / UNITS) as data:
                 arrays = [data[k] for k in ("key", "digest", "text_offset", "text_length")]
+                # (an index from before blocks: none is known, and no add keeps a block of
+                # it, as the code that made the RDF changed)
+                block = data["block"] if "block" in data.files else None
         except OSError:
             raise
         except Exception as exc:  # a damaged file: zipfile's, numpy's or pickle's errors
             raise ValueError(f"{folder / UNITS}: damaged ({exc})") from None
         text = (folder / UNIT_KEYS).read_bytes()
-        if len({len(a) for a in arrays}) != 1:
+        if len({len(a) for a in (*arrays, *([] if block is None else [block]))}) != 1:
             raise ValueError("the unit index's arrays differ in length")
         key, digest, text_offset, text_length = arrays
-        return cls(key, digest, text_offset, text_length, text)
+        return cls(key, digest, text_offset, text_length, text, block)
 
-    def merged(self, other: UnitIndex, keys: list[str]) -> UnitIndex:
-        """This index with the units of ``other`` whose keys are ``keys`` (none of them in
-        this one): an add's units, with those of the papers it kept from the previous store.
-        ValueError if ``other`` lacks one."""
-        if not keys:
+    def merged_blocks(self, other: UnitIndex, blocks: np.ndarray) -> UnitIndex:
+        """This index with the units of ``other`` in the blocks whose nodes' hashes are
+        ``blocks`` (an add's blocks kept from the previous store, none of whose units this
+        one has). ValueError if ``other`` has no unit of one of them (every block has one)."""
+        if not len(blocks):
             return self
-        hashes = np.frombuffer(b"".join(key_hash(k) for k in keys), "<u8")
-        return self.merged_hashes(other, hashes)
+        assert other.block is not None
+        wanted = np.unique(blocks)
+        missing = np.setdiff1d(wanted, other.block, assume_unique=False)
+        if len(missing):
+            raise ValueError(f"the previous store lacks the units of {len(missing)} kept blocks")
+        return self._with(other, np.flatnonzero(np.isin(other.block, wanted)))
 
-    def merged_hashes(self, other: UnitIndex, hashes: np.ndarray) -> UnitIndex:
-        """:meth:`merged` for the units whose keys' hashes (:func:`key64`) are ``hashes``."""
-        if not len(hashes):
-            return self
-        wanted = np.unique(hashes)
-        found, pos = other.lookup(UnitIndex(wanted, wanted, wanted, wanted, b""))
-        if not found.all():
-            raise ValueError(f"the previous store lacks {int((~found).sum())} kept units")
-        rows = pos[found]
+    def _with(self, other: UnitIndex, rows: np.ndarray) -> UnitIndex:
+        """This index with the units of ``other`` at ``rows``."""
+        assert self.block is not None and other.block is not None
         pieces = [
             other.text[int(a) : int(a) + int(n)]
             for a, n in zip(other.text_offset[rows], other.text_length[rows], strict=True)
@@ -251,6 +268,7 @@ class UnitIndex:
         ]
         key = np.concatenate((self.key, other.key[rows]))
         digest = np.concatenate((self.digest, other.digest[rows]))
+        block = np.concatenate((self.block, other.block[rows]))
         texts = [*mine, *pieces]
         order = np.argsort(key, kind="stable")
         if len(key) > 1 and (key[order][1:] == key[order][:-1]).any():
@@ -258,7 +276,7 @@ class UnitIndex:
         lengths = np.array([len(texts[i]) for i in order], dtype=np.uint64)
         offsets = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.uint64)
         text = b"\n".join(texts[i] for i in order) + b"\n"
-        return UnitIndex(key[order], digest[order], offsets, lengths, text)
+        return UnitIndex(key[order], digest[order], offsets, lengths, text, block[order])
 
     def lookup(self, other: UnitIndex) -> tuple[np.ndarray, np.ndarray]:
         """For each unit of ``other``: whether this index has it, and where."""

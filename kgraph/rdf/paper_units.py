@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,15 +153,16 @@ class BlockUnits:
         cls,
         nodes: Iterable[str],
         digests: Mapping[str, int],
-        places: list[Any],
+        places: Any,
         ttl_sha256: str,
     ) -> BlockUnits:
         """The units of the blocks of ``nodes`` (papers and entities, in the order of their
-        blocks), their ``digests``, and the ``places`` the Turtle writer gave the blocks."""
+        blocks), their ``digests``, and the ``places`` the Turtle writer gave the blocks
+        (offset, length, statements: as triples, or one after the other)."""
         order = list(nodes)
-        if len(order) != len(places):
-            raise ValueError(f"{len(order)} nodes, {len(places)} Turtle blocks")
-        table = np.array(places, dtype=np.uint64).reshape(-1, 3)
+        table = np.asarray(places, dtype=np.uint64).reshape(-1, 3)
+        if len(order) != len(table):
+            raise ValueError(f"{len(order)} nodes, {len(table)} Turtle blocks")
         return cls(
             np.array([node_key(p) for p in order], dtype=np.uint64),
             np.array([digests[p] for p in order], dtype=np.uint64),
@@ -206,22 +207,50 @@ class BlockUnits:
             key, digest, offset, length, statements, str(meta["ttl_sha256"]), str(meta["code"])
         )
 
-    def rows(self) -> dict[int, int]:
-        """Key -> row."""
-        return {int(k): i for i, k in enumerate(self.key.tolist())}
+
+class _Copies(Mapping[str, bytes]):
+    """Node -> its block's ``#c OFFSET LENGTH STATEMENTS`` mark, made when asked for from the
+    units' table (half a million marks made at once at 160k held 40 MB)."""
+
+    def __init__(self, rows: Mapping[str, int], units: BlockUnits) -> None:
+        self._rows = rows
+        self._offset, self._length = units.offset, units.length
+        self._statements = units.statements
+
+    def __getitem__(self, node: str) -> bytes:
+        row = self._rows[node]
+        return b"#c %d %d %d\n" % (
+            int(self._offset[row]),
+            int(self._length[row]),
+            int(self._statements[row]),
+        )
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 @dataclass
 class Reuse:
     """What an add takes from the bundle it grows: the blocks whose statements are not made
-    again (``keep``: graph nodes, papers and entities; ``papers_kept`` of them papers), each
-    one's ``#c`` mark for the Turtle writer (by node, in ``copies``), ``previous_ttl`` to
-    copy them from."""
+    again (``keep``: graph nodes, papers and entities; ``papers_kept`` of them papers; their
+    keys, :func:`node_key`, in ``kept_keys``), each one's ``#c`` mark for the Turtle writer
+    (by node, in ``copies``), ``previous_ttl`` to copy them from."""
 
-    keep: frozenset[str]
-    copies: dict[str, bytes]
+    keep: Container[str]
+    copies: Mapping[str, bytes]
     previous_ttl: Path
-    papers_kept: int = 0
+    papers_kept: int
+    kept_keys: np.ndarray
+
+    @property
+    def kept(self) -> int:
+        return len(self.kept_keys)
 
 
 def plan_reuse(
@@ -232,25 +261,21 @@ def plan_reuse(
     come from other code, or too many papers changed)."""
     if units.code != code_fingerprint():
         return None, "the code that makes the RDF changed"
-    rows = units.rows()
-    keep: set[str] = set()
-    copies: dict[str, bytes] = {}
-    papers = kept_papers = 0
-    for node, digest in digests.items():
-        paper = node.startswith("paper:")
-        papers += paper
-        row = rows.get(node_key(node))
-        if row is None or int(units.digest[row]) != digest:
-            continue
-        keep.add(node)
-        kept_papers += paper
-        copies[node] = b"#c %d %d %d\n" % (
-            int(units.offset[row]),
-            int(units.length[row]),
-            int(units.statements[row]),
-        )
-    changed = papers - kept_papers
-    if changed > MAX_CHANGED * max(1, papers):
+    nodes = list(digests)
+    keys = np.fromiter((node_key(n) for n in nodes), dtype=np.uint64, count=len(nodes))
+    now = np.fromiter(digests.values(), dtype=np.uint64, count=len(nodes))
+    same = np.zeros(len(nodes), dtype=bool)
+    rows = np.zeros(len(nodes), dtype=np.intp)
+    if len(units.key):  # (its rows are in the order of the blocks)
+        order = np.argsort(units.key)
+        rows = order[np.minimum(np.searchsorted(units.key, keys, sorter=order), len(order) - 1)]
+        same = (units.key[rows] == keys) & (units.digest[rows] == now)
+    papers = np.fromiter((n.startswith("paper:") for n in nodes), dtype=bool, count=len(nodes))
+    kept = np.flatnonzero(same)
+    kept_papers = int((same & papers).sum())
+    changed = int(papers.sum()) - kept_papers
+    if changed > MAX_CHANGED * max(1, int(papers.sum())):
         share = f"more than {MAX_CHANGED:.0%}"
-        return None, f"{changed:,} of {papers:,} papers changed ({share})"
-    return Reuse(frozenset(keep), copies, previous_ttl, kept_papers), ""
+        return None, f"{changed:,} of {int(papers.sum()):,} papers changed ({share})"
+    keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
+    return Reuse(keep, _Copies(keep, units), previous_ttl, kept_papers, keys[kept]), ""

@@ -36,8 +36,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -237,7 +236,7 @@ def _counted(
     union: Callable[[bytes], object] | None,
     runs: RunDigests,
     marks: Mapping[str, bytes] | None = None,
-    kept: Blocks | None = None,
+    blocks: list[str] | None = None,
 ) -> Iterator[bytes]:
     """N-Quads chunks of ``stream`` (:func:`~kgraph.rdf.convert.statement_runs`), counting
     quads and graphs. ``union`` is given the same chunks without the statements that repeat
@@ -253,8 +252,7 @@ def _counted(
     line before each block (a paper's graph, an entity's statements), ``#t`` before the
     statements after the blocks, and for a block not made (an empty run: see ``skip`` in
     :func:`~kgraph.rdf.convert.statement_runs`) the line ``marks`` gives for its node.
-    ``kept`` is told of every block, in order, and of the store units the blocks not made
-    keep."""
+    ``blocks`` is told of every block, in order; ``runs`` of the block each run is in."""
     parts: list[bytes] = []  #: the chunk so far, run by run
     union_parts: list[bytes] = []  #: the same without the repeats, when there are any (or marks)
     pending = n = 0
@@ -264,10 +262,11 @@ def _counted(
     unit = ""  #: the unit of the entities graph's run being collected
     collected: list[str] = []  #: its statements
     in_block = False  #: the last run was a block
+    no_block = block_hash = bytes(8)  #: the block's node's key_hash
 
     def run(key: str, data: bytes, union_data: bytes | None = None) -> None:
         """A run of unit ``key``; ``union_data``: the run without its repeats, if any."""
-        runs.add(key, data)
+        runs.add(key, data, block_hash)
         parts.append(data)
         if marks is not None:
             union_parts.append(data if union_data is None else union_data)
@@ -283,26 +282,24 @@ def _counted(
             run(unit, _lines(collected, tail_e))
             collected.clear()
 
-    for g, spos, repeats, block, keeps in stream:
+    for g, spos, repeats, block in stream:
         if block is not None:
             close()
-            if kept is not None:
-                kept.order.append(block)
-            if not spos:  # a block kept from before
-                if kept is not None:
-                    kept.keep(keeps)
-                if keeps:
-                    graphs.add(g)
+            if blocks is not None:
+                blocks.append(block)
+            in_block = True
+            if not spos:  # a block kept from before: its units are in the previous store
+                graphs.add(g)
                 if marks is not None and block in marks:
                     union_parts.append(marks[block])
                 pending += 1
-                in_block = True
                 continue
+            block_hash = key_hash(block)
             if marks is not None:
                 union_parts.append(UNIT_MARK)
-            in_block = True
         elif in_block:
             close()
+            block_hash = no_block
             if marks is not None:
                 union_parts.append(TAIL_MARK)
             in_block = False
@@ -336,26 +333,6 @@ def _counted(
         yield _flush(parts, union_parts, union)
     counts["quads"] = n
     counts["graphs"] = len(graphs)
-
-
-@dataclass
-class Blocks:
-    """What :func:`_counted` tells of the blocks: their nodes in order, and the store units
-    of those kept from before (their keys' 64-bit hashes, :func:`kgraph.rdf.delta.key64`,
-    8 bytes each: an add at 160k keeps about a million)."""
-
-    order: list[str] = field(default_factory=list)
-    units: bytearray = field(default_factory=bytearray)
-
-    def keep(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.units += key_hash(key)
-
-    def kept(self) -> Any:
-        """The hashes, as a numpy array."""
-        import numpy as np
-
-        return np.frombuffer(bytes(self.units), dtype="<u8")
 
 
 def _lines(spos: list[str], tail: str) -> bytes:
@@ -485,9 +462,8 @@ class StoreLoader:
         self.reuse = reuse
         if reuse is not None and (previous is None or not defer_load):
             raise ValueError("reusing papers needs a deferred load and the previous store")
-        #: the blocks of the statements made (kgraph.rdf.paper_units), and the store units
-        #: of those kept from before
-        self.blocks = Blocks()
+        #: the nodes of the blocks of the statements (kgraph.rdf.paper_units), in order
+        self.blocks: list[str] = []
         self.update: dict[str, Any] | None = None  #: what an update in place did
         self.update_failed: str | None = None  #: why an update in place was given up
         self.update_skipped: str | None = None  #: why no update in place was tried
@@ -510,7 +486,7 @@ class StoreLoader:
             raise TypeError("a StoreLoader still making or loading quads cannot be pickled")
         state = dict(self.__dict__)
         del state["_ox"], state["_stop"]
-        state["blocks"] = Blocks([], self.blocks.units)  # (their order made the units file)
+        state["blocks"] = []  # (their order made the units file)
         state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
         return state
 
@@ -593,7 +569,7 @@ class StoreLoader:
                 raise ValueError(f"{folder}: the unit index does not match the store")
             total = self.counts["quads"]
             if self.reuse is not None:  # the kept blocks' units, as the previous store has them
-                units = units.merged_hashes(old, self.blocks.kept())
+                units = units.merged_blocks(old, self.reuse.kept_keys)
                 total = int(info["quads"])  # about the same: only to decide on compacting
             # bytes per quad of the store when last compacted (loaded whole, say)
             ratio = info.get("compact_bytes_per_quad")
@@ -625,7 +601,7 @@ class StoreLoader:
                         int(info["quads"]) - update["quads_removed"] + update["quads_added"]
                     )
                     update["papers_kept"] = self.reuse.papers_kept
-                    update["entities_kept"] = len(self.reuse.keep) - self.reuse.papers_kept
+                    update["entities_kept"] = self.reuse.kept - self.reuse.papers_kept
                 return update
             self.update_skipped = (
                 f"{update['changed_share']:.0%} of the quads' bytes changed: a whole load is faster"
