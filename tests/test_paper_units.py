@@ -103,6 +103,30 @@ def test_blocks_copied_from_the_previous_file_give_the_same_turtle(
     assert again.count == first.count
 
 
+def test_blocks_next_to_each_other_in_the_previous_file_are_copied_at_once() -> None:
+    blocks = [
+        [_own('<http://example.org/a> <http://example.org/b> "x"', f"b{i}")] for i in range(5)
+    ]
+    first = _write(blocks, [], {}, b"")
+    whole = first.out.getvalue()  # type: ignore[attr-defined]
+    reads: list[int] = []
+
+    class Counted(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            reads.append(n if n is not None else -1)
+            return super().read(n)
+
+    out = io.BytesIO()
+    writer = TurtleWriter(out, SPACES)
+    marks = [b"#c %d %d %d\n" % first.places[i] for i in (0, 1, 2)]  # one stretch
+    chunk = b"".join(marks) + UNIT_MARK + _quads(blocks[3]) + b"#c %d %d %d\n" % first.places[4]
+    writer.add_marked(chunk, Counted(whole))
+    writer.close()
+    assert out.getvalue() == whole
+    assert writer.places == first.places
+    assert len(reads) == 2  # blocks 0-2 at once, then block 4
+
+
 def test_an_unknown_mark_is_refused() -> None:
     writer = TurtleWriter(io.BytesIO(), SPACES)
     with pytest.raises(ValueError, match="not a mark"):

@@ -536,8 +536,12 @@ class _EntityFacts:
         nodes = graph.nodes
         self._entity = entity
         groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        results: list[tuple[str, dict[str, Any]]] = []
         for n, attrs in nodes(data=True):
-            if attrs.get("kind") != "entity":
+            kind = attrs.get("kind")
+            if kind == "result":
+                results.append((n, attrs))
+            if kind != "entity":
                 continue
             count = attrs.get("papers")
             if isinstance(count, int):
@@ -557,8 +561,8 @@ class _EntityFacts:
         self.by_metric: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
         #: (metric, dataset) -> the same
         self.boards: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)
-        for rnode, attrs in nodes(data=True):
-            if attrs.get("kind") != "result" or not attrs.get("metric"):
+        for rnode, attrs in results:
+            if not attrs.get("metric"):
                 continue
             value = attrs.get("value")
             if not isinstance(value, (int, float)) or _dec(value) is None:

@@ -49,7 +49,8 @@ from .delta import key64
 
 __all__ = ["BlockUnits", "Reuse", "code_fingerprint", "node_key", "paper_digests"]
 
-_VERSION: Final = 1
+#: 2: entities' blocks; a node's consecutive lines of graph.json digested as one
+_VERSION: Final = 2
 #: an add makes the store's quads whole (and loads them) when more papers than this share
 #: changed: a bulk load is then faster than an update (kgraph.rdf.delta.MAX_SHARE)
 MAX_CHANGED: Final = 0.3

@@ -86,6 +86,8 @@ class TurtleWriter:
         #: 24 bytes a block, where tuples took 150, half a million at 160k)
         self.flat_places = array("Q")
         self._block: tuple[int, int] | None = None  #: the open block's offset and count
+        #: the blocks to copy, not yet written: the previous file, and where they lie in it
+        self._copy: tuple[IO[bytes], int, int] | None = None
         self._by_ns = {ns.encode("utf-8"): p.encode("utf-8") for p, ns in spaces.items()}
         self._cache: dict[bytes, bytes] = {}  #: IRIs and typed literals as written (rolling)
         self._fixed: dict[bytes, bytes] = {_RDF_TYPE: b"a"}  #: predicates and datatypes
@@ -121,6 +123,7 @@ class TurtleWriter:
             self._statements(chunk[start:stop].splitlines(), quads=True)
             start = stop
         self._flush()
+        self._copy_out()  # (copies run together within a chunk, and fail in its call)
 
     def _mark(self, mark: bytes, previous: IO[bytes] | None) -> None:
         self._end_statement()
@@ -134,12 +137,15 @@ class TurtleWriter:
             if previous is None:
                 raise ValueError("a block to copy, but no previous Turtle to copy it from")
             offset, length, statements = (int(x) for x in mark[3:].split())
-            previous.seek(offset)
-            block = previous.read(length)
-            if len(block) != length:
-                raise ValueError(f"the previous Turtle ends before byte {offset + length}")
             self.flat_places.extend((self.written, length, statements))
-            self.out.write(block)
+            # blocks that follow each other in the previous file are copied at once (an add
+            # at 160k copies half a million blocks, most of them in long stretches)
+            copy = self._copy
+            if copy is not None and copy[0] is previous and copy[2] == offset:
+                self._copy = (previous, copy[1], offset + length)
+            else:
+                self._copy_out()
+                self._copy = (previous, offset, offset + length)
             self.written += length
             self.count += statements
         else:
@@ -156,6 +162,21 @@ class TurtleWriter:
         self._end_statement()
         self._flush()
         self._close_block()
+        self._copy_out()
+
+    def _copy_out(self) -> None:
+        """Write the blocks to copy, taken from the previous file a few megabytes at a time."""
+        if self._copy is None:
+            return
+        previous, start, end = self._copy
+        self._copy = None
+        previous.seek(start)
+        while start < end:
+            data = previous.read(min(end - start, 1 << 23))
+            if not data:
+                raise ValueError(f"the previous Turtle ends before byte {end}")
+            self.out.write(data)
+            start += len(data)
 
     def _end_statement(self) -> None:
         if self._subject:
@@ -205,6 +226,9 @@ class TurtleWriter:
         self.count += n
 
     def _flush(self) -> None:
+        if not self._buf:
+            return
+        self._copy_out()  # (what is copied comes before)
         data = b"".join(self._buf)
         self.out.write(data)
         self.written += len(data)
