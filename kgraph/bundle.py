@@ -1217,6 +1217,7 @@ def _write(
                 if digests is None:
                     digests = _all_digests(graph, lines)
                 staging.stage(UNITS, _units_file(digests, store_pass, staging))
+                store_pass.places = None  # (not sent to the process that loads the store)
         except BaseException:
             store_pass.abort()
             raise

@@ -166,6 +166,10 @@ def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> No
     assert reuse.copies[nodes[0]] == b"#c 0 10 1\n"
     assert reuse.copies[nodes[7]] == b"#c 70 10 1\n"
     assert nodes[5] not in reuse.copies
+    # what the process that loads the store is handed: the kept blocks' keys only
+    spent = reuse.spent()
+    assert (spent.kept, spent.papers_kept) == (reuse.kept, reuse.papers_kept)
+    assert nodes[0] not in spent.keep and not spent.copies
     # most papers changed: everything is made again (the entities do not count)
     many = {p: d ^ (p in papers[: len(papers) // 3 + 1]) for p, d in digests.items()}
     assert plan_reuse(many, units, Path("graph.ttl")) == (

@@ -253,6 +253,12 @@ class Reuse:
     def kept(self) -> int:
         return len(self.kept_keys)
 
+    def spent(self) -> Reuse:
+        """This plan once the statements are made: what the store's update still needs (the
+        kept blocks' keys), without the blocks' nodes and marks (half a million at 160k,
+        which the build's worker would otherwise hand to the process that loads the store)."""
+        return Reuse(frozenset(), {}, self.previous_ttl, self.papers_kept, self.kept_keys)
+
 
 def plan_reuse(
     digests: Mapping[str, int], units: BlockUnits, previous_ttl: Path

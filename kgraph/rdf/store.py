@@ -487,6 +487,8 @@ class StoreLoader:
         state = dict(self.__dict__)
         del state["_ox"], state["_stop"]
         state["blocks"] = []  # (their order made the units file)
+        if self.reuse is not None:  # what is left to do needs only the kept blocks' keys
+            state["reuse"] = self.reuse.spent()
         state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
         return state
 
