@@ -113,12 +113,13 @@ class BundleError(Exception):
 class ExportContext:
     """What an exporter is given: the graph and its papers. (A build frees the extractions
     and their resolution before the exports are written, so that the store's loader can
-    reuse that memory: an export is made from the graph alone.) ``paper_digests``: where
-    the build wants each paper's digest (:mod:`kgraph.rdf.paper_units`) from ``graph.json``."""
+    reuse that memory: an export is made from the graph alone.) ``block_digests``: where
+    the build wants each paper's and entity's digest of its lines of ``graph.json``
+    (:mod:`kgraph.rdf.paper_units`)."""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
-    paper_digests: dict[str, int] | None = None
+    block_digests: dict[str, int] | None = None
 
 
 class StatementSink(Protocol):
@@ -264,7 +265,7 @@ register_export(
         "json",
         "graph.json",
         description="networkx node-link JSON",
-        write=lambda ctx, fh: write_graph_json(ctx.graph, fh, ctx.paper_digests),
+        write=lambda ctx, fh: write_graph_json(ctx.graph, fh, ctx.block_digests),
     )
 )
 
@@ -1176,7 +1177,7 @@ def _write(
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first
         ctx = ExportContext(graph, papers, {})
-        lines = cast("dict[str, int]", ctx.paper_digests)
+        lines = cast("dict[str, int]", ctx.block_digests)
         digests: dict[str, int] | None = None
         units, why = _reusable(folder, bundle.manifest, streamed, old_store)
         reuse = None
@@ -1372,10 +1373,10 @@ def _stage_exports(
 def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int]) -> dict[str, int]:
     """Every paper's digest (:func:`kgraph.rdf.paper_units.unit_digests`) from those of its
     lines graph.json's writer gave (made here when there was no json export to give them)."""
-    from .rdf.paper_units import paper_digests, unit_digests
+    from .rdf.paper_units import block_digests, unit_digests
 
     if not lines and graph.number_of_nodes():
-        return paper_digests(graph)
+        return block_digests(graph)
     return unit_digests(graph, lines)
 
 

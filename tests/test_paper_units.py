@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from kgraph.bundle import load_graph
 from kgraph.cli import cli
 from kgraph.rdf.delta import UnitIndex
-from kgraph.rdf.paper_units import BlockUnits, node_key, paper_digests, plan_reuse
+from kgraph.rdf.paper_units import BlockUnits, block_digests, node_key, plan_reuse
 from kgraph.rdf.turtle import TAIL_MARK, UNIT_MARK, TurtleWriter
 
 SPACES = {"ex": "http://example.org/"}
@@ -146,7 +146,7 @@ def test_a_copy_past_the_end_of_the_previous_file_or_without_one_is_refused() ->
 
 def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> None:
     _, graph = load_graph(seed_bundle())
-    digests = paper_digests(graph)
+    digests = block_digests(graph)
     nodes = sorted(digests)
     papers = [n for n in nodes if n.startswith("paper:")]
     entities = [n for n in nodes if n.startswith("entity:")]
@@ -198,19 +198,19 @@ def test_a_paper_whose_evaluated_on_pair_loses_its_earlier_giver_changes() -> No
     second = max(n for n, kind in graph.nodes(data="kind") if kind == "paper")
     assert first < second
     graph.add_edge(u, v, key=f"evaluated_on:{second[6:]}", **{**data, "paper": second})
-    before = paper_digests(graph)
+    before = block_digests(graph)
     graph.remove_edge(u, v, key=key)
-    after = paper_digests(graph)
+    after = block_digests(graph)
     assert after[second] != before[second]
     assert {p for p in before if before[p] != after[p]} == {first, second}
 
 
 def test_a_digest_follows_its_own_part_of_the_graph_only() -> None:
     _, graph = load_graph(seed_bundle())
-    before = paper_digests(graph)
+    before = block_digests(graph)
 
     def changed() -> set[str]:
-        after = paper_digests(graph)
+        after = block_digests(graph)
         assert after.keys() == before.keys()
         return {n for n in before if before[n] != after[n]}
 
@@ -223,7 +223,7 @@ def test_a_digest_follows_its_own_part_of_the_graph_only() -> None:
     graph.nodes[paper]["title"] = "changed"
     assert changed() == {target, paper}
     graph.nodes[paper]["title"] = graph.nodes[target]["name"] = "x"
-    before = paper_digests(graph)
+    before = block_digests(graph)
     # a co_occurs edge: the blocks of both its entities (their pairs and short lists)
     u, v, k = next(
         (u, v, k) for u, v, k, r in graph.edges(keys=True, data="relation") if r == "co_occurs"

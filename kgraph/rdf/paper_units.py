@@ -10,7 +10,7 @@ one node's own part of the graph only:
   from the corpus' ranks (its ``kg:usageRank``, a metric's ``kg:topResult`` list:
   :func:`kgraph.rdf.convert.entity_extras`).
 
-A 64-bit digest of that part (:func:`paper_digests`: its lines in ``graph.json``, whose writer
+A 64-bit digest of that part (:func:`block_digests`: its lines in ``graph.json``, whose writer
 sums their SHA-1s as it goes, and for an entity its ranks) tells an add whether the block's
 statements can have changed. The bundle keeps, in ``graph.units.npz``
 (:data:`kgraph.bundle.UNITS`), each block's digest and where it lies in ``graph.ttl`` (and how
@@ -47,7 +47,7 @@ from .._hashing import source_fingerprint
 from ..exporters import DEFAULT_BASE
 from .delta import key64
 
-__all__ = ["BlockUnits", "Reuse", "code_fingerprint", "node_key", "paper_digests"]
+__all__ = ["BlockUnits", "Reuse", "block_digests", "code_fingerprint", "node_key"]
 
 #: 2: entities' blocks; a node's consecutive lines of graph.json digested as one
 _VERSION: Final = 2
@@ -80,7 +80,7 @@ def add_line(digests: dict[str, int], paper: str, line: bytes) -> None:
     digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
 
 
-def paper_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
+def block_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
     """Every paper and entity node's digest of its part of ``graph`` (see the module doc):
     the sum of the digests of its lines in ``graph.json`` (as the build takes them while
     writing it), with what :func:`unit_digests` adds."""
@@ -95,7 +95,7 @@ def unit_digests(
     graph: nx.MultiDiGraph, line_digests: Mapping[str, int], base: str = DEFAULT_BASE
 ) -> dict[str, int]:
     """Every paper's and entity's digest of what its block of ``graph.ttl`` is made from: its
-    lines (``line_digests``, from :func:`paper_digests` or graph.json's writer; 0 for a
+    lines (``line_digests``, from :func:`block_digests` or graph.json's writer; 0 for a
     node without), for a paper with the ``kg:evaluatedOn`` pairs the union leaves out of it
     (those an earlier paper, by node id, the order of the blocks, also gives), for an entity
     with what its block takes from the corpus' ranks
@@ -280,9 +280,10 @@ def plan_reuse(
     papers = np.fromiter((n.startswith("paper:") for n in nodes), dtype=bool, count=len(nodes))
     kept = np.flatnonzero(same)
     kept_papers = int((same & papers).sum())
-    changed = int(papers.sum()) - kept_papers
-    if changed > MAX_CHANGED * max(1, int(papers.sum())):
+    n_papers = int(papers.sum())
+    changed = n_papers - kept_papers
+    if changed > MAX_CHANGED * max(1, n_papers):
         share = f"more than {MAX_CHANGED:.0%}"
-        return None, f"{changed:,} of {int(papers.sum()):,} papers changed ({share})"
+        return None, f"{changed:,} of {n_papers:,} papers changed ({share})"
     keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
     return Reuse(keep, _Copies(keep, units), previous_ttl, kept_papers, keys[kept]), ""
