@@ -18,9 +18,17 @@ from hypothesis import strategies as st
 
 import kgraph.rdf.delta as delta
 import kgraph.rdf.paper_units as paper_units
+import kgraph.rdf.store as store_module
 from kgraph.bundle import build
 from kgraph.rdf.convert import Run
-from kgraph.rdf.delta import CO_OCCURS, RunDigests, UnitIndex, load_runs, update_store
+from kgraph.rdf.delta import (
+    BULK_TO_COMPACTED,
+    CO_OCCURS,
+    RunDigests,
+    UnitIndex,
+    load_runs,
+    update_store,
+)
 from kgraph.rdf.store import MARKER, _counted
 
 SMALL_INPUT = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
@@ -331,7 +339,9 @@ def test_a_store_grown_too_big_is_compacted(
     folder = tmp_path / "bundle"
     shutil.copytree(seed_bundle(), folder)
     loaded = marker(folder)
-    assert loaded["compact_bytes_per_quad"] == round(loaded["bytes"] / loaded["quads"], 3)
+    # a store loaded whole is smaller than the same store compacted
+    bulk_ratio = loaded["bytes"] / loaded["quads"]
+    assert loaded["compact_bytes_per_quad"] == round(BULK_TO_COMPACTED * bulk_ratio, 3)
     # (the size an update finds depends on RocksDB's background work since the load: the
     # first update is kept from compacting whatever it finds)
     monkeypatch.setattr(delta, "MAX_GROWTH", float("inf"))
@@ -344,6 +354,30 @@ def test_a_store_grown_too_big_is_compacted(
     info = marker(folder)
     assert info["compact_bytes_per_quad"] == round(info["bytes"] / info["quads"], 3)
     assert_as_built_whole(folder, tmp_path, SMALL_INPUT, MORE_INPUT)
+
+
+@pytest.mark.parametrize("factor, compacts", [(1e6, False), (1e-6, True)])
+def test_the_first_update_of_a_bulk_loaded_store_takes_its_compacted_size_as_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, factor: float, compacts: bool
+) -> None:
+    """A store fresh from the bulk loader is smaller than the same store compacted: its first
+    update compacts it past MAX_GROWTH times BULK_TO_COMPACTED times its own size, whatever
+    its marker recorded (an earlier kgraph recorded the loaded size itself)."""
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    path = folder / "store" / MARKER
+    info = marker(folder)
+    assert info["loaded"] == "bulk"
+    info["compact_bytes_per_quad"] = round(info["bytes"] / info["quads"], 3)  # as it was
+    path.write_text(json.dumps(info), encoding="utf-8")
+    monkeypatch.setattr(delta, "MAX_GROWTH", 1.0)
+    monkeypatch.setattr(store_module, "BULK_TO_COMPACTED", factor)
+    report = build(folder, [SMALL_INPUT])
+    assert report.store["loaded"] == "updated in place"
+    assert report.store["compacted"] is compacts
+    after = marker(folder)
+    want = after["bytes"] / after["quads"] if compacts else factor * info["bytes"] / info["quads"]
+    assert after["compact_bytes_per_quad"] == round(want, 3)
 
 
 def test_counted_writes_every_quad_and_gives_the_union_without_repeats(tmp_path: Path) -> None:

@@ -50,7 +50,15 @@ import networkx as nx
 from .. import __version__
 from ..exporters import DEFAULT_BASE
 from .convert import RDF_VERSION, Run, statement_runs
-from .delta import RunDigests, UnitIndex, disk_size, key_hash, load_runs, update_store
+from .delta import (
+    BULK_TO_COMPACTED,
+    RunDigests,
+    UnitIndex,
+    disk_size,
+    key_hash,
+    load_runs,
+    update_store,
+)
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
 from .paper_units import Reuse
 from .turtle import TAIL_MARK, UNIT_MARK
@@ -573,10 +581,11 @@ class StoreLoader:
             if self.reuse is not None:  # the kept blocks' units, as the previous store has them
                 units = units.merged_blocks(old, self.reuse.kept_keys)
                 total = int(info["quads"])  # about the same: only to decide on compacting
-            # bytes per quad of the store when last compacted (loaded whole, say)
+            # bytes per quad of the store when last compacted; for a store loaded whole (a
+            # marker of an earlier kgraph recorded its own size), what it takes compacted
             ratio = info.get("compact_bytes_per_quad")
-            if ratio is None and info.get("loaded", "bulk") == "bulk" and info.get("quads"):
-                ratio = info["bytes"] / info["quads"]
+            if info.get("loaded", "bulk") == "bulk" and info.get("quads"):
+                ratio = BULK_TO_COMPACTED * info["bytes"] / info["quads"]
             self._compact_ratio = float(ratio) if ratio else None
             update = update_store(
                 folder,
@@ -709,6 +718,8 @@ class StoreLoader:
             info["bytes"] = disk_size(self.tmp)
             compacted = self.update is None or self.update["compacted"]
             ratio = info["bytes"] / max(1, info["quads"]) if compacted else self._compact_ratio
+            if self.update is None and ratio:  # loaded whole: smaller than compacted
+                ratio *= BULK_TO_COMPACTED
             if ratio:  # what a compacted store takes per quad, for the next update
                 info["compact_bytes_per_quad"] = round(ratio, 3)
             info["seconds"] = round(time.perf_counter() - self.started, 3)
