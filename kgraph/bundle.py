@@ -56,7 +56,7 @@ from ._gc import collector_paused
 from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction
-from .forked import Forked, ForkUnavailable, Parent, WorkerDied, run_forked
+from .forked import Forked, ForkUnavailable, Parent, WorkerDied
 from .graphfile import GraphFile, GraphFileError
 from .io import atomic_open, file_mode
 from .readers import ReadLog, expand_inputs
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
-    from .rdf.store import StoreLoader
+    from .rdf.store import StoreLoader, WarmCopy
     from .resolve import Resolution
     from .resolve_delta import ResolutionState
 
@@ -874,15 +874,20 @@ def build(
     if isolate is None:
         isolate = hasattr(os, "fork") and (engine is None or engine.engine != "dask")
     written: _Written | None = None
+    warm = None  #: a copy of the store, opened while the copy of the process works
     if isolate:
         before = _temporary_names(Path(folder))
         try:
-            report, written = run_forked(
+            forked = Forked(
                 work, _callbacks(log, progress, on_read), abandon=_abandon, name="build"
             )
+            warm = _warm_store(Path(folder), manifest)  # (after the fork: not in the copy)
+            report, written = forked.result()
         except ForkUnavailable:
             isolate = False
         except BaseException as exc:
+            if warm is not None:
+                warm.discard()
             _remove_temporaries(Path(folder), before)  # what a killed copy left behind
             if isinstance(exc, WorkerDied):
                 raise BundleError(f"{folder}: {exc}") from None
@@ -891,16 +896,32 @@ def build(
             report.isolated = True
             if written is not None:  # the copy's end: its memory goes back to the system
                 written.mark = report.lap("worker exit", written.mark)
+                if warm is not None:
+                    written.store_pass.loader.warmed = warm.close()
+                    written.mark = report.lap("store copy reorganised", written.mark)
     if not isolate:
         _, written = work()
-    if written is not None:
-        try:
-            _finish(written, report)
-        except BaseException:
-            written.abort()
-            raise
+    try:
+        if written is not None:
+            try:
+                _finish(written, report)
+            except BaseException:
+                written.abort()
+                raise
+    finally:
+        if warm is not None:  # (unless the store's update took it)
+            warm.discard()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _warm_store(folder: Path, manifest: Mapping[str, Any]) -> WarmCopy | None:
+    """A copy of the bundle's store for an add to update (:class:`kgraph.rdf.store.WarmCopy`),
+    when its store is fresh from the bulk loader: None otherwise."""
+    from .rdf.store import warm_copy
+
+    made_from = ((manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
+    return warm_copy(folder, made_from)
 
 
 def _abandon(done: tuple[BuildReport, _Written | None]) -> None:

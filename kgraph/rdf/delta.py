@@ -32,6 +32,7 @@ the store over :data:`MAX_GROWTH` times the size of a compacted one compacts it.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import traceback
 from array import array
@@ -348,6 +349,7 @@ def update_store(
     *,
     max_share: float | None = None,
     compact_size: int | None = None,
+    warmed: Path | None = None,
 ) -> dict[str, Any]:
     """Make ``target`` (which must not exist) the store of the N-Quads file ``quads`` by
     updating a copy of the store ``previous``, whose units are ``old``; ``runs`` and ``new``
@@ -356,7 +358,9 @@ def update_store(
     bytes are in changed units: a bulk load is then faster), ``changed_share``,
     ``units_changed``, ``units_removed``, ``quads_removed``, ``quads_added``, ``bytes_read``,
     ``compacted`` (the store was compacted: it had grown past :data:`MAX_GROWTH` times
-    ``compact_size``, the size on disk of a compacted store of these quads), ``seconds``."""
+    ``compact_size``, the size on disk of a compacted store of these quads), ``seconds``.
+    ``warmed``: a copy of ``previous`` made beforehand (:class:`kgraph.rdf.store.WarmCopy`),
+    updated instead of a new one."""
     import pyoxigraph as ox
 
     started = time.perf_counter()
@@ -373,9 +377,12 @@ def update_store(
 
     if target.exists():
         target.rmdir()  # Store.backup makes the folder; an empty one is in the way
-    ox_store = ox.Store.read_only(str(previous))
-    ox_store.backup(str(target))
-    del ox_store
+    if warmed is not None:
+        os.replace(warmed, target)
+    else:
+        ox_store = ox.Store.read_only(str(previous))
+        ox_store.backup(str(target))
+        del ox_store
     store = ox.Store(str(target))
     try:
         entities = ox.NamedNode(entities_graph[1:-1])

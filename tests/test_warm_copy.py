@@ -1,0 +1,122 @@
+"""The copy of a bulk-loaded store that an add opens while its worker runs
+(kgraph.rdf.store.WarmCopy): RocksDB reorganises a store fresh from the bulk loader as soon as
+it is open for writing, which the first update after a build otherwise waits for."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+import pytest
+from _seed import seed_bundle
+from test_store_update import (
+    MORE_INPUT,
+    SMALL_INPUT,
+    assert_as_built_whole,
+    grow,
+    marker,
+    quads,
+    three_pages,
+)
+
+import kgraph.graph as graph_module
+import kgraph.rdf.paper_units as paper_units
+import kgraph.rdf.store as store_module
+from kgraph.bundle import BundleError, build
+from kgraph.rdf.store import WarmCopy
+
+__all__ = ["three_pages"]  # (the fixture, shared with test_store_update)
+
+PHASE = "store copy reorganised"
+
+
+def hidden(folder: Path) -> list[str]:
+    """The bundle's temporaries (a copy of the store left behind would be one)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture
+def updates(monkeypatch: pytest.MonkeyPatch) -> list[Path | None]:
+    """The ``warmed`` copy each update of a store is given."""
+    given: list[Path | None] = []
+    real = store_module.update_store
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        given.append(kwargs.get("warmed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "update_store", spy)
+    return given
+
+
+def test_a_copy_holds_the_store_and_goes_when_discarded(tmp_path: Path) -> None:
+    store = seed_bundle() / "store"
+    copy = WarmCopy(store, tmp_path)
+    path = copy.close()
+    assert path is not None and path.parent == tmp_path and path.name.startswith(".store-warm-")
+    assert set(ox.Store.read_only(str(path))) == set(ox.Store.read_only(str(store)))
+    copy.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_copy_that_cannot_be_made_gives_none_and_leaves_nothing(tmp_path: Path) -> None:
+    copy = WarmCopy(tmp_path / "no-store", tmp_path)
+    assert copy.close() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_add_to_a_bulk_loaded_store_updates_the_copy_opened_while_its_worker_ran(
+    tmp_path: Path, updates: list[Path | None]
+) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    assert marker(folder)["loaded"] == "bulk"
+    report = build(folder, [SMALL_INPUT])
+    assert PHASE in report.phases
+    assert report.store["loaded"] == "updated in place" and report.added
+    assert len(updates) == 1 and updates[0] is not None
+    assert updates[0].parent == folder and not updates[0].exists()  # (it became the store)
+    assert hidden(folder) == []
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
+    # a store updated in place is not copied ahead: RocksDB has reorganised it already
+    report = build(folder, [MORE_INPUT])
+    assert PHASE not in report.phases and report.store["loaded"] == "updated in place"
+    assert updates[1:] == [None]
+
+
+def test_a_copy_the_store_does_not_take_is_removed(
+    three_pages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paper_units, "MAX_CHANGED", 0.05)  # every statement made: a whole load
+    folder, report = grow(three_pages, tmp_path)
+    assert PHASE in report.phases
+    assert report.store["loaded"] == "bulk"
+    assert hidden(folder) == []
+    assert quads(folder) == quads(seed_bundle())
+
+
+def test_a_failed_add_leaves_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    before = sorted(p.name for p in folder.iterdir())
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the graph failed")
+
+    monkeypatch.setattr(graph_module, "build_graph", fail)  # (in the worker: it is forked)
+    with pytest.raises((RuntimeError, BundleError), match="the graph failed"):
+        build(folder, [SMALL_INPUT])
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_build_in_one_process_copies_nothing_ahead(
+    tmp_path: Path, updates: list[Path | None]
+) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    report = build(folder, [SMALL_INPUT], isolate=False)
+    assert PHASE not in report.phases and report.store["loaded"] == "updated in place"
+    assert updates == [None]
+    assert hidden(folder) == []
