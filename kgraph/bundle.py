@@ -920,8 +920,13 @@ def _warm_store(folder: Path, manifest: Mapping[str, Any]) -> WarmCopy | None:
     when its store is fresh from the bulk loader: None otherwise."""
     from .rdf.store import warm_copy
 
-    made_from = ((manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
-    return warm_copy(folder, made_from)
+    return warm_copy(folder, _graph_json_sha256(manifest))
+
+
+def _graph_json_sha256(manifest: Mapping[str, Any]) -> str | None:
+    """The SHA-256 of the ``graph.json`` the manifest lists (what its store was made from)."""
+    sha256 = ((manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
+    return str(sha256) if sha256 else None
 
 
 def _abandon(done: tuple[BuildReport, _Written | None]) -> None:
@@ -1192,8 +1197,8 @@ def _write(
         # once the graph is gone: its loader's buffers (Rust, gigabytes at scale) then reuse
         # the graph's memory instead of adding to it.
         # the store this build replaces, and the graph.json it must have been made from
-        made_from = ((bundle.manifest.get("files") or {}).get("graph.json") or {}).get("sha256")
-        old_store = (folder / "store", str(made_from)) if made_from else None
+        made_from = _graph_json_sha256(bundle.manifest)
+        old_store = (folder / "store", made_from) if made_from else None
         # An add whose bundle keeps each paper's RDF digest and Turtle block makes only the
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first

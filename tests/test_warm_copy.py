@@ -105,9 +105,18 @@ def test_a_failed_add_leaves_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the graph failed")
 
+    made: list[WarmCopy] = []
+
+    class Recorded(WarmCopy):
+        def __init__(self, store: Path, at: Path) -> None:
+            super().__init__(store, at)
+            made.append(self)
+
+    monkeypatch.setattr(store_module, "WarmCopy", Recorded)
     monkeypatch.setattr(graph_module, "build_graph", fail)  # (in the worker: it is forked)
     with pytest.raises((RuntimeError, BundleError), match="the graph failed"):
         build(folder, [SMALL_INPUT])
+    assert len(made) == 1 and made[0].path is None  # a copy was made, and removed
     assert sorted(p.name for p in folder.iterdir()) == before
 
 

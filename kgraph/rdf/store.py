@@ -132,7 +132,7 @@ def can_update(folder: Path, graph_sha256: str, base: str) -> bool:
 class WarmCopy:
     """A copy of a store fresh from the bulk loader, held open for writing while an add's
     worker process runs. RocksDB reorganises such a store as soon as it is open for writing
-    (47-50 s at 160k papers, which the first update after a build otherwise waits for); here
+    (39-50 s at 160k papers, which the first update after a build otherwise waits for); here
     it does so on the core the worker leaves idle, its threads at a low priority, and the
     update then takes this copy (:func:`kgraph.rdf.delta.update_store`, ``warmed``) instead of
     making its own. :meth:`close` gives its path (None if it could not be made);
@@ -187,12 +187,13 @@ def warm_copy(
 ) -> WarmCopy | None:
     """A :class:`WarmCopy` of the bundle's store when an add will likely update it in place
     and it is fresh from the bulk loader (made from the ``graph.json`` of ``graph_sha256``,
-    never updated since): None otherwise."""
+    never updated since): None otherwise. (Its unit index is checked by the update: a copy
+    of a store it cannot update is removed.)"""
     folder = bundle_dir / STORE
     info = _marker(folder)
-    if not graph_sha256 or info is None or info.get("loaded") != "bulk":
+    if info is None or info.get("loaded") != "bulk" or not graph_sha256:
         return None
-    if not can_update(folder, graph_sha256, base):
+    if not _is_fresh(info, graph_sha256, normalise_base(base)):
         return None
     try:
         return WarmCopy(folder, bundle_dir)
@@ -540,7 +541,7 @@ class StoreLoader:
         #: in place
         self.reuse = reuse
         if reuse is not None and (previous is None or not defer_load):
-            raise ValueError("reusing papers needs a deferred load and the previous store")
+            raise ValueError("reusing blocks needs a deferred load and the previous store")
         #: the nodes of the blocks of the statements (kgraph.rdf.paper_units), in order
         self.blocks: list[str] = []
         self.update: dict[str, Any] | None = None  #: what an update in place did
@@ -654,8 +655,8 @@ class StoreLoader:
             if self.reuse is not None:  # the kept blocks' units, as the previous store has them
                 units = units.merged_blocks(old, self.reuse.kept_keys)
                 total = int(info["quads"])  # about the same: only to decide on compacting
-            # bytes per quad of the store when last compacted; for a store loaded whole (a
-            # marker of an earlier kgraph recorded its own size), what it takes compacted
+            # bytes per quad of the store when last compacted; for a store loaded whole (whose
+            # marker records its own), what it would take compacted
             ratio = info.get("compact_bytes_per_quad")
             if info.get("loaded", "bulk") == "bulk" and info.get("quads"):
                 ratio = BULK_TO_COMPACTED * info["bytes"] / info["quads"]
@@ -670,7 +671,7 @@ class StoreLoader:
                 f"<{entities_graph_iri(self.base)}>",
                 compact_size=int(ratio * total) if ratio else None,
                 max_share=None if self.reuse is None else 1.0,
-                warmed=self.warmed if self.warmed is not None and self.warmed.exists() else None,
+                warmed=self.warmed,
             )
         except (OSError, ValueError, KeyError) as exc:
             self.update_failed = f"{type(exc).__name__}: {exc}"
@@ -791,9 +792,9 @@ class StoreLoader:
             }
             info["bytes"] = disk_size(self.tmp)
             compacted = self.update is None or self.update["compacted"]
+            # (a store loaded whole counts as compacted here: the next update derives what
+            # it would take compacted from it, BULK_TO_COMPACTED)
             ratio = info["bytes"] / max(1, info["quads"]) if compacted else self._compact_ratio
-            if self.update is None and ratio:  # loaded whole: smaller than compacted
-                ratio *= BULK_TO_COMPACTED
             if ratio:  # what a compacted store takes per quad, for the next update
                 info["compact_bytes_per_quad"] = round(ratio, 3)
             info["seconds"] = round(time.perf_counter() - self.started, 3)
