@@ -715,8 +715,9 @@ class BuildReport:
     #: how the store was made: ``{"loaded": "bulk"}``, or ``"updated in place"`` with what
     #: the update did (units changed and removed, quads removed and added: kgraph.rdf.delta)
     store: dict[str, Any] = field(default_factory=dict)
-    #: how entities were resolved: ``{"grown": n, "of": total}`` (from the bundle's
-    #: resolution state, n per-paper entities resolved) or ``{"full": why}``
+    #: how entities were resolved: ``{"grown": n, "of": total, "joined": j}`` (from the
+    #: bundle's resolution state: n per-paper entities resolved, j new ones joined to an
+    #: entity without resolving it again) or ``{"full": why}``
     resolution: dict[str, Any] = field(default_factory=dict)
     #: how the RDF was made: ``{"kept": n, "of": papers}`` (an add that made the statements
     #: of the other papers only) or ``{"full": why}``
@@ -1324,7 +1325,7 @@ def _resolve(
             why = str(exc)
         else:
             total = sum(len(e.entities) for e in extractions.values())
-            report.resolution = {"grown": state.resolved, "of": total}
+            report.resolution = {"grown": state.resolved, "of": total, "joined": state.joined}
     if why:
         resolution, state = resolve_tracked(extractions.values())
         report.resolution = {"full": why}

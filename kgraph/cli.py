@@ -433,7 +433,8 @@ def build_(
         settings.detail(
             f"resolution: grown from the bundle's state, {grown['grown']:,} of "
             f"{grown['of']:,} per-paper entities resolved (the new papers' and those of the "
-            "entities the change can reach)"
+            "entities the change can reach), "
+            f"{grown.get('joined', 0):,} new ones joined to an entity without resolving it"
         )
     elif grown:
         settings.detail(f"resolution: in full ({grown['full']})")

@@ -704,6 +704,10 @@ class Resolver:
                         _by_count(type_votes),
                         sum(len(o.entity.mentions) for o in group),
                         len(group),
+                        tuple(
+                            sorted((n, len(ps), name_mentions[n]) for n, ps in name_papers.items())
+                        ),
+                        all_bare,
                     ),
                     group,
                 )
@@ -837,6 +841,12 @@ class _Draft(NamedTuple):
     type_votes: tuple[tuple[str, int], ...]
     mentions: int
     occurrences: int
+    #: (name, papers, mentions) of each name its per-paper entities give it, by name: those
+    #: not named by a bare acronym only, unless all are (``bare_only``); what an add that
+    #: only joins per-paper entities to it chooses the name from again
+    #: (:mod:`kgraph.resolve_delta`)
+    names: tuple[tuple[str, int, int], ...] = ()
+    bare_only: bool = False
 
 
 def _by_count(counts: Counter[str]) -> tuple[tuple[str, int], ...]:

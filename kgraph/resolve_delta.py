@@ -10,16 +10,24 @@ resolution of a part depends only on its own per-paper entities and on what the 
 corpus' definitions of acronyms say (:class:`~kgraph.resolve._Tables`).
 
 A :class:`ResolutionState` keeps, for every part, its nodes (keys, gazetteer ids, acronyms),
-the acronyms its names use that the corpus' definitions decide, and its canonical entities
-without their ids (drafts, with the per-paper entities each holds), together with every
-paper's definitions of acronyms. :func:`extend` adds papers:
+the acronyms its names use that the corpus' definitions decide, which of its canonical
+entities' sets of merges holds each node, and those entities without their ids (drafts,
+with the per-paper entities each holds and the counts behind their names), together with
+every paper's definitions of acronyms and their counts. :func:`extend` adds papers:
 
 1. the definitions of the new papers are counted in (and those of papers gone, out); a short
    form whose meanings change (a new long form, a second meaning, a first or a last
    definition) marks the parts that hold its keys or use it;
-2. the new per-paper entities mark the parts of every node they could merge with (their
-   keys and gazetteer ids, the gazetteer entities their names are aliases of, the meanings
-   of their acronyms);
+2. a new paper's per-paper entity whose keys and gazetteer id all lie in the set of one
+   canonical entity *joins* that entity, unless its part is resolved again anyway: the
+   entity's counts (names, types, aliases, papers) are added to and its name and type
+   chosen again from them, exactly as resolving the part again would (:func:`_joins` says
+   when that holds). The most named entities (large language model, accuracy) are named by
+   nearly every add, and their parts (tens of thousands of per-paper entities, linked to
+   others through ambiguous acronyms) resolved again each time were most of an add's
+   resolution. The other new per-paper entities mark the parts of every node they could
+   merge with (their keys and gazetteer ids, the gazetteer entities their names are
+   aliases of, the meanings of their acronyms);
 3. the marked parts are closed over: the per-paper entities of a marked part are resolved
    again under the new definitions, and any part their nodes reach is marked in turn;
 4. the marked parts' entities and the new ones are resolved with the same steps as a full
@@ -52,14 +60,19 @@ from . import resolve as _resolve_module
 from ._hashing import source_fingerprint
 from .extractions import Extraction
 from .resolve import (
+    _URL,
     Aligned,
     Gazetteer,
     Resolution,
     Resolver,
+    _by_count,
+    _clean_name,
     _Draft,
+    _is_headline,
     _Occ,
     _Rank,
     _Tables,
+    _unbroken,
     _UnionFind,
     count_definitions,
     meaning_keys,
@@ -69,7 +82,7 @@ from .resolve import (
 
 __all__ = ["ResolutionState", "StateMismatch", "extend", "resolve_tracked"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +107,10 @@ class Part:
     nodes: list[str]  #: keys, gazetteer ids, acronyms (the per-paper entities are members)
     words: list[str]  #: keys of the acronyms it uses that the corpus' definitions decide
     drafts: list[_Ranked]  #: canonical entities without their ids, and their members
+    #: for each node, the draft whose set of merges holds it (its index in ``drafts``), or
+    #: -1 (a set without per-paper entities, only linked to the others): a new per-paper
+    #: entity whose nodes are all in one draft's set can join it (:func:`_target`)
+    sets: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +126,9 @@ class ResolutionState:
     #: per-paper entities the last :func:`extend` resolved: the new papers' and those of the
     #: parts they changed (all of them after :func:`resolve_tracked`)
     resolved: int = 0
+    #: new per-paper entities the last :func:`extend` joined to an entity without resolving
+    #: its part again (:func:`_joins`)
+    joined: int = 0
     #: short-form key -> loose key of the long form -> long form -> papers defining it so
     defs: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
 
@@ -140,6 +160,8 @@ class ResolutionState:
             "resolver": resolver_fingerprint(),
             "papers": sorted(self.papers),
             "paper_defs": self.paper_defs,
+            # (counted from paper_defs, kept: counting them again took 2.3 s at 160k papers)
+            "defs": self.defs,
         }
         # level 1: 88 MB of JSON at 160k papers -> 27 MB in 0.8 s (level 6: 22 MB in 2.2 s;
         # measured on the state's first form, without each paper's definitions)
@@ -147,9 +169,11 @@ class ResolutionState:
             chunk = [orjson.dumps(head, option=orjson.OPT_SORT_KEYS) + b"\n"]
             size = 0
             for part in sorted(self.parts.values(), key=_least):
-                drafts = sorted(part.drafts, key=_first)
-                rows = [_draft_row(d, members) for _, d, members in drafts]
-                line = orjson.dumps([part.nodes, part.words, rows]) + b"\n"
+                order = sorted(range(len(part.drafts)), key=lambda i: _first(part.drafts[i]))
+                rows = [_draft_row(part.drafts[i][1], part.drafts[i][2]) for i in order]
+                place = {i: n for n, i in enumerate(order)}
+                sets = [place.get(i, -1) for i in part.sets]
+                line = orjson.dumps([part.nodes, part.words, rows, sets]) + b"\n"
                 chunk.append(line)
                 size += len(line)
                 if size > 1 << 20:
@@ -179,12 +203,19 @@ class ResolutionState:
         try:
             papers = {intern(p) for p in head["papers"]}
             paper_defs = {intern(p): own for p, own in head["paper_defs"].items()}
+            defs = {
+                sk: {loose: Counter(longs) for loose, longs in by_loose.items()}
+                for sk, by_loose in head["defs"].items()
+            }
             for line_no, line in enumerate(lines, 2):
-                nodes, words, rows = orjson.loads(line)
-                parts[line_no] = Part(nodes, words, [_draft_from_row(r, intern) for r in rows])
+                nodes, words, rows, sets = orjson.loads(line)
+                drafts = [_draft_from_row(r, intern) for r in rows]
+                if len(sets) != len(nodes) or not all(-1 <= i < len(drafts) for i in sets):
+                    raise ValueError("the sets of its nodes do not match its nodes and drafts")
+                parts[line_no] = Part(nodes, words, drafts, sets)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a resolution state: line {line_no}: {exc!r}") from None
-        return cls(papers, paper_defs, parts)
+        return cls(papers, paper_defs, parts, defs=defs)
 
 
 def _least(part: Part) -> tuple[str, str]:
@@ -219,11 +250,14 @@ def _draft_row(d: _Draft, group: Sequence[_Occ] | Aligned) -> list[Any]:
         d.mentions,
         d.occurrences,
         indexes,
+        d.names,
+        d.bare_only,
     ]
 
 
 def _draft_from_row(row: list[Any], intern: Any) -> _Ranked:
-    kb, typ, name, signature, aliases, shorts, papers, votes, mentions, occs, indexes = row
+    kb, typ, name, signature, aliases, shorts, papers, votes, mentions, occs, indexes = row[:11]
+    names, bare_only = row[11:]
     papers_t = tuple(intern(p) for p in papers)
     d = _Draft(
         kb,
@@ -236,6 +270,8 @@ def _draft_from_row(row: list[Any], intern: Any) -> _Ranked:
         tuple((t, n) for t, n in votes),
         mentions,
         occs,
+        tuple((n, p, m) for n, p, m in names),
+        bare_only is True,
     )
     first = indexes[0] if isinstance(indexes[0], int) else indexes[0][0]
     rank = (kb is None, -len(papers_t), signature, papers_t[0], first)
@@ -264,8 +300,13 @@ def _parts(
     for node in list(uf.parent):
         if not node.startswith("occ:"):
             by_root[root_of(node)].nodes.append(node)
+    #: part -> the root of each draft's set -> the draft's index in the part
+    held: dict[str, dict[str, int]] = defaultdict(dict)
     for ranked in drafts:
-        by_root[root_of(ranked[2][0].node)].drafts.append(ranked)
+        root = uf.find(ranked[2][0].node)
+        part = by_root[joins.find(root)]
+        held[joins.find(root)][root] = len(part.drafts)
+        part.drafts.append(ranked)
     words_by_root: dict[str, set[str]] = defaultdict(set)
     for node, keys in words.items():
         words_by_root[root_of(node)].update(keys)
@@ -274,6 +315,8 @@ def _parts(
         part = by_root[root]
         part.nodes.sort()
         part.words = sorted(words_by_root.get(root, ()))
+        at = held[root]
+        part.sets = [at.get(uf.find(node), -1) for node in part.nodes]
         parts[i] = part
     return parts
 
@@ -304,6 +347,125 @@ def resolve_tracked(
 
 
 # --- growing -------------------------------------------------------------------------------
+
+
+def _target(
+    o: _Occ, state: ResolutionState, places: dict[int, dict[str, int]]
+) -> tuple[int, int] | None:
+    """The part and the draft a new paper's per-paper entity can join without resolving the
+    part again: the draft whose set of merges holds every node of it (its keys, its
+    gazetteer id). None for an acronym without a long form (step 5 decides it), an entity of
+    a paper the state holds (extracted again: its part is resolved again), and one with a
+    key or an id the state does not have, or whose nodes are in several sets (resolving
+    again, it would merge them, or be refused). ``places``: a cache of each part's
+    node -> draft."""
+    if o.bare is not None or o.paper in state.papers:
+        return None
+    nodes = ["key:" + k for k in o.long_keys]
+    if o.kb:
+        nodes.append("kb:" + o.kb)
+    if not nodes:
+        return None
+    part = state.node_part.get(nodes[0])
+    if part is None:
+        return None
+    place = places.get(part)
+    if place is None:
+        held = state.parts[part]
+        place = places[part] = dict(zip(held.nodes, held.sets, strict=True))
+    draft = place[nodes[0]]
+    if draft < 0 or any(place.get(n) != draft for n in nodes[1:]):
+        return None
+    return part, draft
+
+
+def _joins(ranked: _Ranked, occs: Sequence[_Occ]) -> bool:
+    """Whether ``occs`` (:func:`_target`: every node of each is in the set of this draft)
+    join the draft exactly as resolving its part again would. Resolving again, each would
+    merge into that set and change no other decision. Step 3: a key of the set that a
+    gazetteer id claims is claimed by the set's id (a key goes to the set of the id that
+    claims it most, and the others' unions with it are refused), so that its gazetteer id
+    claiming the key again changes no key's owner, and an entity without an id only merges.
+    The set's keys stay the same; its types must too, since they allow the gazetteer
+    entities step 4 looks for by those keys; and the type of an entity without a gazetteer
+    id must stay decided by its votes alone (a tie is broken by confidence, which the
+    state does not keep)."""
+    _, d, _ = ranked
+    votes = dict(d.type_votes)
+    if any(o.entity.type not in votes for o in occs):
+        return False
+    if d.kb is None and len(votes) > 1:
+        for o in occs:
+            votes[o.entity.type] += 1
+        top = max(votes.values())
+        if sum(1 for n in votes.values() if n == top) > 1:
+            return False
+    return True
+
+
+def _joined(
+    ranked: _Ranked, occs: Sequence[_Occ], gazetteer: Gazetteer, keyed: bool
+) -> _Ranked:
+    """The draft of an entity with ``occs`` joined (:func:`_joins`), as
+    :meth:`~kgraph.resolve.Resolver._drafts` makes it from all its per-paper entities: the
+    counts added to, the name and type chosen again from them, the members in paper order.
+    The signature is the set's least key or acronym, which stays (``keyed``: it has one), or
+    else its least per-paper entity."""
+    _, d, held = ranked
+    aliases = Counter(dict(d.aliases))
+    votes = Counter(dict(d.type_votes))
+    shorts = set(d.shorts)
+    #: name -> [papers, mentions]: the names of per-paper entities that are all acronyms
+    #: used bare count only until one that is not joins them (as in _drafts)
+    names = {} if d.bare_only else {n: [papers, mentions] for n, papers, mentions in d.names}
+    name_papers: dict[str, set[str]] = defaultdict(set)
+    mentions = d.mentions
+    for o in occs:
+        e = o.entity
+        written = Counter([m.text for m in e.mentions])
+        aliases.update(written)
+        for form in (e.name, *e.aliases):
+            if form not in written:
+                aliases[form] += 1
+        shorts.update(o.short_forms)
+        nm = _clean_name(_unbroken(o.own_long or e.name, written))
+        name_papers[nm].add(o.paper)
+        names.setdefault(nm, [0, 0])[1] += len(e.mentions)
+        votes[e.type] += 1
+        mentions += len(e.mentions)
+    for nm, new in name_papers.items():
+        names[nm][0] += len(new)
+    if d.kb:
+        typ = gazetteer.type_of(d.kb)
+        name = gazetteer.name_of(d.kb) or min(names)
+    else:
+        typ = max(votes, key=votes.__getitem__)  # (one most voted: _joins)
+        name = min(names, key=lambda n: (_is_headline(n), -names[n][0], -names[n][1], n))
+        if _URL.match(name):
+            typ = "repository"
+    members: dict[str, list[int]] = defaultdict(list)
+    for pid, index in members_of(d, held):
+        members[pid].append(index)
+    for o in occs:
+        members[o.paper].append(o.index)
+    papers = tuple(sorted(members))
+    indexes = Aligned(ix[0] if len(ix) == 1 else ix for ix in (members[p] for p in papers))
+    first = indexes[0] if isinstance(indexes[0], int) else indexes[0][0]
+    signature = d.signature if keyed else min(d.signature, *(o.node for o in occs))
+    draft = d._replace(
+        type=typ,
+        signature=signature,
+        name=name,
+        aliases=_by_count(aliases),
+        shorts=tuple(sorted(shorts)),
+        papers=papers,
+        type_votes=_by_count(votes),
+        mentions=mentions,
+        occurrences=d.occurrences + len(occs),
+        names=tuple(sorted((n, p, m) for n, (p, m) in names.items())),
+        bare_only=False,
+    )
+    return ((d.kb is None, -len(papers), signature, papers[0], first), draft, indexes)
 
 
 def _groups(defs: Mapping[str, Mapping[str, Iterable[str]]], sk: str) -> list[list[str]]:
@@ -398,15 +560,38 @@ def extend(
             for group in _groups(tables.corpus_defs, o.bare):
                 yield "key:" + group[0]
 
+    def reached(occs: Iterable[_Occ]) -> None:
+        for o in occs:
+            for node in reach(o):
+                mark(node)
+                scope.add(node)
+
+    # a new paper's per-paper entity whose keys and gazetteer id are all in one draft's set
+    # joins that draft, unless its part is resolved again anyway (_target, _joins)
+    joining: dict[tuple[int, int], list[_Occ]] = {}
+    plain: list[_Occ] = []
+    places: dict[int, dict[str, int]] = {}
     for o in new_occs:
-        for node in reach(o):
-            mark(node)
-            scope.add(node)
+        target = _target(o, state, places)
+        if target is None:
+            plain.append(o)
+        else:
+            joining.setdefault(target, []).append(o)
+    for (p, i), joiners in list(joining.items()):
+        if p in marked or not _joins(state.parts[p].drafts[i], joiners):
+            plain.extend(joining.pop((p, i)))
+    reached(plain)
 
     # 3. close over the marked parts: their members resolved again may reach other parts
     again: dict[int, list[_Occ]] = {}
     no_defs: dict[str, str] = {}
     while True:
+        moved = [t for t in joining if t[0] in marked]  # marked after all: resolved again
+        for t in moved:
+            plain.extend(joining[t])
+            reached(joining.pop(t))
+        if moved:
+            continue
         todo = [p for p in marked if p not in again]
         if not todo:
             break
@@ -428,7 +613,7 @@ def extend(
 
     # 4. resolve the marked parts and the new papers again
     run = sorted(
-        [*new_occs, *(o for occs in again.values() for o in occs)],
+        [*plain, *(o for occs in again.values() for o in occs)],
         key=lambda o: (o.paper, o.index),
     )
     links: list[tuple[str, str]] = []
@@ -447,9 +632,22 @@ def extend(
                 raise StateMismatch(f"resolution state: {n} is in two parts")
     state.parts.update(fresh)
     state._index(fresh)
+    for (p, i), joiners in joining.items():
+        part = state.parts[p]
+        keyed = any(
+            n.startswith(("key:", "short:")) and at == i
+            for n, at in zip(part.nodes, part.sets, strict=True)
+        )
+        part.drafts[i] = _joined(part.drafts[i], joiners, gaz, keyed)
+        used = {w for o in joiners for w in words.get(o.node, ())}.difference(part.words)
+        if used:
+            part.words = sorted([*part.words, *used])
+            for w in used:
+                word_parts.setdefault(w, set()).add(p)
     state.papers.difference_update(stale)
     state.papers.update(new_ids)
     state.resolved = len(run)
+    state.joined = sum(len(joiners) for joiners in joining.values())
 
     # 5. ids over every draft
     resolution = resolver._assemble(state.drafts(), papers)

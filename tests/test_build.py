@@ -166,6 +166,10 @@ def test_adding_a_page_adds_only_its_new_papers(tmp_path: Path) -> None:
     assert grown, err
     resolved, total = (int(g.replace(",", "")) for g in grown.groups())
     assert 0 < resolved < total
+    # and some of the new papers' entities joined entities named before, resolving nothing
+    joined = re.search(r"([\d,]+) new ones joined to an entity without resolving it", err)
+    assert joined, err
+    assert 0 < int(joined.group(1).replace(",", "")) < total - resolved
     assert f"added {len(new)} papers ({len(page) - len(new)} already in the bundle)" in err
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["inputs"][-1]["new_papers"] == len(new)

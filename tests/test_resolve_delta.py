@@ -45,9 +45,11 @@ def grow(
     *,
     reload: bool = True,
     drop: list[set[str]] | None = None,
+    joined: list[int] | None = None,
 ) -> tuple[Resolution, ResolutionState]:
     """Resolve the first step in full, then add each next one to the state (a paper already
-    there is extracted again), less the papers of ``drop[i]`` (gone before step i)."""
+    there is extracted again), less the papers of ``drop[i]`` (gone before step i);
+    ``joined`` receives each step's per-paper entities joined without resolving again."""
     res, state = resolve_tracked(steps[0], gazetteer)
     seen = {e.paper_id: e for e in steps[0]}
     for i, step in enumerate(steps[1:], 1):
@@ -57,6 +59,8 @@ def grow(
         seen.update((e.paper_id, e) for e in step)
         state = round_trip(state) if reload else state
         res, state = extend(state, dict(seen), gazetteer, changed=changed)
+        if joined is not None:
+            joined.append(state.joined)
     return res, state
 
 
@@ -74,8 +78,10 @@ def test_adding_seed_papers_resolves_as_a_whole(seed: int) -> None:
     random.Random(seed).shuffle(exts)
     cuts = sorted(random.Random(seed + 100).sample(range(1, len(exts)), 3))
     steps = [exts[a:b] for a, b in zip([0, *cuts], [*cuts, len(exts)], strict=True)]
-    res, state = grow(steps, reload=seed % 2 == 0)
+    joined: list[int] = []
+    res, state = grow(steps, reload=seed % 2 == 0, joined=joined)
     same(res, resolve(exts))
+    assert sum(joined) > 0  # entities named before joined without resolving their part
     assert state.papers == {e.paper_id for e in exts}
     # and the state it leaves is the one made in one go, byte for byte
     assert dumped(state) == dumped(resolve_tracked(exts)[1])
@@ -88,7 +94,8 @@ def test_adding_one_paper_resolves_a_part_only() -> None:
     same(res, resolve(exts))
     total = sum(len(e.entities) for e in exts)
     assert 0 < state.resolved < total // 4
-    assert state.resolved >= len(exts[-1].entities)
+    # each of the new paper's per-paper entities is resolved or joins an entity
+    assert state.resolved + state.joined >= len(exts[-1].entities)
 
 
 def test_adding_nothing_changes_nothing() -> None:
@@ -233,23 +240,40 @@ NAMES = [
 ]
 KBS = [None, None, None, "method/bert", "method/roberta", "method/sam", "dataset/imagenet"]
 TYPES = ["method", "method", "dataset", "benchmark", "task", "metric"]
+#: names that new papers mostly join the entities of (kgraph.resolve_delta._joins): a few
+#: entities, each named alike but for case and number, with its gazetteer id if any (given
+#: or not), and aliases of the same entity
+JOINING = {
+    ("Foo Net", "foo net", "Foo Nets", "FooNet"): None,
+    ("Baz", "baz"): None,
+    ("BERT", "Bert"): "method/bert",
+    ("ImageNet", "ILSVRC 2012"): "dataset/imagenet",
+}
 
 
 @st.composite
-def entity(draw: st.DrawFn) -> Entity:
-    name = draw(st.sampled_from(NAMES))
-    aliases = tuple(draw(st.lists(st.sampled_from(NAMES), max_size=2, unique=True)))
+def entity(draw: st.DrawFn, joining: bool = False) -> Entity:
+    names = list(draw(st.sampled_from(list(JOINING)))) if joining else NAMES
+    name = draw(st.sampled_from(names))
+    aliases = tuple(draw(st.lists(st.sampled_from(names), max_size=2, unique=True)))
     aliases = tuple(a for a in aliases if a != name)
     written = (name, *aliases[: draw(st.integers(0, len(aliases)))])
     mentions = tuple(Mention(0, len(s), s, "test") for s in written)
     confidence = draw(st.sampled_from([0.5, 0.7, 0.8, 0.9]))
-    kb = draw(st.sampled_from(KBS))
-    return Entity(name, draw(st.sampled_from(TYPES)), "uses", confidence, aliases, mentions, kb)
+    if joining:
+        kb = JOINING[tuple(names)] if draw(st.booleans()) else None
+        typ = draw(st.sampled_from(["method", "method", "method", "dataset"]))
+    else:
+        kb, typ = draw(st.sampled_from(KBS)), draw(st.sampled_from(TYPES))
+    return Entity(name, typ, "uses", confidence, aliases, mentions, kb)
 
 
 @st.composite
-def paper(draw: st.DrawFn, pid: str) -> Extraction:
-    entities = tuple(draw(st.lists(entity(), min_size=0, max_size=4)))
+def paper(draw: st.DrawFn, pid: str, joining_only: bool = False) -> Extraction:
+    joining = joining_only or draw(st.booleans())
+    entities = tuple(draw(st.lists(entity(joining), min_size=0, max_size=4)))
+    if joining:  # (defining no acronym, which would change what the others mean)
+        return Extraction(pid, pid, entities, ())
     shorts = draw(st.lists(st.sampled_from(sorted(DEFINITIONS)), max_size=2, unique=True))
     abbr = tuple((s, draw(st.sampled_from(DEFINITIONS[s]))) for s in shorts)
     defined = tuple(
@@ -261,18 +285,20 @@ def paper(draw: st.DrawFn, pid: str) -> Extraction:
 
 
 @st.composite
-def corpus(draw: st.DrawFn) -> tuple[list[list[Extraction]], list[set[str]]]:
+def corpus(
+    draw: st.DrawFn, joining_only: bool = False
+) -> tuple[list[list[Extraction]], list[set[str]]]:
     """Steps of papers to add (some papers extracted again in a later step, with other
     entities) and, for each step, the papers gone before it."""
     n = draw(st.integers(2, 14))
-    papers = [draw(paper(f"p{i:02d}")) for i in draw(st.permutations(range(n)))]
+    papers = [draw(paper(f"p{i:02d}", joining_only)) for i in draw(st.permutations(range(n)))]
     cuts = sorted(draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=3, unique=True)))
     steps = [papers[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
     drop: list[set[str]] = [set()]
     for i in range(1, len(steps)):
         before = [e.paper_id for step in steps[:i] for e in step]
         again = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
-        steps[i] = [*steps[i], *(draw(paper(pid)) for pid in again)]
+        steps[i] = [*steps[i], *(draw(paper(pid, joining_only)) for pid in again)]
         gone = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
         drop.append(set(gone) - set(again))
     return steps, drop
@@ -283,8 +309,22 @@ def corpus(draw: st.DrawFn) -> tuple[list[list[Extraction]], list[set[str]]]:
 def test_growing_is_resolving_again(
     made: tuple[list[list[Extraction]], list[set[str]]], gaz: bool, reload: bool
 ) -> None:
-    steps, drop = made
-    gazetteer = GAZ if gaz else Gazetteer.empty()
+    grown_as_a_whole(*made, GAZ if gaz else Gazetteer.empty(), reload)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(corpus(joining_only=True), st.booleans(), st.booleans())
+def test_joining_is_resolving_again(
+    made: tuple[list[list[Extraction]], list[set[str]]], gaz: bool, reload: bool
+) -> None:
+    """The same on papers that name the same few entities, which new papers mostly join
+    without resolving them again (kgraph.resolve_delta._joins)."""
+    grown_as_a_whole(*made, GAZ if gaz else Gazetteer.empty(), reload)
+
+
+def grown_as_a_whole(
+    steps: list[list[Extraction]], drop: list[set[str]], gazetteer: Gazetteer, reload: bool
+) -> None:
     res, state = grow(steps, gazetteer, reload=reload, drop=drop)
     everything: dict[str, Extraction] = {}
     for step, gone in zip(steps, drop, strict=True):
@@ -294,3 +334,122 @@ def test_growing_is_resolving_again(
     same(res, resolve(everything.values(), gazetteer))
     assert state.papers == set(everything)
     assert dumped(state) == dumped(resolve_tracked(everything.values(), gazetteer)[1])
+
+
+# --- a new paper's entities that join an entity without resolving its part again --------------
+
+
+def named(name: str, typ: str = "method", *aliases: str, kb: str | None = None) -> Entity:
+    mentions = tuple(Mention(0, 1, s, "test") for s in (name, *aliases))
+    return Entity(name, typ, "uses", 0.8, aliases, mentions, kb)
+
+
+def paper_of(pid: str, *entities: Entity) -> Extraction:
+    return Extraction(pid, "", entities, ())
+
+
+def joined_by(
+    before: list[Extraction], after: list[Extraction], gazetteer: Gazetteer = GAZ
+) -> int:
+    """Add ``after`` to the state of ``before``: how many per-paper entities joined an entity
+    without their part being resolved again, checked against resolving all of them."""
+    _, state = resolve_tracked(before, gazetteer)
+    every = [*before, *after]
+    res, state = extend(round_trip(state), {e.paper_id: e for e in every}, gazetteer)
+    same(res, resolve(every, gazetteer))
+    assert dumped(state) == dumped(resolve_tracked(every, gazetteer)[1])
+    return state.joined
+
+
+def test_a_new_paper_naming_known_entities_joins_them() -> None:
+    before = [
+        paper_of("p1", named("Foo Net"), named("ImageNet", "dataset", kb="dataset/imagenet")),
+        paper_of("p2", named("foo net")),
+    ]
+    # the name follows the counts: two more papers call it "foo net"
+    after = [
+        paper_of("p3", named("foo net"), named("ImageNet", "dataset", kb="dataset/imagenet")),
+        paper_of("p0", named("foo net")),
+    ]
+    assert joined_by(before, after) == 3
+    res = resolve([*before, *after], GAZ)
+    foo = res.entity_of("p1", 0)
+    assert foo.name == "foo net" and foo.papers == ("p0", "p1", "p2", "p3")
+    assert res.id_of("p3", 1) == res.id_of("p1", 1) == "dataset/imagenet"
+
+
+@pytest.mark.parametrize(
+    ("before", "new", "why"),
+    [
+        ([named("Foo Net")], named("Foo Net", "dataset"), "a type it did not have"),
+        (
+            [named("Foo Net"), named("Foo Net", "dataset"), named("Foo Net")],
+            named("Foo Net", "dataset"),
+            "its type tied (decided by confidence, not kept)",
+        ),
+        ([named("Foo Net")], named("Foo Net", "method", "Foo Network"), "a new key"),
+        ([named("BERT", kb="method/bert")], named("BERT", kb="method/roberta"), "a new id"),
+        (
+            [named("BERT", kb="method/bert"), named("Bert", kb="method/roberta")] * 2,
+            named("Bert", kb="method/roberta"),
+            "an id whose set does not hold the key, the claim changing hands",
+        ),
+        (
+            [
+                named("BERT", kb="method/bert"),
+                named("Bert", kb="method/roberta"),
+                named("RoBERTa", kb="method/roberta"),
+            ],
+            named("Bert", "method", "RoBERTa"),
+            "keys in two sets of one part",
+        ),
+    ],
+)
+def test_what_a_new_paper_cannot_join_is_resolved_again(
+    before: list[Entity], new: Entity, why: str
+) -> None:
+    papers = [paper_of(f"p{i}", e) for i, e in enumerate(before)]
+    assert joined_by(papers, [paper_of("p9", new)]) == 0, why
+
+
+def test_a_bare_acronym_is_resolved_again() -> None:
+    definer = Extraction(
+        "p1",
+        "",
+        (named("relation classification", "task", "RC"),),
+        (("RC", "relation classification"),),
+    )
+    before = [definer, paper_of("p2", named("RC", "task"))]
+    assert joined_by(before, [paper_of("p3", named("RC", "task"))]) == 0
+    # (and a paper that names it by its long form joins it)
+    assert joined_by(before, [paper_of("p3", named("relation classification", "task"))]) == 1
+
+
+def test_a_new_paper_joins_one_entity_of_a_part_of_several() -> None:
+    # "bert": claimed by both ids, goes to method/bert (ties go to the least id); the
+    # roberta entity is linked to it: one part, two entities, each its own set
+    before = [
+        paper_of("p1", named("BERT", kb="method/bert")),
+        paper_of("p2", named("Bert", kb="method/roberta")),
+    ]
+    _, state = resolve_tracked(before, GAZ)
+    assert [len(part.drafts) for part in state.parts.values()] == [2]
+    # an entity without an id named "Bert", and one with the id that holds the key: both
+    # join that entity
+    after = [paper_of("p3", named("Bert")), paper_of("p4", named("BERT", kb="method/bert"))]
+    assert joined_by(before, after) == 2
+    res = resolve([*before, *after], GAZ)
+    assert res.id_of("p3", 0) == res.id_of("p4", 0) == res.id_of("p1", 0) == "method/bert"
+    # one that reaches the part otherwise (a key it does not have, and the other id) marks it:
+    # it is resolved again, and so are the others
+    after.append(paper_of("p5", named("RoBERTa", kb="method/roberta")))
+    assert joined_by(before, after) == 0
+
+
+def test_an_entity_of_a_paper_extracted_again_is_resolved_again() -> None:
+    before = [paper_of("p1", named("Foo Net")), paper_of("p2", named("Foo Net"))]
+    _, state = resolve_tracked(before, GAZ)
+    again = paper_of("p2", named("Foo Net"), named("Foo Net"))
+    res, state = extend(state, {"p1": before[0], "p2": again}, GAZ, changed={"p2"})
+    same(res, resolve([before[0], again], GAZ))
+    assert state.joined == 0 and state.resolved == 3
