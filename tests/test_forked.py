@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,17 @@ from kgraph.forked import Forked, Parent, WorkerDied, run_forked
 from kgraph.readers import ReadLog
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+@pytest.fixture(autouse=True)
+def _interruptible() -> Iterator[None]:
+    """Some tests here interrupt a process with SIGINT. A test run started in the background
+    by a shell without job control has SIGINT ignored, and so would every process it forks
+    or starts (an ignored signal stays ignored across exec): Python's own handler, restored
+    for each test, keeps them interruptible (a handler does not outlive exec)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def test_the_work_runs_in_another_process_and_its_result_comes_back() -> None:
