@@ -189,8 +189,15 @@ class ResolutionState:
             head = orjson.loads(next(lines))
         except (OSError, EOFError, zlib.error, StopIteration, orjson.JSONDecodeError) as exc:
             raise ValueError(f"not a resolution state: {exc or 'empty'}") from None
-        if not isinstance(head, dict) or head.get("kgraph_resolution_state") != STATE_VERSION:
-            raise ValueError("not a resolution state of this version")
+        if not isinstance(head, dict) or "kgraph_resolution_state" not in head:
+            raise ValueError("not a resolution state")
+        version = head["kgraph_resolution_state"]
+        if version != STATE_VERSION:
+            # (version 1 lacked what a new per-paper entity needs to join a known one)
+            raise ValueError(
+                f"a resolution state of another form (version {version!r}; this kgraph "
+                f"reads version {STATE_VERSION})"
+            )
         if head.get("resolver") != resolver_fingerprint():
             raise ValueError("made by another version of kgraph's resolution")
         strings: dict[str, str] = {}

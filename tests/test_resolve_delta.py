@@ -121,8 +121,10 @@ def test_papers_gone_or_extracted_again_resolve_as_a_whole() -> None:
 
 
 def test_load_refuses_what_is_not_a_state() -> None:
-    with pytest.raises(ValueError, match="not a resolution state of this version"):
+    with pytest.raises(ValueError, match=r"another form \(version 99; this kgraph reads"):
         ResolutionState.load(io.BytesIO(gzip.compress(b'{"kgraph_resolution_state": 99}\n')))
+    with pytest.raises(ValueError, match="not a resolution state"):
+        ResolutionState.load(io.BytesIO(gzip.compress(b'{"kgraph": 1}\n')))
     for bad in (b"", b'{"kgraph_resolution_state": 1}\n', gzip.compress(b"")):
         with pytest.raises(ValueError, match="not a resolution state"):
             ResolutionState.load(io.BytesIO(bad))
