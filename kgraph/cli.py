@@ -432,9 +432,10 @@ def build_(
     if "grown" in grown:
         settings.detail(
             f"resolution: grown from the bundle's state, {grown['grown']:,} of "
-            f"{grown['of']:,} per-paper entities resolved (the new papers' and those of the "
-            "entities the change can reach), "
-            f"{grown.get('joined', 0):,} new ones joined to an entity without resolving it"
+            f"{grown['of']:,} per-paper entities resolved (the new papers' that join no known "
+            "entity, and those of the entities the change can reach); "
+            f"{grown.get('joined', 0):,} of the new papers' joined known entities without "
+            "resolving them again"
         )
     elif grown:
         settings.detail(f"resolution: in full ({grown['full']})")

@@ -167,7 +167,7 @@ def test_adding_a_page_adds_only_its_new_papers(tmp_path: Path) -> None:
     resolved, total = (int(g.replace(",", "")) for g in grown.groups())
     assert 0 < resolved < total
     # and some of the new papers' entities joined entities named before, resolving nothing
-    joined = re.search(r"([\d,]+) new ones joined to an entity without resolving it", err)
+    joined = re.search(r"([\d,]+) of the new papers' joined known entities", err)
     assert joined, err
     assert 0 < int(joined.group(1).replace(",", "")) < total - resolved
     assert f"added {len(new)} papers ({len(page) - len(new)} already in the bundle)" in err
