@@ -649,43 +649,12 @@ class Resolver:
             shorts: set[str] = set()
             all_bare = all(x.bare is not None for x in group)  # once, not once per member
             for o in group:
-                written = Counter([m.text for m in o.entity.mentions])
-                aliases.update(written)
-                for form in (o.entity.name, *o.entity.aliases):
-                    if form not in written:
-                        aliases[form] += 1
-                shorts.update(o.short_forms)
-                if o.bare is None or all_bare:
-                    nm = _clean_name(_unbroken(o.own_long or o.entity.name, written))
+                nm = _count_member(o, aliases, shorts)
+                if o.bare is None or all_bare:  # (an acronym used bare names it only then)
                     name_papers[nm].add(o.paper)
                     name_mentions[nm] += len(o.entity.mentions)
-            if kb:
-                typ = gaz.type_of(kb)
-                name = gaz.name_of(kb) or min(name_papers)
-            else:  # (one candidate, the usual case, needs no comparison)
-                typ = (
-                    next(iter(type_votes))
-                    if len(type_votes) == 1
-                    else min(
-                        type_votes,
-                        key=lambda t: (-type_votes[t], -conf[t], _TYPE_RANK.get(t, 99), t),
-                    )
-                )
-                name = (
-                    next(iter(name_papers))
-                    if len(name_papers) == 1
-                    else min(
-                        name_papers,
-                        key=lambda n: (
-                            _is_headline(n),
-                            -len(name_papers[n]),
-                            -name_mentions[n],
-                            n,
-                        ),
-                    )
-                )
-                if _URL.match(name):
-                    typ = "repository"
+            names = {n: (len(ps), name_mentions[n]) for n, ps in name_papers.items()}
+            name, typ = _name_and_type(kb, gaz, names, type_votes, conf)
             signature = min(nodes.get(root) or [o.node for o in group])
             papers_of = tuple(sorted({o.paper for o in group}))
             # a compact draft (millions of Counters and dicts do not wait for the ids), with
@@ -704,9 +673,7 @@ class Resolver:
                         _by_count(type_votes),
                         sum(len(o.entity.mentions) for o in group),
                         len(group),
-                        tuple(
-                            sorted((n, len(ps), name_mentions[n]) for n, ps in name_papers.items())
-                        ),
+                        tuple(sorted((n, *counts) for n, counts in names.items())),
                         all_bare,
                     ),
                     group,
@@ -752,6 +719,46 @@ class Resolver:
             assignments={pid: tuple(ids) for pid, ids in assign.items()},
             extractions=dict(papers),
         )
+
+
+def _count_member(o: _Occ, aliases: Counter[str], shorts: set[str]) -> str:
+    """Count one per-paper entity into its entity's aliases (the forms it writes, and its name
+    and aliases that it does not write) and short forms; the name it would give the entity.
+    (Also for an entity that new per-paper entities join: kgraph.resolve_delta.)"""
+    written = Counter([m.text for m in o.entity.mentions])
+    aliases.update(written)
+    for form in (o.entity.name, *o.entity.aliases):
+        if form not in written:
+            aliases[form] += 1
+    shorts.update(o.short_forms)
+    return _clean_name(_unbroken(o.own_long or o.entity.name, written))
+
+
+def _name_and_type(
+    kb: str | None,
+    gazetteer: Gazetteer,
+    names: Mapping[str, Sequence[int]],
+    votes: Mapping[str, int],
+    conf: Mapping[str, float],
+) -> tuple[str, str]:
+    """An entity's name and type: its gazetteer entry's; without one, the type most of its
+    per-paper entities give it (then the surest by summed confidence ``conf``), and the name
+    the most papers, then mentions, give it, a name in Title Case last (``names``: name ->
+    (papers, mentions)); a web address is a repository."""
+    if kb:
+        return gazetteer.name_of(kb) or min(names), gazetteer.type_of(kb)
+    # (one candidate, the usual case, needs no comparison)
+    typ = (
+        next(iter(votes))
+        if len(votes) == 1
+        else min(votes, key=lambda t: (-votes[t], -conf.get(t, 0.0), _TYPE_RANK.get(t, 99), t))
+    )
+    name = (
+        next(iter(names))
+        if len(names) == 1
+        else min(names, key=lambda n: (_is_headline(n), -names[n][0], -names[n][1], n))
+    )
+    return name, "repository" if _URL.match(name) else typ
 
 
 class Aligned(list[int | list[int]]):

@@ -60,19 +60,17 @@ from . import resolve as _resolve_module
 from ._hashing import source_fingerprint
 from .extractions import Extraction
 from .resolve import (
-    _URL,
     Aligned,
     Gazetteer,
     Resolution,
     Resolver,
     _by_count,
-    _clean_name,
+    _count_member,
     _Draft,
-    _is_headline,
+    _name_and_type,
     _Occ,
     _Rank,
     _Tables,
-    _unbroken,
     _UnionFind,
     count_definitions,
     meaning_keys,
@@ -435,29 +433,17 @@ def _joined(ranked: _Ranked, occs: Sequence[_Occ], gazetteer: Gazetteer, keyed: 
     names = {} if d.bare_only else {n: [papers, mentions] for n, papers, mentions in d.names}
     name_papers: dict[str, set[str]] = defaultdict(set)
     mentions = d.mentions
-    for o in occs:
-        e = o.entity
-        written = Counter([m.text for m in e.mentions])
-        aliases.update(written)
-        for form in (e.name, *e.aliases):
-            if form not in written:
-                aliases[form] += 1
-        shorts.update(o.short_forms)
-        nm = _clean_name(_unbroken(o.own_long or e.name, written))
+    for o in occs:  # (none is an acronym used bare: _target)
+        nm = _count_member(o, aliases, shorts)
         name_papers[nm].add(o.paper)
-        names.setdefault(nm, [0, 0])[1] += len(e.mentions)
-        votes[e.type] += 1
-        mentions += len(e.mentions)
+        names.setdefault(nm, [0, 0])[1] += len(o.entity.mentions)
+        votes[o.entity.type] += 1
+        mentions += len(o.entity.mentions)
     for nm, new in name_papers.items():
         names[nm][0] += len(new)
-    if d.kb:
-        typ = gazetteer.type_of(d.kb)
-        name = gazetteer.name_of(d.kb) or min(names)
-    else:
-        typ = max(votes, key=votes.__getitem__)  # (one most voted: _joins)
-        name = min(names, key=lambda n: (_is_headline(n), -names[n][0], -names[n][1], n))
-        if _URL.match(name):
-            typ = "repository"
+    # (the type of an entity without a gazetteer id is its one most voted: _joins, so the
+    # confidences that break ties, which the state does not keep, are not needed)
+    name, typ = _name_and_type(d.kb, gazetteer, names, votes, {})
     members: dict[str, list[int]] = defaultdict(list)
     for pid, index in members_of(d, held):
         members[pid].append(index)

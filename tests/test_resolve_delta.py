@@ -272,9 +272,8 @@ def entity(draw: st.DrawFn, joining: bool = False) -> Entity:
 
 @st.composite
 def paper(draw: st.DrawFn, pid: str, joining_only: bool = False) -> Extraction:
-    joining = joining_only or draw(st.booleans())
-    entities = tuple(draw(st.lists(entity(joining), min_size=0, max_size=4)))
-    if joining:  # (defining no acronym, which would change what the others mean)
+    entities = tuple(draw(st.lists(entity(joining_only), min_size=0, max_size=4)))
+    if joining_only:  # (defining no acronym, which would change what the others mean)
         return Extraction(pid, pid, entities, ())
     shorts = draw(st.lists(st.sampled_from(sorted(DEFINITIONS)), max_size=2, unique=True))
     abbr = tuple((s, draw(st.sampled_from(DEFINITIONS[s]))) for s in shorts)
