@@ -40,7 +40,15 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -55,7 +63,7 @@ from . import __version__
 from ._gc import collector_paused
 from ._hashing import Content, write_content
 from .dedupe import merge_papers
-from .extractions import Extraction
+from .extractions import Extraction, StoredExtractions
 from .forked import Forked, ForkUnavailable, Parent, WorkerDied
 from .graphfile import GraphFile, GraphFileError
 from .io import atomic_open, file_mode
@@ -68,6 +76,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
+    from .graph_delta import GraphIndex, PaperPart
     from .rdf.store import StoreLoader, WarmCopy
     from .resolve import Resolution
     from .resolve_delta import ResolutionState
@@ -96,6 +105,9 @@ EXTRACTIONS: Final = "extractions.jsonl"
 RESOLUTION: Final = "resolution.jsonl.gz"
 #: what lets an add make only the changed papers' RDF (kgraph.rdf.paper_units)
 UNITS: Final = "graph.units.npz"
+#: what lets an add take the unchanged papers' part of the graph as it was
+#: (kgraph.graph_delta.INDEX)
+GRAPH_INDEX: Final = "graph.index.npz"
 _CHUNK: Final = 1 << 20  #: graph.json is written in pieces of about this many bytes
 
 
@@ -169,7 +181,7 @@ EXPORTS: dict[str, Export] = {}
 
 def register_export(export: Export) -> None:
     """Add (or replace) a default export of every bundle."""
-    reserved = {MANIFEST, PAPERS, EXTRACTIONS, RESOLUTION, UNITS}
+    reserved = {MANIFEST, PAPERS, EXTRACTIONS, RESOLUTION, UNITS, GRAPH_INDEX}
     if export.filename in reserved or "/" in export.filename:
         raise ValueError(f"an export cannot be written to {export.filename!r}")
     EXPORTS[export.format] = export
@@ -413,7 +425,7 @@ class Bundle:
     path: Path
     manifest: dict[str, Any] = field(default_factory=dict)
     papers: dict[str, Paper] = field(default_factory=dict)
-    extractions: dict[str, Extraction] = field(default_factory=dict)
+    extractions: MutableMapping[str, Extraction] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -442,6 +454,17 @@ class Bundle:
         if self.manifest:
             for ext in self._records(EXTRACTIONS, Extraction.from_dict):
                 self.extractions[ext.paper_id] = ext
+
+    def read_extraction_lines(self) -> None:
+        """Read the bundle's extractions as lines (checked against the manifest), each made
+        into an :class:`Extraction` when first asked for (:class:`StoredExtractions`)."""
+        if self.manifest:
+            path = self.path / EXTRACTIONS
+            self.extractions = StoredExtractions.from_lines(
+                _read_checked(self.path, EXTRACTIONS, self.manifest),
+                where=str(path),
+                fail=BundleError,
+            )
 
     def _records(self, name: str, make: Callable[[Any], _T]) -> Iterator[_T]:
         """``make(row)`` of each line of one of the bundle's JSON Lines files, checked (a row
@@ -719,6 +742,9 @@ class BuildReport:
     #: bundle's resolution state: n per-paper entities resolved, j new ones joined to an
     #: entity without resolving it again) or ``{"full": why}``
     resolution: dict[str, Any] = field(default_factory=dict)
+    #: how the graph was made: ``{"kept": n, "of": papers}`` (an add that took the part of
+    #: n papers from the bundle's graph.json) or ``{"full": why}``
+    graph: dict[str, Any] = field(default_factory=dict)
     #: how the RDF was made: ``{"kept": n, "of": papers}`` (an add that made the statements
     #: of the other papers only) or ``{"full": why}``
     rdf: dict[str, Any] = field(default_factory=dict)
@@ -1067,7 +1093,10 @@ def _write(
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory)."""
     # (the extractions of the bundle are not read when every paper is extracted again: at
     # 172k papers, 11 s and the memory of them all while the new ones are made)
-    bundle = Bundle.open(folder, create=True, extractions=not (re_extract or stale))
+    bundle = Bundle.open(folder, create=True, extractions=False)
+    if not (re_extract or stale):
+        # as lines: an add makes objects of the few it resolves again or graphs again
+        bundle.read_extraction_lines()
     records, input_rows, input_papers = _read_inputs(fresh, fmt, log, report)
     distinct = merge_papers(records)
     report.duplicates = len(records) - len(distinct)
@@ -1108,18 +1137,33 @@ def _write(
 
     # 3. extract what is new or changed
     report.re_extract_all = bool(papers) and (re_extract or stale)
-    extractions: dict[str, Extraction] = {}
+    stored = bundle.extractions
+    same: list[str] = []  #: papers whose extraction is the bundle's, as it is
+    renamed: dict[str, Extraction] = {}  #: those whose paper took another id
     todo: list[Paper] = []
     redone: set[str] = set()  #: papers of the bundle extracted again
     for pid, paper in sorted(papers.items()):
         before = was.get(pid)
-        ext = bundle.extractions.get(before) if before is not None else None
-        if before is None or ext is None or report.re_extract_all or old[before].text != paper.text:
+        if (
+            before is None
+            or before not in stored
+            or report.re_extract_all
+            or old[before].text != paper.text
+        ):
             todo.append(paper)
             if before is not None:
                 redone.add(pid)
+        elif before != pid:
+            renamed[pid] = replace(stored[before], paper_id=pid)
         else:
-            extractions[pid] = replace(ext, paper_id=pid) if before != pid else ext
+            same.append(pid)
+    extractions = (
+        stored.select(same) if isinstance(stored, StoredExtractions) else StoredExtractions()
+    )
+    if not isinstance(stored, StoredExtractions):
+        extractions.update((pid, stored[pid]) for pid in same)
+    extractions.update(renamed)
+    del same, renamed
     del was, old_by_key  # a key per paper of the bundle, twice: not needed from here on
     if todo:
         bar = progress(len(todo)) if progress is not None else nullcontext(None)
@@ -1143,7 +1187,7 @@ def _write(
     from .graph import build_graph
     from .rdf.convert import RDF_VERSION
 
-    extractions = dict(sorted(extractions.items()))
+    extractions.sort()
     _settle(stop=True)
     results_code = _find_results(extractions, papers, bundle.manifest)
     mark = report.lap("results", mark)
@@ -1158,7 +1202,8 @@ def _write(
             staging,
             {
                 PAPERS: _jsonl_writer(papers[pid].to_dict() for pid in sorted(papers)),
-                EXTRACTIONS: _jsonl_writer(ext.to_dict() for ext in extractions.values()),
+                # (the lines of the bundle's not asked for copied as they are)
+                EXTRACTIONS: extractions.copy().write_lines,
             },
         )
         try:
@@ -1176,7 +1221,23 @@ def _write(
             # own), they are freed as it goes, and the graph reuses their memory
             del extractions
             bundle.extractions.clear()
-            graph = build_graph(papers.values(), resolution, consume=True)
+            kept, index = _kept_parts(
+                folder,
+                bundle.manifest,
+                resolution,
+                {*report.added, *report.updated, *redone},
+                results_code,
+                report,
+            )
+            # the extractions of the papers whose part is made, as objects; the bundle's lines
+            # (the whole file: 586 MB at 160k) go before the graph is made
+            held = resolution.extractions
+            resolution.extractions = {pid: held[pid] for pid in held if pid not in kept}
+            del held
+            graph = build_graph(papers.values(), resolution, consume=True, kept=kept)
+            del kept
+            staging.stage(GRAPH_INDEX, index.dump())
+            del index
             counts = graph_counts(graph, resolution)
             mark = report.lap("graph", mark)
             rows.wait()
@@ -1297,7 +1358,7 @@ def _write(
 def _resolve(
     folder: Path,
     bundle: Bundle,
-    extractions: dict[str, Extraction],
+    extractions: StoredExtractions,
     redone: set[str],
     report: BuildReport,
 ) -> tuple[Resolution, ResolutionState]:
@@ -1324,7 +1385,7 @@ def _resolve(
         except StateMismatch as exc:
             why = str(exc)
         else:
-            total = sum(len(e.entities) for e in extractions.values())
+            total = resolution.occurrences  # (the extractions not made: most are lines)
             report.resolution = {"grown": state.resolved, "of": total, "joined": state.joined}
     if why:
         resolution, state = resolve_tracked(extractions.values())
@@ -1333,21 +1394,76 @@ def _resolve(
 
 
 def _find_results(
-    extractions: dict[str, Extraction], papers: Mapping[str, Paper], manifest: Mapping[str, Any]
+    extractions: StoredExtractions, papers: Mapping[str, Paper], manifest: Mapping[str, Any]
 ) -> str:
     """Find the results of the papers whose extraction keeps none (new, or extracted again),
     or of every paper when the bundle's were found by other code; returns the code's
     fingerprint, for the manifest. (Found with each paper's own entity types: the graph
-    finds again only those of papers whose entities resolve to other types.)"""
+    finds again only those of papers whose entities resolve to other types.) A line of the
+    bundle keeps its paper's results when the manifest names this code: not made here."""
     from .results import find_results, results_fingerprint
 
     code = results_fingerprint()
     again = manifest.get("results_code") != code
-    for pid, ext in list(extractions.items()):
+    for pid in list(extractions):
+        if not again and extractions.stored(pid):
+            continue
+        ext = extractions[pid]
         if ext.results is None or again:
             found = tuple(find_results(papers[pid], ext.entities))
             extractions[pid] = replace(ext, results=found)
     return code
+
+
+def _kept_parts(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    resolution: Resolution,
+    changed: Container[str],
+    results_code: str,
+    report: BuildReport,
+) -> tuple[dict[str, PaperPart], GraphIndex]:
+    """The parts of the graph an add takes from the bundle's ``graph.json`` (papers with the
+    record, extraction and ids they had: :mod:`kgraph.graph_delta`), and the index of the
+    graph being made; ``report.graph`` says how many, or why none."""
+    from .graph_delta import GraphIndex, assignment_digest, graph_code, kept_papers, read_parts
+
+    digests: dict[str, int] = {}
+    files = manifest.get("files") or {}
+    graph_json = EXPORTS["json"].filename if "json" in EXPORTS else None
+    why = ""
+    index: GraphIndex | None = None
+    if not manifest:
+        why = "a new bundle"
+    elif report.re_extract_all:
+        why = "every paper extracted again"
+    elif graph_json is None or graph_json not in files:
+        why = "the bundle has no graph.json"
+    elif GRAPH_INDEX not in files:
+        why = f"the bundle has no {GRAPH_INDEX} (made by an earlier kgraph)"
+    elif manifest.get("results_code") != results_code:
+        why = "the code that finds results changed"
+    else:
+        try:
+            index = GraphIndex.load(_read_checked(folder, GRAPH_INDEX, manifest))
+        except (BundleError, ValueError) as exc:
+            why = f"its {GRAPH_INDEX} is unusable: {exc}"
+        else:
+            if index.code != graph_code():
+                why = "the code that makes the graph changed"
+    parts: dict[str, PaperPart] = {}
+    if index is not None and not why:
+        keep = kept_papers(index, resolution.assignments, changed, digests)
+        try:
+            parts = read_parts(folder / str(graph_json), str(files[graph_json]["sha256"]), keep)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            why = f"its graph.json is unusable: {exc}"
+            parts = {}
+    else:
+        for pid, ids in resolution.assignments.items():
+            digests[pid] = assignment_digest(pid, ids)
+    report.graph = {"full": why} if why else {"kept": len(parts), "of": len(digests)}
+    return parts, GraphIndex(digests)
 
 
 def _read_inputs(

@@ -439,6 +439,15 @@ def build_(
         )
     elif grown:
         settings.detail(f"resolution: in full ({grown['full']})")
+    made = report.graph
+    if "kept" in made:
+        settings.detail(
+            f"graph: the part of {made['of'] - made['kept']:,} of {made['of']:,} papers made; "
+            "the others' taken from the bundle's graph.json (the same record, extraction and "
+            "entities as at the last build)"
+        )
+    elif made:
+        settings.detail(f"graph: every paper's part made ({made['full']})")
     rdf = report.rdf
     if "kept" in rdf:
         settings.detail(

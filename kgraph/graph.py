@@ -51,6 +51,7 @@ from .results import Result, find_results
 
 if TYPE_CHECKING:
     from .extractions import Extraction
+    from .graph_delta import PaperPart
     from .resolve import Resolution
 
 __all__ = [
@@ -158,17 +159,27 @@ def build_graph(
     *,
     results: bool = True,
     consume: bool = False,
+    kept: Mapping[str, PaperPart] | None = None,
 ) -> nx.MultiDiGraph:
     """The graph of ``papers`` (each needs an extraction in ``resolution``; papers without one
     become nodes without edges). Nodes and edges are added in sorted order.
 
     ``consume``: each paper's extraction is taken out of ``resolution.extractions`` once its
     paper is in the graph (which leaves them empty). A build holding no other reference to
-    them frees them so, and the graph reuses their memory as it grows."""
+    them frees them so, and the graph reuses their memory as it grows.
+
+    ``kept``: the parts of papers taken as they are from the graph this one replaces (an add:
+    :mod:`kgraph.graph_delta`, which says when a paper's part is unchanged); their
+    extractions are not looked at (nor taken out: an add's are lines never made)."""
     by_id = {p.id: p for p in papers}
+    parts: Mapping[str, PaperPart] = kept or {}
     g = nx.MultiDiGraph(name="kgraph", schema_version=SCHEMA_VERSION, kgraph_version=__version__)
     for pid in sorted(by_id):
-        g.add_node(paper_node(pid), **_paper_attrs(by_id[pid]))
+        part = parts.get(pid)
+        if part is not None and part.node:
+            _add_node(g, paper_node(pid), part.node)
+        else:
+            g.add_node(paper_node(pid), **_paper_attrs(by_id[pid]))
     used = {cid for pid, ids in resolution.assignments.items() if pid in by_id for cid in ids}
     # when every resolved paper is in the graph (a build), an entity's papers are all in it
     every = all(pid in by_id for pid in resolution.assignments)
@@ -202,8 +213,17 @@ def build_graph(
     between: list[tuple[str, str, str, dict[str, Any]]] = []  #: entity -> entity
     index: dict[str, int] = {}  #: entity node -> a small int (pairs are counted as ints)
     named_in: dict[str, tuple[int, ...]] = {}  #: paper node -> its named entities' ints
-    take = resolution.extractions.pop if consume else resolution.extractions.get
+    exts = resolution.extractions
+    take = exts.pop if consume else exts.get
     for pid in sorted(by_id):
+        part = parts.get(pid)
+        if part is not None and pid in resolution.assignments:
+            for rnode, attrs in part.results:
+                _add_node(g, rnode, attrs)
+            edges += part.edges
+            between += part.evaluated_on
+            _name(named_in, index, paper_node(pid), resolution, resolution.assignments[pid])
+            continue
         ext = take(pid, None)
         if ext is None:
             continue
@@ -262,11 +282,7 @@ def build_graph(
                         },
                     )
                 )
-        named = sorted(
-            entity_node(c) for c in grouped if resolution.entities[c].type != "repository"
-        )
-        if len(named) >= 2:
-            named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
+        _name(named_in, index, pnode, resolution, grouped)
 
     between += _co_occurs_edges(named_in, index)
     between.sort(key=_EDGE_ORDER)
@@ -280,6 +296,31 @@ def build_graph(
 
 
 _EDGE_ORDER: Final = itemgetter(0, 1, 2)
+
+
+def _add_node(g: nx.MultiDiGraph, node: str, attrs: dict[str, Any]) -> None:
+    """``g.add_node(node, **attrs)`` for a node not in ``g``, the graph taking ``attrs`` as it
+    is (a kept part's dict, read for this graph) where networkx copies it."""
+    if node in g._succ:
+        g.add_node(node, **attrs)
+        return
+    g._succ[node] = g.adjlist_inner_dict_factory()
+    g._pred[node] = g.adjlist_inner_dict_factory()
+    g._node[node] = attrs
+
+
+def _name(
+    named_in: dict[str, tuple[int, ...]],
+    index: dict[str, int],
+    pnode: str,
+    resolution: Resolution,
+    ids: Iterable[str],
+) -> None:
+    """Record the entities (but repositories) the paper ``pnode`` names, ``ids`` canonical
+    ids (repeats allowed), as small ints for the ``co_occurs`` pairs."""
+    named = sorted({entity_node(c) for c in ids if resolution.entities[c].type != "repository"})
+    if len(named) >= 2:
+        named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
 
 
 def _results(paper: Paper, ext: Extraction, types: list[str]) -> Sequence[Result]:

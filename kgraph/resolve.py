@@ -65,7 +65,7 @@ import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -75,7 +75,7 @@ from typing import Any, Final, NamedTuple
 from .extract.abbreviations import is_short_form as _is_short_form
 from .extract.abbreviations import match_long_form
 from .extract.assemble import norm_key, singular
-from .extractions import Extraction
+from .extractions import Extraction, copied
 from .records import ENTITY_TYPES, Entity, slugify
 
 __all__ = [
@@ -276,7 +276,9 @@ class Resolution:
 
     entities: dict[str, CanonicalEntity]  #: by id, sorted
     assignments: dict[str, tuple[str, ...]]  #: paper id -> canonical id per entity index
-    extractions: dict[str, Extraction]  #: paper id -> what was resolved, sorted by paper id
+    #: paper id -> what was resolved, sorted by paper id (a dict, or an add's
+    #: :class:`~kgraph.extractions.StoredExtractions`)
+    extractions: MutableMapping[str, Extraction]
 
     @property
     def occurrences(self) -> int:
@@ -691,9 +693,10 @@ class Resolver:
         entities are occurrences or, read back, :class:`Aligned`."""
         taken: set[str] = set()
         entities: dict[str, CanonicalEntity] = {}
-        assign: dict[str, list[str]] = {
-            pid: [""] * len(ext.entities) for pid, ext in papers.items()
-        }
+        # every per-paper entity is a member of one draft: a paper's ids are filled from the
+        # drafts alone (the extractions of an add are mostly lines not made into objects:
+        # kgraph.extractions.StoredExtractions)
+        assign: dict[str, dict[int, str]] = {pid: {} for pid in papers}
         for _, d, group in sorted(drafts, key=itemgetter(0)):
             cid = d.kb or f"{d.type}/{slugify(d.name)}"
             if cid in taken:
@@ -716,8 +719,8 @@ class Resolver:
                 assign[pid][index] = cid
         return Resolution(
             entities=dict(sorted(entities.items())),
-            assignments={pid: tuple(ids) for pid, ids in assign.items()},
-            extractions=dict(papers),
+            assignments={pid: tuple([at[i] for i in range(len(at))]) for pid, at in assign.items()},
+            extractions=copied(papers),
         )
 
 

@@ -58,7 +58,7 @@ import orjson
 
 from . import resolve as _resolve_module
 from ._hashing import source_fingerprint
-from .extractions import Extraction
+from .extractions import Extraction, by_paper_id, entity_at
 from .resolve import (
     Aligned,
     Gazetteer,
@@ -487,7 +487,7 @@ def extend(
     consumed."""
     resolver = Resolver(gazetteer)
     gaz = resolver.gazetteer
-    papers = dict(sorted(extractions.items()))
+    papers = by_paper_id(extractions)  # (stored extractions stay lines: nothing made)
     stale = state.papers.difference(papers) | state.papers.intersection(changed)
     new_ids = [pid for pid in papers if pid not in state.papers or pid in stale]
 
@@ -601,7 +601,7 @@ def extend(
                     if pid in stale:
                         continue
                     defs = state.paper_defs.get(pid, no_defs)  # (what _own_definitions gave)
-                    entity = papers[pid].entities[index]
+                    entity = entity_at(papers, pid, index)  # (of a stored line: it alone)
                     occs.append(resolver._occurrence(pid, index, entity, defs, tables, note_words))
             again[p] = occs
             scope.update(state.parts[p].nodes)

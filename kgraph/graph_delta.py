@@ -1,0 +1,209 @@
+"""What an add keeps of the graph: the part of each paper whose inputs did not change.
+
+A paper's part of the graph (:func:`kgraph.graph.build_graph`) is its node, its edges to its
+entities and results, its result nodes, and the ``evaluated_on`` edges it is the provenance
+of. It is made from the paper's record, its extraction, and the canonical ids its per-paper
+entities resolved to (their types come with the ids: a gazetteer id's type is its entry's,
+any other id begins with its type). The bundle keeps, in ``graph.index.npz``
+(:data:`INDEX`), a 64-bit digest of each paper's ids (:func:`assignment_digest`) and the
+fingerprint of the code that makes a paper's part (:func:`graph_code`). An add whose paper
+has the same record, the same extraction and the same digest takes that paper's part from
+the bundle's ``graph.json`` as it is (:func:`read_parts`: its lines parsed, nothing else
+made), and makes only the others' from their extractions, which it then reads: most of the
+bundle's extractions stay lines (:class:`kgraph.extractions.StoredExtractions`). The
+entities' nodes and the ``co_occurs`` edges are made whole, from the resolution and every
+paper's ids. The graph is the one a build in one go makes, node for node and edge for edge,
+in the same order (the attributes read back have their keys in the file's order, which
+every writer sorts or looks up by name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from collections.abc import Container, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from ._hashing import source_fingerprint
+
+__all__ = ["INDEX", "GraphIndex", "PaperPart", "assignment_digest", "graph_code", "read_parts"]
+
+#: the bundle file of the papers' digests (kgraph.bundle.GRAPH_INDEX)
+INDEX: Final = "graph.index.npz"
+_VERSION: Final = 1
+#: graph.json is read this many bytes at a time
+_CHUNK: Final = 1 << 24
+
+
+@lru_cache(maxsize=1)
+def graph_code() -> str:
+    """SHA-256 of the code that makes a paper's part of the graph (and its record)."""
+    from . import graph, records
+
+    return source_fingerprint(graph, records, sys.modules[__name__], version=_VERSION)
+
+
+def assignment_digest(pid: str, ids: tuple[str, ...]) -> int:
+    """64-bit digest of a paper's canonical ids, one per per-paper entity, in order."""
+    data = "\x1f".join((pid, *ids)).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+@dataclass
+class GraphIndex:
+    """Per paper of the graph (by id): the digest of its ids; ``code``: :func:`graph_code`."""
+
+    digests: dict[str, int]
+    code: str = field(default_factory=graph_code)
+
+    def dump(self) -> bytes:
+        self.digests = dict(sorted(self.digests.items()))  # (the same file for the same graph)
+        ids = "\n".join(self.digests).encode("utf-8")
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            papers=np.frombuffer(ids, dtype=np.uint8),
+            digest=np.fromiter(self.digests.values(), dtype=np.uint64, count=len(self.digests)),
+            meta=np.frombuffer(
+                orjson.dumps({"version": _VERSION, "code": self.code}), dtype=np.uint8
+            ),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def load(cls, data: bytes) -> GraphIndex:
+        """What :meth:`dump` wrote (ValueError if it is not)."""
+        try:
+            with np.load(io.BytesIO(data)) as z:
+                ids, digest = z["papers"].tobytes(), z["digest"]
+                meta = orjson.loads(z["meta"].tobytes())
+            papers = ids.decode("utf-8").split("\n") if ids else []
+        except Exception as exc:  # zipfile's, numpy's, orjson's errors: damaged
+            raise ValueError(f"damaged ({exc})") from None
+        if meta.get("version") != _VERSION or len(papers) != len(digest):
+            raise ValueError("not a graph index of this version")
+        return cls(dict(zip(papers, digest.tolist(), strict=True)), str(meta.get("code")))
+
+
+@dataclass
+class PaperPart:
+    """A paper's part of the graph as ``graph.json`` holds it: its node's attributes, its
+    result nodes, its edges (from the paper) and the ``evaluated_on`` edges it gives, each in
+    the file's order."""
+
+    node: dict[str, Any] | None = None
+    results: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    edges: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    evaluated_on: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def read_parts(path: Path, sha256: str, keep: Container[str]) -> dict[str, PaperPart]:
+    """The parts of the papers in ``keep`` (paper ids) from the ``graph.json`` at ``path``,
+    which the bundle's graph writer made (:func:`kgraph.bundle.write_graph_json`); only their
+    lines are parsed (an entity's node or a ``co_occurs`` edge is recognised by its bytes).
+    ValueError when the file is not the one whose SHA-256 is ``sha256`` or not in that
+    writer's layout."""
+    parts: dict[str, PaperPart] = {}
+    loads = orjson.loads
+    digest = hashlib.sha256()
+    section = ""
+    # JSON makes a new string of every value; a graph made from objects shares them: a
+    # node id, a relation or component name, and within one paper its sentences (the 160k
+    # add peaked at 4.1 GiB without this)
+    shared: dict[str, str] = {}
+    within: dict[str, str] = {}  #: the sentences of the paper being read
+    last = ""
+    for line in _lines(path, digest):
+        if section and line.startswith(b"]"):
+            section = ""  # (the line that ends the edges opens the nodes)
+        if section:
+            if line.endswith(b","):
+                line = line[:-1]
+            if section == "edges":
+                # a paper's own edge, or an evaluated_on edge it gives (a co_occurs edge: no)
+                own = b'"source":"paper:' in line
+                if own or b'"relation":"evaluated_on"' in line:
+                    row = loads(line)
+                    pid = row["source" if own else "paper"][6:]
+                    if pid in keep:
+                        if pid != last:
+                            within, last = {}, pid
+                        _share(row, shared, within)
+                        part = parts.setdefault(pid, PaperPart())
+                        u, v, k = row.pop("source"), row.pop("target"), row.pop("key")
+                        edge = (shared.setdefault(u, u), shared.setdefault(v, v), k, row)
+                        (part.edges if own else part.evaluated_on).append(edge)
+            elif b'"kind":"entity"' not in line:
+                row = loads(line)
+                node = row.pop("id")
+                kind = row.get("kind")
+                if kind == "paper":
+                    if node[6:] in keep:
+                        parts.setdefault(node[6:], PaperPart()).node = row
+                elif kind == "result" and row["paper"][6:] in keep:
+                    pid = row["paper"][6:]
+                    if pid != last:
+                        within, last = {}, pid
+                    _share(row, shared, within)
+                    parts.setdefault(pid, PaperPart()).results.append((node, row))
+        elif line.endswith(b'"edges":['):
+            section = "edges"
+        elif line.endswith(b'"nodes":['):
+            section = "nodes"
+    if digest.hexdigest() != sha256:
+        raise ValueError("graph.json does not match the manifest")
+    return {pid: part for pid, part in parts.items() if part.node is not None}
+
+
+#: the attributes whose values recur across the graph (ids, names of relations and sources)
+_SHARED: Final = ("relation", "component", "paper", "method", "dataset", "metric", "result_type")
+
+
+def _share(row: dict[str, Any], shared: dict[str, str], within: dict[str, str]) -> None:
+    """Make ``row``'s recurring string values the objects met before (see read_parts)."""
+    for key in _SHARED:
+        value = row.get(key)
+        if value is not None:
+            row[key] = shared.setdefault(value, value)
+    sentence = row.get("sentence")
+    if sentence is not None:
+        row["sentence"] = within.setdefault(sentence, sentence)
+
+
+def _lines(path: Path, digest: Any) -> Iterator[bytes]:
+    """The lines of the file at ``path`` without their newlines, read a chunk at a time and
+    each chunk hashed into ``digest``."""
+    rest = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+    if rest:
+        yield rest
+
+
+def kept_papers(
+    index: GraphIndex,
+    assignments: Mapping[str, tuple[str, ...]],
+    changed: Container[str],
+    digests: dict[str, int],
+) -> set[str]:
+    """The papers whose part of the graph an add can take from the bundle: the same ids as
+    ``index`` records, and not ``changed`` (new, their record or extraction changed).
+    ``digests`` receives every paper's digest (for the next index)."""
+    old = index.digests
+    keep: set[str] = set()
+    for pid, ids in assignments.items():
+        d = digests[pid] = assignment_digest(pid, ids)
+        if old.get(pid) == d and pid not in changed:
+            keep.add(pid)
+    return keep

@@ -1,0 +1,322 @@
+"""What an add keeps of the graph (kgraph.graph_delta) and of the extractions
+(kgraph.extractions.StoredExtractions): a paper whose record, extraction and canonical ids
+are unchanged has its part of the graph taken from the bundle's graph.json, and the graph is
+the one made from every extraction; the bundle's extraction lines are made into objects only
+when asked for, and written back as they were read."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from _seed import PAGES, seed_bundle, seed_extractions
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_resolve_delta import GAZ, corpus
+
+from kgraph.bundle import BundleError, graph_json, load_graph, write_graph_json
+from kgraph.cli import cli
+from kgraph.extractions import Extraction, StoredExtractions
+from kgraph.graph import build_graph, paper_node
+from kgraph.graph_delta import GraphIndex, assignment_digest, kept_papers, read_parts
+from kgraph.records import Entity, Mention, Paper
+from kgraph.resolve import Gazetteer, resolve
+from kgraph.resolve_delta import extend, resolve_tracked
+
+# --- the extractions kept as lines ------------------------------------------------------------
+
+
+def lines_of(exts: list[Extraction]) -> bytes:
+    return b"".join(orjson.dumps(e.to_dict(), option=orjson.OPT_APPEND_NEWLINE) for e in exts)
+
+
+def written(stored: StoredExtractions) -> bytes:
+    buf = io.BytesIO()
+    stored.write_lines(buf)
+    return buf.getvalue()
+
+
+def test_the_seed_extractions_read_as_lines_are_the_same_and_written_back_as_read() -> None:
+    data = (seed_bundle() / "extractions.jsonl").read_bytes()
+    stored = StoredExtractions.from_lines(data, where="x.jsonl")
+    exts = {e.paper_id: e for e in seed_extractions()}
+    assert list(stored) == list(exts)
+    assert all(stored.stored(pid) for pid in stored)  # nothing made yet
+    pid = next(iter(exts))
+    assert stored[pid] == exts[pid] and not stored.stored(pid)  # made when asked for
+    assert written(stored) == data  # (made and unchanged: written again alike)
+    assert written(stored.select(reversed(list(stored))).sort()) == data
+
+
+@st.composite
+def extraction(draw: st.DrawFn, pid: str) -> Extraction:
+    text = st.text(max_size=12)
+    mentions = tuple(
+        Mention(a, a + 3, draw(text), draw(st.sampled_from(["rules", "gazetteer"])), draw(text))
+        for a in draw(st.lists(st.integers(0, 99), max_size=3))
+    )
+    entities = tuple(
+        Entity(
+            draw(text),
+            draw(st.sampled_from(["method", "dataset", "task"])),
+            "uses",
+            draw(st.sampled_from([0.5, 0.75, 1.0])),
+            tuple(draw(st.lists(text, max_size=2))),
+            mentions,
+            draw(st.sampled_from([None, "method/bert"])),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    abbreviations = draw(st.sampled_from([None, (), (("AB", "a b"),)]))
+    return Extraction(pid, draw(text), entities, abbreviations, draw(st.sampled_from([None, ()])))
+
+
+# paper ids as bundles have them, and some that JSON escapes (read from the parsed line)
+IDS = st.sampled_from(["t-0a", "t-0b", "2401.00001", 'q"uote', "back\\slash", "üñï", "t-1"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_lines_kept_replaced_added_and_removed_are_written_as_the_objects_would_be(
+    data: st.DataObject,
+) -> None:
+    pids = sorted(set(data.draw(st.lists(IDS, max_size=6))))
+    exts = {pid: data.draw(extraction(pid)) for pid in pids}
+    stored = StoredExtractions.from_lines(lines_of(list(exts.values())))
+    assert list(stored) == pids
+    for pid in data.draw(st.lists(st.sampled_from(pids), max_size=3)) if pids else ():
+        assert stored[pid] == exts[pid]  # made (some twice)
+    for pid in data.draw(st.lists(IDS, max_size=3)):  # replaced or added
+        exts[pid] = stored[pid] = data.draw(extraction(pid))
+    for pid in data.draw(st.lists(st.sampled_from(sorted(exts)), max_size=2)) if exts else ():
+        exts.pop(pid, None)
+        stored.pop(pid, None)
+    picked = data.draw(st.permutations(sorted(exts)))
+    view = stored.select(picked)
+    assert written(view) == lines_of([exts[pid] for pid in picked])
+    assert written(view.sort()) == lines_of([exts[pid] for pid in sorted(exts)])
+    assert dict(view) == {pid: exts[pid] for pid in sorted(exts)}
+
+
+def test_a_damaged_line_names_its_file_and_line_when_it_is_made() -> None:
+    good = lines_of([Extraction("a", "A", ()), Extraction("c", "C", ())])
+    data = good + b'{"id":"b","title":"B","entities":[{"name":1}]}\n'
+    stored = StoredExtractions.from_lines(data, where="f.jsonl", fail=BundleError)
+    assert stored["a"] == Extraction("a", "A", ())
+    with pytest.raises(BundleError, match=r"^f\.jsonl:3: damaged record \("):
+        stored["b"]
+    # a line that does not begin with its id is made (and checked) as it is read
+    with pytest.raises(BundleError, match=r"^f\.jsonl:2: damaged record \("):
+        StoredExtractions.from_lines(
+            good[:20] + b'\n{"title":"no id"}\n', where="f.jsonl", fail=BundleError
+        )
+    reordered = b'{"title":"T","id":"z","entities":[]}\n'
+    stored = StoredExtractions.from_lines(good + reordered)
+    assert list(stored) == ["a", "c", "z"] and not stored.stored("z")
+
+
+def test_clearing_makes_nothing() -> None:
+    stored = StoredExtractions.from_lines(b'{"id":"a","entities":[{"bad":1}]}\n')
+    stored.clear()  # (MutableMapping's clear would make the damaged line, and fail)
+    assert len(stored) == 0
+
+
+# --- the papers' parts of the graph -----------------------------------------------------------
+
+
+def test_the_index_round_trips_and_refuses_what_it_did_not_write() -> None:
+    index = GraphIndex({"b": 2, "a": (1 << 64) - 1, "ü": 0})
+    back = GraphIndex.load(index.dump())
+    assert back.digests == {"a": (1 << 64) - 1, "b": 2, "ü": 0}  # (sorted: one file per graph)
+    assert back.code == index.code and list(GraphIndex.load(GraphIndex({}).dump()).digests) == []
+    assert GraphIndex({"a": 1, "b": 2}).dump() == GraphIndex({"b": 2, "a": 1}).dump()
+    for bad in (b"", b"PK\x03\x04 not a zip", index.dump()[:-30]):
+        with pytest.raises(ValueError, match="damaged"):
+            GraphIndex.load(bad)
+
+
+def test_a_digest_is_of_the_ids_in_their_order() -> None:
+    a = assignment_digest("p", ("method/x", "dataset/y"))
+    assert a == assignment_digest("p", ("method/x", "dataset/y"))
+    assert a != assignment_digest("p", ("dataset/y", "method/x"))
+    assert a != assignment_digest("q", ("method/x", "dataset/y"))
+
+
+def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
+    folder = seed_bundle()
+    manifest, graph = load_graph(folder)
+    sha = manifest["files"]["graph.json"]["sha256"]
+    papers = [n[6:] for n, k in graph.nodes(data="kind") if k == "paper"]
+    parts = read_parts(folder / "graph.json", sha, set(papers))
+    assert sorted(parts) == sorted(papers)
+    n_eval = 0
+    for pid, part in parts.items():
+        pnode = paper_node(pid)
+        assert part.node == graph.nodes[pnode]
+        assert part.edges == list(graph.out_edges(pnode, keys=True, data=True))
+        assert part.results == [
+            (v, graph.nodes[v]) for _, v, k in graph.out_edges(pnode, keys=True) if k == "reports"
+        ]
+        assert part.evaluated_on == [
+            (u, v, k, d)
+            for u, v, k, d in graph.edges(keys=True, data=True)
+            if d.get("paper") == pnode
+        ]
+        n_eval += len(part.evaluated_on)
+    assert n_eval > 50 and sum(len(p.results) for p in parts.values()) > 50
+    some = set(papers[::7])
+    assert set(read_parts(folder / "graph.json", sha, some)) == some
+    with pytest.raises(ValueError, match="does not match"):
+        read_parts(folder / "graph.json", "0" * 64, some)
+
+
+def papers_of(exts: dict[str, Extraction]) -> list[Paper]:
+    return [
+        Paper(pid, f"Title {pid}", f"Abstract of {pid}. It reaches 91.2 accuracy.") for pid in exts
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(made=corpus(), gaz=st.booleans())
+def test_a_graph_with_kept_parts_is_the_graph_made_whole(
+    made: tuple[list[list[Extraction]], list[set[str]]],
+    gaz: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Papers added step by step (some extracted again, some gone): each step's graph made
+    with the parts an add would keep from the previous step's graph.json is byte for byte
+    the graph made from every extraction."""
+    steps, drop = made
+    gazetteer = GAZ if gaz else Gazetteer.empty()
+    path = tmp_path_factory.mktemp("g") / "graph.json"
+    seen = {e.paper_id: e for e in steps[0]}
+    res, state = resolve_tracked(steps[0], gazetteer)
+    previous = build_graph(papers_of(seen), res)
+    index = GraphIndex({pid: assignment_digest(pid, ids) for pid, ids in res.assignments.items()})
+    kept_total = 0
+    for step, gone in zip(steps[1:], drop[1:], strict=True):
+        for pid in gone:
+            seen.pop(pid, None)
+        changed = {e.paper_id for e in step}  # new, or extracted again
+        seen.update((e.paper_id, e) for e in step)
+        with path.open("wb") as fh:
+            write_graph_json(previous, fh)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        res, state = extend(state, dict(sorted(seen.items())), gazetteer, changed=changed)
+        digests: dict[str, int] = {}
+        keep = kept_papers(index, res.assignments, changed, digests)
+        parts = read_parts(path, sha, keep)
+        assert set(parts) == keep
+        kept_total += len(keep)
+        whole = build_graph(papers_of(seen), resolve(seen.values(), gazetteer))
+        graph = build_graph(papers_of(seen), res, kept=parts)
+        assert graph_json(graph) == graph_json(whole)
+        previous, index = graph, GraphIndex(digests)
+
+
+# --- the add, end to end ----------------------------------------------------------------------
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stderr
+
+
+def test_an_add_takes_the_unchanged_papers_parts_and_gives_the_bundle_built_in_one_go(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "b"
+    code, err = invoke("-v", "build", *PAGES[:3], "-o", str(folder))
+    assert code == 0 and "graph: every paper's part made (a new bundle)" in err, err
+    code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    found = re.search(r" graph: the part of ([\d,]+) of ([\d,]+) papers made", err)
+    assert found, err
+    made, of = (int(x.replace(",", "")) for x in found.groups())
+    assert 25 <= made < of == 314  # the 25 new papers, those whose record or ids changed
+    for name in ("graph.json", "graph.index.npz", "extractions.jsonl", "graph.html", "graph.ttl"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+
+
+def _spoiled(tmp_path: Path, spoil: str) -> str:
+    folder = tmp_path / "b"
+    code, err = invoke("build", *PAGES[:3], "-o", str(folder))
+    assert code == 0, err
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if spoil == "index":
+        (folder / "graph.index.npz").unlink()
+        del manifest["files"]["graph.index.npz"]
+    elif spoil == "damaged index":
+        data = b"not an index"
+        (folder / "graph.index.npz").write_bytes(data)
+        manifest["files"]["graph.index.npz"]["sha256"] = hashlib.sha256(data).hexdigest()
+    elif spoil == "graph.json":  # other bytes than the manifest's (a copy that went wrong)
+        manifest["files"]["graph.json"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    for name in ("graph.json", "graph.index.npz", "graph.ttl"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+    return next(x for x in err.splitlines() if " graph: " in x)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "why"),
+    [
+        ("index", "the bundle has no graph.index.npz (made by an earlier kgraph)"),
+        ("damaged index", "its graph.index.npz is unusable: damaged"),
+        ("graph.json", "its graph.json is unusable: graph.json does not match the manifest"),
+    ],
+)
+def test_an_add_makes_every_part_when_it_cannot_take_them(
+    tmp_path: Path, spoil: str, why: str
+) -> None:
+    assert f"graph: every paper's part made ({why}" in _spoiled(tmp_path, spoil)
+
+
+def test_an_add_of_a_bundle_made_by_other_graph_code_makes_every_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kgraph.graph_delta as graph_delta
+
+    folder = tmp_path / "b"
+    assert invoke("build", *PAGES[:3], "-o", str(folder))[0] == 0
+    monkeypatch.setattr(graph_delta, "graph_code", lambda: "other code")
+    code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
+    assert (
+        code == 0
+        and "graph: every paper's part made (the code that makes the graph changed)" in err
+    )
+    assert (folder / "graph.json").read_bytes() == (seed_bundle() / "graph.json").read_bytes()
+
+
+def test_the_bundle_copy_keeps_its_extraction_lines(tmp_path: Path) -> None:
+    """A line the add never made is copied into the new extractions.jsonl byte for byte, even
+    one written in a form of its own (here: its keys after the id in another order)."""
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder)
+    path = folder / "extractions.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    row = json.loads(lines[3])
+    order = ["id", *reversed([k for k in row if k != "id"])]
+    lines[3] = orjson.dumps({k: row[k] for k in order}, option=orjson.OPT_APPEND_NEWLINE)
+    data = b"".join(lines)
+    path.write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["extractions.jsonl"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"title": "GrowNet", "abstract": "We propose GrowNet."}) + "\n")
+    code, err = invoke("build", str(more), "-o", str(folder))
+    assert code == 0, err
+    after = path.read_bytes().splitlines(keepends=True)
+    assert lines[3] in after and len(after) == len(lines) + 1
