@@ -1157,11 +1157,10 @@ def _write(
             renamed[pid] = replace(stored[before], paper_id=pid)
         else:
             same.append(pid)
+    # (a bundle whose extractions were not read has none the same: same is empty then)
     extractions = (
         stored.select(same) if isinstance(stored, StoredExtractions) else StoredExtractions()
     )
-    if not isinstance(stored, StoredExtractions):
-        extractions.update((pid, stored[pid]) for pid in same)
     extractions.update(renamed)
     del same, renamed
     del was, old_by_key  # a key per paper of the bundle, twice: not needed from here on

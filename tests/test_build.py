@@ -400,6 +400,7 @@ def test_a_changed_extractor_extracts_everything_again(
         raise AssertionError("the old extractions were read, and all are made again")
 
     monkeypatch.setattr(bundle_module.Bundle, "read_extractions", unwanted)
+    monkeypatch.setattr(bundle_module.Bundle, "read_extraction_lines", unwanted)
     again = build(folder, [PAGES[3]])
     assert again.re_extract_all and again.extracted == 38 and again.written
     assert again.resolution == {"full": "every paper extracted again"}
