@@ -42,6 +42,7 @@ import tempfile
 import time
 from collections.abc import (
     Callable,
+    Collection,
     Container,
     Iterable,
     Iterator,
@@ -1220,7 +1221,7 @@ def _write(
             # own), they are freed as it goes, and the graph reuses their memory
             del extractions
             bundle.extractions.clear()
-            kept, index = _kept_parts(
+            keep, index = _graph_plan(
                 folder,
                 bundle.manifest,
                 resolution,
@@ -1229,10 +1230,13 @@ def _write(
                 report,
             )
             # the extractions of the papers whose part is made, as objects; the bundle's lines
-            # (the whole file: 586 MB at 160k) go before the graph is made
+            # (the whole file: 586 MB at 160k) go before the kept parts are read (an add at
+            # 160k peaked 265 MiB higher with both in memory)
             held = resolution.extractions
-            resolution.extractions = {pid: held[pid] for pid in held if pid not in kept}
+            resolution.extractions = {pid: held[pid] for pid in held if pid not in keep}
             del held
+            kept = _read_kept(bundle, keep, resolution, report)
+            del keep
             graph = build_graph(papers.values(), resolution, consume=True, kept=kept)
             del kept
             staging.stage(GRAPH_INDEX, index.dump())
@@ -1414,18 +1418,19 @@ def _find_results(
     return code
 
 
-def _kept_parts(
+def _graph_plan(
     folder: Path,
     manifest: Mapping[str, Any],
     resolution: Resolution,
     changed: Container[str],
     results_code: str,
     report: BuildReport,
-) -> tuple[dict[str, PaperPart], GraphIndex]:
-    """The parts of the graph an add takes from the bundle's ``graph.json`` (papers with the
-    record, extraction and ids they had: :mod:`kgraph.graph_delta`), and the index of the
-    graph being made; ``report.graph`` says how many, or why none."""
-    from .graph_delta import GraphIndex, assignment_digest, graph_code, kept_papers, read_parts
+) -> tuple[set[str], GraphIndex]:
+    """The papers whose part of the graph an add can take from the bundle's ``graph.json``
+    (those with the record, extraction and ids they had: :mod:`kgraph.graph_delta`), and the
+    index of the graph being made; none when the graph must be made whole, and
+    ``report.graph`` then says why."""
+    from .graph_delta import GraphIndex, graph_code, kept_papers
 
     digests: dict[str, int] = {}
     files = manifest.get("files") or {}
@@ -1450,19 +1455,35 @@ def _kept_parts(
         else:
             if index.code != graph_code():
                 why = "the code that makes the graph changed"
-    parts: dict[str, PaperPart] = {}
-    if index is not None and not why:
-        keep = kept_papers(index, resolution.assignments, changed, digests)
-        try:
-            parts = read_parts(folder / str(graph_json), str(files[graph_json]["sha256"]), keep)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            why = f"its graph.json is unusable: {exc}"
-            parts = {}
-    else:
-        for pid, ids in resolution.assignments.items():
-            digests[pid] = assignment_digest(pid, ids)
-    report.graph = {"full": why} if why else {"kept": len(parts), "of": len(digests)}
-    return parts, GraphIndex(digests)
+    # (every paper's digest is made either way, for the index of the graph being made)
+    keep = kept_papers(None if why else index, resolution.assignments, changed, digests)
+    report.graph = {"full": why} if why else {"kept": len(keep), "of": len(digests)}
+    return keep, GraphIndex(digests)
+
+
+def _read_kept(
+    bundle: Bundle, keep: Collection[str], resolution: Resolution, report: BuildReport
+) -> dict[str, PaperPart]:
+    """The parts of the papers in ``keep`` (:func:`_graph_plan`) from the bundle's
+    ``graph.json``. When that file cannot be used, none: ``report.graph`` says why, and the
+    kept papers' extractions, which the caller let go, are read again from the bundle (as
+    lines) into ``resolution.extractions``."""
+    from .graph_delta import read_parts
+
+    if not keep:
+        return {}
+    name = EXPORTS["json"].filename
+    try:
+        sha256 = str(bundle.manifest["files"][name]["sha256"])
+        return read_parts(bundle.path / name, sha256, keep)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        report.graph = {"full": f"its graph.json is unusable: {exc}"}
+    bundle.read_extraction_lines()
+    again = cast("StoredExtractions", bundle.extractions).select(keep)
+    bundle.extractions.clear()
+    again.update(resolution.extractions)
+    resolution.extractions = again.sort()
+    return {}
 
 
 def _read_inputs(

@@ -175,11 +175,7 @@ def build_graph(
     parts: Mapping[str, PaperPart] = kept or {}
     g = nx.MultiDiGraph(name="kgraph", schema_version=SCHEMA_VERSION, kgraph_version=__version__)
     for pid in sorted(by_id):
-        part = parts.get(pid)
-        if part is not None and part.node:
-            _add_node(g, paper_node(pid), part.node)
-        else:
-            g.add_node(paper_node(pid), **_paper_attrs(by_id[pid]))
+        g.add_node(paper_node(pid), **_paper_attrs(by_id[pid]))
     used = {cid for pid, ids in resolution.assignments.items() if pid in by_id for cid in ids}
     # when every resolved paper is in the graph (a build), an entity's papers are all in it
     every = all(pid in by_id for pid in resolution.assignments)

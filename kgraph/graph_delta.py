@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -94,17 +94,17 @@ class GraphIndex:
 
 @dataclass
 class PaperPart:
-    """A paper's part of the graph as ``graph.json`` holds it: its node's attributes, its
-    result nodes, its edges (from the paper) and the ``evaluated_on`` edges it gives, each in
-    the file's order."""
+    """A paper's part of the graph as ``graph.json`` holds it: its result nodes, its edges
+    (from the paper) and the ``evaluated_on`` edges it gives, each in the file's order. (Its
+    node is not read: it is made from the paper's record, which is the same, and shares that
+    record's strings, where a node read back would hold a copy of every title and abstract.)"""
 
-    node: dict[str, Any] | None = None
     results: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     edges: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     evaluated_on: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def read_parts(path: Path, sha256: str, keep: Container[str]) -> dict[str, PaperPart]:
+def read_parts(path: Path, sha256: str, keep: Collection[str]) -> dict[str, PaperPart]:
     """The parts of the papers in ``keep`` (paper ids) from the ``graph.json`` at ``path``,
     which the bundle's graph writer made (:func:`kgraph.bundle.write_graph_json`); only their
     lines are parsed (an entity's node or a ``co_occurs`` edge is recognised by its bytes).
@@ -140,26 +140,22 @@ def read_parts(path: Path, sha256: str, keep: Container[str]) -> dict[str, Paper
                         u, v, k = row.pop("source"), row.pop("target"), row.pop("key")
                         edge = (shared.setdefault(u, u), shared.setdefault(v, v), k, row)
                         (part.edges if own else part.evaluated_on).append(edge)
-            elif b'"kind":"entity"' not in line:
+            elif b'"kind":"result"' in line:  # (not a paper's node, nor an entity's)
                 row = loads(line)
-                node = row.pop("id")
-                kind = row.get("kind")
-                if kind == "paper":
-                    if node[6:] in keep:
-                        parts.setdefault(node[6:], PaperPart()).node = row
-                elif kind == "result" and row["paper"][6:] in keep:
-                    pid = row["paper"][6:]
+                pid = row["paper"][6:]
+                if pid in keep:
                     if pid != last:
                         within, last = {}, pid
                     _share(row, shared, within)
-                    parts.setdefault(pid, PaperPart()).results.append((node, row))
+                    parts.setdefault(pid, PaperPart()).results.append((row.pop("id"), row))
         elif line.endswith(b'"edges":['):
             section = "edges"
         elif line.endswith(b'"nodes":['):
             section = "nodes"
     if digest.hexdigest() != sha256:
         raise ValueError("graph.json does not match the manifest")
-    return {pid: part for pid, part in parts.items() if part.node is not None}
+    # (a kept paper naming no entity has no lines: its part is empty)
+    return {pid: parts.get(pid) or PaperPart() for pid in keep}
 
 
 #: the attributes whose values recur across the graph (ids, names of relations and sources)
@@ -192,15 +188,15 @@ def _lines(path: Path, digest: Any) -> Iterator[bytes]:
 
 
 def kept_papers(
-    index: GraphIndex,
+    index: GraphIndex | None,
     assignments: Mapping[str, tuple[str, ...]],
     changed: Container[str],
     digests: dict[str, int],
 ) -> set[str]:
     """The papers whose part of the graph an add can take from the bundle: the same ids as
-    ``index`` records, and not ``changed`` (new, their record or extraction changed).
-    ``digests`` receives every paper's digest (for the next index)."""
-    old = index.digests
+    ``index`` records, and not ``changed`` (new, their record or extraction changed); none
+    without an index. ``digests`` receives every paper's digest (for the next index)."""
+    old = index.digests if index is not None else {}
     keep: set[str] = set()
     for pid, ids in assignments.items():
         d = digests[pid] = assignment_digest(pid, ids)

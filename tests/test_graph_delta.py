@@ -159,7 +159,6 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
     n_eval = 0
     for pid, part in parts.items():
         pnode = paper_node(pid)
-        assert part.node == graph.nodes[pnode]
         assert part.edges == list(graph.out_edges(pnode, keys=True, data=True))
         assert part.results == [
             (v, graph.nodes[v]) for _, v, k in graph.out_edges(pnode, keys=True) if k == "reports"
