@@ -66,7 +66,7 @@ from ._hashing import Content, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction, StoredExtractions
 from .forked import Forked, ForkUnavailable, Parent, WorkerDied
-from .graphfile import GraphFile, GraphFileError
+from .graphfile import GraphFile, GraphFileError, graph_json, write_graph_json
 from .io import atomic_open, file_mode
 from .readers import ReadLog, expand_inputs
 from .readers import _read_one as read_stream  # one input from bytes already read (hashed)
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
-    from .graph_delta import GraphIndex, PaperPart
+    from .graph_delta import GraphIndex, KeptLines, PaperPart
     from .rdf.store import StoreLoader, WarmCopy
     from .resolve import Resolution
     from .resolve_delta import ResolutionState
@@ -94,7 +94,9 @@ __all__ = [
     "build",
     "bundle_stats",
     "extractor_fingerprint",
+    "graph_json",
     "register_export",
+    "write_graph_json",
 ]
 
 FORMAT: Final = "kgraph-bundle"
@@ -109,7 +111,6 @@ UNITS: Final = "graph.units.npz"
 #: what lets an add take the unchanged papers' part of the graph as it was
 #: (kgraph.graph_delta.INDEX)
 GRAPH_INDEX: Final = "graph.index.npz"
-_CHUNK: Final = 1 << 20  #: graph.json is written in pieces of about this many bytes
 
 
 _T = TypeVar("_T")
@@ -128,11 +129,13 @@ class ExportContext:
     and their resolution before the exports are written, so that the store's loader can
     reuse that memory: an export is made from the graph alone.) ``block_digests``: where
     the build wants each paper's and entity's digest of its lines of ``graph.json``
-    (:mod:`kgraph.rdf.paper_units`)."""
+    (:mod:`kgraph.rdf.paper_units`). ``kept_lines``: where an add's kept papers' lines are
+    in the bundle's graph.json (graph.json's writer copies them)."""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
     block_digests: dict[str, int] | None = None
+    kept_lines: KeptLines | None = None
 
 
 class StatementSink(Protocol):
@@ -188,97 +191,14 @@ def register_export(export: Export) -> None:
     EXPORTS[export.format] = export
 
 
-def write_graph_json(
-    graph: nx.MultiDiGraph, fh: BinaryIO, digests: dict[str, int] | None = None
-) -> None:
-    """``graph.json``: networkx node-link JSON (keys sorted), one node or edge per line,
-    streamed (no copy of the graph is made in memory). Encoded by orjson: five times less
-    CPU than the standard library's encoder on this graph, which matters while the store's
-    quads are made in another thread of this process. ``digests`` receives each paper
-    node's digest of its lines (:func:`kgraph.rdf.paper_units.add_line`): its
-    node, its edges, its results and the ``evaluated_on`` edges it is the provenance of; and
-    each entity node's: its node and its ``co_occurs`` edges (either way). A node's
-    consecutive lines are digested as one (a line of two entities on its own): the same
-    part of the graph gives the same digest."""
-    dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
-    if digests is not None:
-        from .rdf.paper_units import add_line
-
-    def items(rows: Iterable[tuple[str | tuple[str, str] | None, Mapping[str, Any]]]) -> None:
-        # written a megabyte at a time: a write per line (through the hashing writer) cost
-        # more than encoding the line
-        chunk: list[bytes] = []
-        size = 0
-        lead = b"\n"  # before the first line; ",\n" before every other
-        # a node's consecutive lines (a paper's edges, its results) are digested at once:
-        # half the calls at 160k (a line's own digest for a line of two entities)
-        run: list[bytes] = []
-        run_owner = ""
-        for owner, row in rows:
-            line = dumps(row, option=sort)
-            chunk.append(line)
-            size += len(line)
-            if digests is not None:
-                if isinstance(owner, str):
-                    if owner != run_owner:
-                        if run:
-                            add_line(digests, run_owner, b"\n".join(run))
-                            run.clear()
-                        run_owner = owner
-                    run.append(line)
-                else:
-                    if run:
-                        add_line(digests, run_owner, b"\n".join(run))
-                        run.clear()
-                    run_owner = ""
-                    if owner:
-                        add_line(digests, owner[0], line)
-                        add_line(digests, owner[1], line)
-            if size >= _CHUNK:
-                fh.write(lead + b",\n".join(chunk))
-                lead, size = b",\n", 0
-                chunk.clear()
-        if run and digests is not None:
-            add_line(digests, run_owner, b"\n".join(run))
-        fh.write((lead + b",\n".join(chunk) if chunk else b"") + b"\n]")
-
-    def owner_of_edge(u: str, v: str, attrs: Mapping[str, Any]) -> str | tuple[str, str] | None:
-        if u.startswith("paper:"):
-            return u
-        relation = attrs.get("relation")
-        if relation == "evaluated_on":
-            return attrs.get("paper")
-        return (u, v) if relation == "co_occurs" else None
-
-    def owner_of_node(n: str, attrs: Mapping[str, Any]) -> str | None:
-        kind = attrs.get("kind")
-        if kind == "paper" or kind == "entity":
-            return n
-        return attrs.get("paper") if kind == "result" else None
-
-    fh.write(b'{"directed":true,"edges":[')
-    items(
-        (owner_of_edge(u, v, attrs), {**attrs, "source": u, "target": v, "key": k})
-        for u, v, k, attrs in graph.edges(keys=True, data=True)
-    )
-    fh.write(b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":[')
-    items((owner_of_node(n, attrs), {**attrs, "id": n}) for n, attrs in graph.nodes(data=True))
-    fh.write(b"}\n")
-
-
-def graph_json(graph: nx.MultiDiGraph) -> bytes:
-    """The bytes of ``graph.json`` (:func:`write_graph_json`)."""
-    buf = io.BytesIO()
-    write_graph_json(graph, buf)
-    return buf.getvalue()
-
-
 register_export(
     Export(
         "json",
         "graph.json",
         description="networkx node-link JSON",
-        write=lambda ctx, fh: write_graph_json(ctx.graph, fh, ctx.block_digests),
+        write=lambda ctx, fh: write_graph_json(
+            ctx.graph, fh, ctx.block_digests, ctx.kept_lines
+        ),
     )
 )
 
@@ -1235,7 +1155,7 @@ def _write(
             held = resolution.extractions
             resolution.extractions = {pid: held[pid] for pid in held if pid not in keep}
             del held
-            kept = _read_kept(bundle, keep, resolution, report)
+            kept, kept_lines = _read_kept(bundle, keep, resolution, report)
             del keep
             graph = build_graph(papers.values(), resolution, consume=True, kept=kept)
             del kept
@@ -1267,7 +1187,7 @@ def _write(
         # An add whose bundle keeps each paper's RDF digest and Turtle block makes only the
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first
-        ctx = ExportContext(graph, papers, {})
+        ctx = ExportContext(graph, papers, {}, kept_lines)
         lines = cast("dict[str, int]", ctx.block_digests)
         digests: dict[str, int] | None = None
         units, why = _reusable(folder, bundle.manifest, streamed, old_store)
@@ -1276,9 +1196,12 @@ def _write(
         if units is not None and "json" in exports:
             mark = _stage_exports(staging, [exports["json"]], ctx, report, mark)
             done.add("json")
+            if kept_lines is not None:
+                kept_lines.clear()  # (copied)
             digests = _all_digests(graph, lines)
             lines.clear()  # (in digests now: half a million entries at 160k)
             reuse, why = _plan_reuse(folder, digests, units)
+            mark = report.lap("digests of the papers' RDF", mark)
         if reuse is not None:
             n_papers = sum(1 for node in digests or () if node.startswith("paper:"))
             report.rdf = {
@@ -1434,14 +1357,14 @@ def _graph_plan(
 
     digests: dict[str, int] = {}
     files = manifest.get("files") or {}
-    graph_json = EXPORTS["json"].filename if "json" in EXPORTS else None
+    json_name = EXPORTS["json"].filename if "json" in EXPORTS else None
     why = ""
     index: GraphIndex | None = None
     if not manifest:
         why = "a new bundle"
     elif report.re_extract_all:
         why = "every paper extracted again"
-    elif graph_json is None or graph_json not in files:
+    elif json_name is None or json_name not in files:
         why = "the bundle has no graph.json"
     elif GRAPH_INDEX not in files:
         why = f"the bundle has no {GRAPH_INDEX} (made by an earlier kgraph)"
@@ -1463,15 +1386,15 @@ def _graph_plan(
 
 def _read_kept(
     bundle: Bundle, keep: Collection[str], resolution: Resolution, report: BuildReport
-) -> dict[str, PaperPart]:
+) -> tuple[dict[str, PaperPart], KeptLines | None]:
     """The parts of the papers in ``keep`` (:func:`_graph_plan`) from the bundle's
-    ``graph.json``. When that file cannot be used, none: ``report.graph`` says why, and the
-    kept papers' extractions, which the caller let go, are read again from the bundle (as
-    lines) into ``resolution.extractions``."""
+    ``graph.json``, and where their lines are in it. When that file cannot be used, none:
+    ``report.graph`` says why, and the kept papers' extractions, which the caller let go,
+    are read again from the bundle (as lines) into ``resolution.extractions``."""
     from .graph_delta import read_parts
 
     if not keep:
-        return {}
+        return {}, None
     name = EXPORTS["json"].filename
     try:
         sha256 = str(bundle.manifest["files"][name]["sha256"])
@@ -1483,7 +1406,7 @@ def _read_kept(
     bundle.extractions.clear()
     again.update(resolution.extractions)
     resolution.extractions = again.sort()
-    return {}
+    return {}, None
 
 
 def _read_inputs(

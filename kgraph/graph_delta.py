@@ -26,14 +26,22 @@ from collections.abc import Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import orjson
 
 from ._hashing import source_fingerprint
 
-__all__ = ["INDEX", "GraphIndex", "PaperPart", "assignment_digest", "graph_code", "read_parts"]
+__all__ = [
+    "INDEX",
+    "GraphIndex",
+    "KeptLines",
+    "PaperPart",
+    "assignment_digest",
+    "graph_code",
+    "read_parts",
+]
 
 #: the bundle file of the papers' digests (kgraph.bundle.GRAPH_INDEX)
 INDEX: Final = "graph.index.npz"
@@ -44,10 +52,13 @@ _CHUNK: Final = 1 << 24
 
 @lru_cache(maxsize=1)
 def graph_code() -> str:
-    """SHA-256 of the code that makes a paper's part of the graph (and its record)."""
-    from . import graph, records
+    """SHA-256 of the code that makes a paper's part of the graph (and its record) and writes
+    its lines of ``graph.json`` (which an add copies: :class:`KeptLines`), with orjson's
+    version (the encoder of those lines)."""
+    from . import graph, graphfile, records
 
-    return source_fingerprint(graph, records, sys.modules[__name__], version=_VERSION)
+    version = f"{_VERSION} orjson {orjson.__version__}"
+    return source_fingerprint(graph, graphfile, records, sys.modules[__name__], version=version)
 
 
 def assignment_digest(pid: str, ids: tuple[str, ...]) -> int:
@@ -104,13 +115,75 @@ class PaperPart:
     evaluated_on: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def read_parts(path: Path, sha256: str, keep: Collection[str]) -> dict[str, PaperPart]:
+@dataclass
+class KeptLines:
+    """Where the kept papers' lines are in the ``graph.json`` at ``path`` that an add read
+    their parts from (:func:`read_parts`): for paper ``rows[id]``, ``spans`` holds the offset
+    and length of its node's line, of the run of its edges' lines and of the run of its
+    result nodes' lines (0 and 0: none), a run without the comma after its last line.
+    graph.json's writer copies them (:func:`kgraph.graphfile.write_graph_json`): the same
+    writer made them from the same attributes."""
+
+    path: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def clear(self) -> None:
+        self.rows = {}
+        self.spans = np.zeros((0, 6), dtype=np.int64)
+
+    def reader(self) -> _LineCopier:
+        return _LineCopier(self)
+
+
+class _LineCopier:
+    """Reads :class:`KeptLines`' lines (the file opened once; asked for in the file's order,
+    most are in its read buffer already)."""
+
+    def __init__(self, kept: KeptLines) -> None:
+        self.rows, self.spans = kept.rows, kept.spans
+        self.fh: BinaryIO = kept.path.open("rb", buffering=1 << 20)
+
+    def _read(self, pid: str, column: int) -> bytes | None:
+        row = self.rows.get(pid)
+        if row is None:
+            return None
+        offset, length = self.spans[row, column : column + 2].tolist()
+        if not length:
+            return b""
+        self.fh.seek(offset)
+        data = self.fh.read(length)
+        if len(data) != length:
+            raise ValueError(f"{self.fh.name}: shorter than when it was read")
+        return data
+
+    def node(self, pid: str) -> bytes | None:
+        return self._read(pid, 0)
+
+    def edges(self, pid: str) -> bytes | None:
+        return self._read(pid, 2)
+
+    def results(self, pid: str) -> bytes | None:
+        return self._read(pid, 4)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def read_parts(
+    path: Path, sha256: str, keep: Collection[str]
+) -> tuple[dict[str, PaperPart], KeptLines]:
     """The parts of the papers in ``keep`` (paper ids) from the ``graph.json`` at ``path``,
-    which the bundle's graph writer made (:func:`kgraph.bundle.write_graph_json`); only their
-    lines are parsed (an entity's node or a ``co_occurs`` edge is recognised by its bytes).
-    ValueError when the file is not the one whose SHA-256 is ``sha256`` or not in that
-    writer's layout."""
+    which the bundle's graph writer made (:func:`kgraph.graphfile.write_graph_json`), and
+    where their lines are; only their edges' and results' lines are parsed (an entity's
+    node, a paper's node and a ``co_occurs`` edge are recognised by their bytes). ValueError
+    when the file is not the one whose SHA-256 is ``sha256`` or not in that writer's
+    layout."""
     parts: dict[str, PaperPart] = {}
+    spans: dict[str, list[int]] = {}  #: as KeptLines.spans
     loads = orjson.loads
     digest = hashlib.sha256()
     section = ""
@@ -120,12 +193,25 @@ def read_parts(path: Path, sha256: str, keep: Collection[str]) -> dict[str, Pape
     shared: dict[str, str] = {}
     within: dict[str, str] = {}  #: the sentences of the paper being read
     last = ""
-    for line in _lines(path, digest):
+    run = ""  #: the kept paper whose run of lines (edges, results) the last line was in
+
+    def extend(pid: str, column: int, start: int, end: int) -> None:
+        """Line ``start:end`` of the file is in ``pid``'s run in ``column``."""
+        span = spans.setdefault(pid, [0] * 6)
+        if not span[column + 1]:
+            span[column], span[column + 1] = start, end - start
+        elif run == pid:
+            span[column + 1] = end - span[column]
+        else:
+            raise ValueError(f"the lines of paper {pid!r} are not together")
+
+    for start, line in _lines(path, digest):
         if section and line.startswith(b"]"):
             section = ""  # (the line that ends the edges opens the nodes)
         if section:
             if line.endswith(b","):
                 line = line[:-1]
+            end = start + len(line)
             if section == "edges":
                 # a paper's own edge, or an evaluated_on edge it gives (a co_occurs edge: no)
                 own = b'"source":"paper:' in line
@@ -139,7 +225,12 @@ def read_parts(path: Path, sha256: str, keep: Collection[str]) -> dict[str, Pape
                         part = parts.setdefault(pid, PaperPart())
                         u, v, k = row.pop("source"), row.pop("target"), row.pop("key")
                         edge = (shared.setdefault(u, u), shared.setdefault(v, v), k, row)
-                        (part.edges if own else part.evaluated_on).append(edge)
+                        if own:
+                            part.edges.append(edge)
+                            extend(pid, 2, start, end)
+                            run = pid
+                            continue
+                        part.evaluated_on.append(edge)
             elif b'"kind":"result"' in line:  # (not a paper's node, nor an entity's)
                 row = loads(line)
                 pid = row["paper"][6:]
@@ -148,14 +239,32 @@ def read_parts(path: Path, sha256: str, keep: Collection[str]) -> dict[str, Pape
                         within, last = {}, pid
                     _share(row, shared, within)
                     parts.setdefault(pid, PaperPart()).results.append((row.pop("id"), row))
+                    extend(pid, 4, start, end)
+                    run = pid
+                    continue
+            elif b'"kind":"paper"' in line:
+                # its id (keys sorted: after the abstract), found by its bytes: a quote in a
+                # string is escaped, so '"id":"paper:' is the key's own
+                at = line.find(b'"id":"paper:') + 12
+                raw = line[at : line.index(b'"', at)] if at >= 12 else b"\\"
+                pid = loads(line)["id"][6:] if b"\\" in raw else raw.decode("utf-8")
+                if pid in keep:
+                    spans.setdefault(pid, [0] * 6)[0:2] = [start, end - start]
         elif line.endswith(b'"edges":['):
             section = "edges"
         elif line.endswith(b'"nodes":['):
             section = "nodes"
+        run = ""
     if digest.hexdigest() != sha256:
         raise ValueError("graph.json does not match the manifest")
-    # (a kept paper naming no entity has no lines: its part is empty)
-    return {pid: parts.get(pid) or PaperPart() for pid in keep}
+    # (a kept paper naming no entity has no lines but its node's: its part is empty)
+    pids = sorted(keep)
+    lines = KeptLines(
+        path,
+        {pid: i for i, pid in enumerate(pids)},
+        np.array([spans.get(pid) or [0] * 6 for pid in pids], dtype=np.int64).reshape(-1, 6),
+    )
+    return {pid: parts.get(pid) or PaperPart() for pid in pids}, lines
 
 
 #: the attributes whose values recur across the graph (ids, names of relations and sources)
@@ -173,18 +282,21 @@ def _share(row: dict[str, Any], shared: dict[str, str], within: dict[str, str]) 
         row["sentence"] = within.setdefault(sentence, sentence)
 
 
-def _lines(path: Path, digest: Any) -> Iterator[bytes]:
-    """The lines of the file at ``path`` without their newlines, read a chunk at a time and
-    each chunk hashed into ``digest``."""
+def _lines(path: Path, digest: Any) -> Iterator[tuple[int, bytes]]:
+    """The lines of the file at ``path`` without their newlines, each with its offset in the
+    file, read a chunk at a time and each chunk hashed into ``digest``."""
     rest = b""
+    at = 0  #: the offset of rest's first byte
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
-            yield from lines
+            for line in lines:
+                yield at, line
+                at += len(line) + 1
     if rest:
-        yield rest
+        yield at, rest
 
 
 def kept_papers(

@@ -25,13 +25,14 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from kgraph.bundle import graph_json, load_graph
+from kgraph.bundle import load_graph
 from kgraph.cli import cli
 from kgraph.exporters import ExportOptions, exporters, get
 from kgraph.exporters import graphdb as graphdb_module
 from kgraph.exporters._files import ExportTargetError
 from kgraph.exporters.neo4j import NODE_TABLES, REL_TABLES, array_delimiter
 from kgraph.graph import graph_from_data
+from kgraph.graphfile import graph_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "graphs" / "seeds"

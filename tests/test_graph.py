@@ -14,7 +14,6 @@ from _seed import ROOT, seed_bundle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kgraph.bundle import graph_json
 from kgraph.extractions import Extraction
 from kgraph.graph import (
     _co_occurs_edges,
@@ -23,6 +22,7 @@ from kgraph.graph import (
     graph_from_data,
     paper_relation,
 )
+from kgraph.graphfile import graph_json
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, GazetteerEntry, resolve
 

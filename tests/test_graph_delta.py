@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -21,11 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_resolve_delta import GAZ, corpus
 
-from kgraph.bundle import BundleError, graph_json, load_graph, write_graph_json
+from kgraph.bundle import BundleError, load_graph
 from kgraph.cli import cli
 from kgraph.extractions import Extraction, StoredExtractions
 from kgraph.graph import build_graph, paper_node
 from kgraph.graph_delta import GraphIndex, assignment_digest, kept_papers, read_parts
+from kgraph.graphfile import graph_json, write_graph_json
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, resolve
 from kgraph.resolve_delta import extend, resolve_tracked
@@ -154,7 +156,7 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
     manifest, graph = load_graph(folder)
     sha = manifest["files"]["graph.json"]["sha256"]
     papers = [n[6:] for n, k in graph.nodes(data="kind") if k == "paper"]
-    parts = read_parts(folder / "graph.json", sha, set(papers))
+    parts, lines = read_parts(folder / "graph.json", sha, set(papers))
     assert sorted(parts) == sorted(papers)
     n_eval = 0
     for pid, part in parts.items():
@@ -171,7 +173,37 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
         n_eval += len(part.evaluated_on)
     assert n_eval > 50 and sum(len(p.results) for p in parts.values()) > 50
     some = set(papers[::7])
-    assert set(read_parts(folder / "graph.json", sha, some)) == some
+    assert set(read_parts(folder / "graph.json", sha, some)[0]) == some
+    # where each paper's lines are: copied, they are the graph's own lines of the paper
+    data = (folder / "graph.json").read_bytes()
+    dumps = partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
+    for pid in papers[::5]:
+        pnode = paper_node(pid)
+        node, edges, results = lines.spans[lines.rows[pid]].reshape(3, 2).tolist()
+        assert data[node[0] : sum(node)] == dumps({**graph.nodes[pnode], "id": pnode})
+        assert data[edges[0] : sum(edges)] == b",\n".join(
+            dumps({**d, "source": u, "target": v, "key": k})
+            for u, v, k, d in graph.out_edges(pnode, keys=True, data=True)
+        )
+        assert data[results[0] : sum(results)] == b",\n".join(
+            dumps({**graph.nodes[v], "id": v})
+            for _, v, k in graph.out_edges(pnode, keys=True)
+            if k == "reports"
+        )
+    # the writer copies those lines from the file (here a copy with every "e" of them made
+    # "E", the same length): the graph's own lines elsewhere
+    spoiled = bytearray(data)
+    for node, n_node, edges, n_edges, results, n_results in lines.spans.tolist():
+        for start, size in ((node, n_node), (edges, n_edges), (results, n_results)):
+            spoiled[start : start + size] = data[start : start + size].replace(b"e", b"E")
+    lines.path = folder.parent / f"{folder.name}-spoiled.json"
+    lines.path.write_bytes(spoiled)
+    try:
+        buf = io.BytesIO()
+        write_graph_json(graph, buf, None, lines)
+        assert buf.getvalue() == bytes(spoiled)
+    finally:
+        lines.path.unlink()
     with pytest.raises(ValueError, match="does not match"):
         read_parts(folder / "graph.json", "0" * 64, some)
 
@@ -211,12 +243,19 @@ def test_a_graph_with_kept_parts_is_the_graph_made_whole(
         res, state = extend(state, dict(sorted(seen.items())), gazetteer, changed=changed)
         digests: dict[str, int] = {}
         keep = kept_papers(index, res.assignments, changed, digests)
-        parts = read_parts(path, sha, keep)
+        parts, lines = read_parts(path, sha, keep)
         assert set(parts) == keep
         kept_total += len(keep)
         whole = build_graph(papers_of(seen), resolve(seen.values(), gazetteer))
         graph = build_graph(papers_of(seen), res, kept=parts)
         assert graph_json(graph) == graph_json(whole)
+        # and graph.json written with the kept papers' lines copied from the previous one:
+        # the same bytes, the same digests of the papers' and entities' lines
+        buf, digests_copied, digests_whole = io.BytesIO(), {}, {}
+        write_graph_json(graph, buf, digests_copied, lines)
+        write_graph_json(whole, io.BytesIO(), digests_whole)
+        assert buf.getvalue() == graph_json(whole)
+        assert digests_copied == digests_whole
         previous, index = graph, GraphIndex(digests)
 
 

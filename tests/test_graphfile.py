@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import kgraph.bundle as bundle_module
-from kgraph.bundle import BundleError, bundle_stats, graph_json, load_graph
+import kgraph.graphfile as graphfile_module
+from kgraph.bundle import BundleError, bundle_stats, load_graph
 from kgraph.exporters import export_bundle
 from kgraph.graph import graph_from_data
-from kgraph.graphfile import GraphFile, GraphFileError
+from kgraph.graphfile import GraphFile, GraphFileError, graph_json
 from kgraph.rdf import convert
 from kgraph.rdf.convert import serialize
 from kgraph.stats import Tally
@@ -100,11 +101,11 @@ def test_any_graph_reads_back_as_parsed_whole(
     pieces (of ``chunk`` bytes or more) do not change a byte."""
     path = tmp_path / "graph.json"
     data = graph_json(graph)
-    default, bundle_module._CHUNK = bundle_module._CHUNK, chunk
+    default, graphfile_module._CHUNK = graphfile_module._CHUNK, chunk
     try:
         assert graph_json(graph) == data
     finally:
-        bundle_module._CHUNK = default
+        graphfile_module._CHUNK = default
     path.write_bytes(data)
     source = GraphFile(path)
     assert source.streamed

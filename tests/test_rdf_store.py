@@ -11,7 +11,7 @@ import pyoxigraph as ox
 import pytest
 from fixtures.rdf.helpers import fixture_bundle, fixture_graph, seed_copy, write_bundle
 
-from kgraph.bundle import graph_json
+from kgraph.graphfile import graph_json
 from kgraph.rdf import convert, store
 from kgraph.rdf.convert import RDF_VERSION, iter_statements
 from kgraph.rdf.namespaces import entities_graph_iri, paper_graph_iri

@@ -370,7 +370,7 @@ def write_gexf(graph: nx.MultiDiGraph, target: Path, options: ExportOptions) -> 
 
 def write_json(graph: nx.MultiDiGraph, target: Path, options: ExportOptions) -> list[Path]:
     """Write ``graph`` as node-link JSON, the same bytes as a bundle's ``graph.json``."""
-    from ..bundle import write_graph_json
+    from ..graphfile import write_graph_json
 
     with atomic_bytes(target) as fh:
         write_graph_json(graph, fh)

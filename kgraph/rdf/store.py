@@ -457,7 +457,7 @@ def write_store(
     manifest lists; computed from the graph when not given).
     """
     if graph_sha256 is None:
-        from ..bundle import graph_json
+        from ..graphfile import graph_json
 
         graph_sha256 = hashlib.sha256(graph_json(graph)).hexdigest()
     loader = StoreLoader(bundle_dir, graph, base)
