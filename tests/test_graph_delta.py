@@ -299,6 +299,24 @@ def _spoiled(tmp_path: Path, spoil: str) -> str:
         manifest["files"]["graph.index.npz"]["sha256"] = hashlib.sha256(data).hexdigest()
     elif spoil == "graph.json":  # other bytes than the manifest's (a copy that went wrong)
         manifest["files"]["graph.json"]["sha256"] = "0" * 64
+    elif spoil == "apart":  # a paper's edges not together (node-link JSON all the same)
+        lines = (folder / "graph.json").read_bytes().split(b"\n")
+        end = next(i for i, line in enumerate(lines) if line.startswith(b"]"))
+
+        def source(line: bytes) -> str:
+            return str(orjson.loads(line.rstrip(b",")).get("source"))
+
+        at = next(
+            i
+            for i in range(1, end - 2)
+            if source(lines[i]).startswith("paper:") and source(lines[i]) == source(lines[i + 1])
+        )
+        moved = lines.pop(at).rstrip(b",")
+        lines.insert(end - 1, moved)
+        lines[end - 2] += b","
+        data = b"\n".join(lines)
+        (folder / "graph.json").write_bytes(data)
+        manifest["files"]["graph.json"]["sha256"] = hashlib.sha256(data).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))
     code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
     assert code == 0, err
@@ -313,6 +331,7 @@ def _spoiled(tmp_path: Path, spoil: str) -> str:
         ("index", "the bundle has no graph.index.npz (made by an earlier kgraph)"),
         ("damaged index", "its graph.index.npz is unusable: damaged"),
         ("graph.json", "its graph.json is unusable: graph.json does not match the manifest"),
+        ("apart", "its graph.json is unusable: the lines of paper"),
     ],
 )
 def test_an_add_makes_every_part_when_it_cannot_take_them(
