@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 from collections.abc import Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -122,11 +123,13 @@ class KeptLines:
     and length of its node's line, of the run of its edges' lines and of the run of its
     result nodes' lines (0 and 0: none), a run without the comma after its last line.
     graph.json's writer copies them (:func:`kgraph.graphfile.write_graph_json`): the same
-    writer made them from the same attributes."""
+    writer made them from the same attributes. ``identity``: the file's device, inode, size
+    and modification time when it was read (a file replaced since is not copied from)."""
 
     path: Path
     rows: dict[str, int] = field(default_factory=dict)
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
+    identity: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -135,8 +138,17 @@ class KeptLines:
         self.rows = {}
         self.spans = np.zeros((0, 6), dtype=np.int64)
 
-    def reader(self) -> _LineCopier:
-        return _LineCopier(self)
+    def reader(self) -> _LineCopier | None:
+        """A reader of the lines; None when the file is no longer the one read."""
+        copier = _LineCopier(self)
+        if _identity(os.fstat(copier.fh.fileno())) != self.identity:
+            copier.close()
+            return None
+        return copier
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class _LineCopier:
@@ -184,6 +196,7 @@ def read_parts(
     layout."""
     parts: dict[str, PaperPart] = {}
     spans: dict[str, list[int]] = {}  #: as KeptLines.spans
+    identity = _identity(os.stat(path))
     loads = orjson.loads
     digest = hashlib.sha256()
     section = ""
@@ -263,6 +276,7 @@ def read_parts(
         path,
         {pid: i for i, pid in enumerate(pids)},
         np.array([spans.get(pid) or [0] * 6 for pid in pids], dtype=np.int64).reshape(-1, 6),
+        identity,
     )
     return {pid: parts.get(pid) or PaperPart() for pid in pids}, lines
 

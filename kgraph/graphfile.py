@@ -345,6 +345,7 @@ def write_graph_json(
             return n
         return attrs.get("paper") if kind == "result" else None
 
+    # (None when the file is no longer the one the parts were read from: all encoded)
     copies = kept.reader() if kept is not None and len(kept) else None
 
     def edges() -> Iterator[tuple[str | tuple[str, str] | None, Any]]:

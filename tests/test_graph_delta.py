@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 from functools import partial
@@ -26,7 +27,13 @@ from kgraph.bundle import BundleError, load_graph
 from kgraph.cli import cli
 from kgraph.extractions import Extraction, StoredExtractions
 from kgraph.graph import build_graph, paper_node
-from kgraph.graph_delta import GraphIndex, assignment_digest, kept_papers, read_parts
+from kgraph.graph_delta import (
+    GraphIndex,
+    _identity,
+    assignment_digest,
+    kept_papers,
+    read_parts,
+)
 from kgraph.graphfile import graph_json, write_graph_json
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, resolve
@@ -151,7 +158,7 @@ def test_a_digest_is_of_the_ids_in_their_order() -> None:
     assert a != assignment_digest("q", ("method/x", "dataset/y"))
 
 
-def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
+def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> None:
     folder = seed_bundle()
     manifest, graph = load_graph(folder)
     sha = manifest["files"]["graph.json"]["sha256"]
@@ -190,20 +197,22 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph() -> None:
             for _, v, k in graph.out_edges(pnode, keys=True)
             if k == "reports"
         )
-    # the writer copies those lines from the file (here a copy with every "e" of them made
-    # "E", the same length): the graph's own lines elsewhere
+    # the writer copies those lines from the file (here, once read, made another with every
+    # "e" of those lines made "E", the same length): the graph's own lines elsewhere
     spoiled = bytearray(data)
     for node, n_node, edges, n_edges, results, n_results in lines.spans.tolist():
         for start, size in ((node, n_node), (edges, n_edges), (results, n_results)):
             spoiled[start : start + size] = data[start : start + size].replace(b"e", b"E")
-    lines.path = folder.parent / f"{folder.name}-spoiled.json"
+    lines.path = tmp_path / "graph.json"
     lines.path.write_bytes(spoiled)
-    try:
-        buf = io.BytesIO()
-        write_graph_json(graph, buf, None, lines)
-        assert buf.getvalue() == bytes(spoiled)
-    finally:
-        lines.path.unlink()
+    buf = io.BytesIO()
+    write_graph_json(graph, buf, None, lines)
+    # (a file other than the one read, by its inode, size or time: nothing copied from it)
+    assert buf.getvalue() == data
+    lines.identity = _identity(os.stat(lines.path))  # (as if it were the one read)
+    buf = io.BytesIO()
+    write_graph_json(graph, buf, None, lines)
+    assert buf.getvalue() == bytes(spoiled)
     with pytest.raises(ValueError, match="does not match"):
         read_parts(folder / "graph.json", "0" * 64, some)
 
