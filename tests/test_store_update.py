@@ -347,7 +347,9 @@ def test_a_store_grown_too_big_is_compacted(
     # first update is kept from compacting whatever it finds)
     monkeypatch.setattr(delta, "MAX_GROWTH", float("inf"))
     report = build(folder, [SMALL_INPUT])
-    assert report.store["loaded"] == "updated in place" and not report.store["compacted"]
+    # (the report says why, should the store be loaded whole: this failed once in CI)
+    assert report.store["loaded"] == "updated in place", (report.store, report.rdf)
+    assert not report.store["compacted"]
     assert marker(folder)["compact_bytes_per_quad"] == round(BULK_TO_COMPACTED * bulk_ratio, 3)
     monkeypatch.setattr(delta, "MAX_GROWTH", 0.0)
     report = build(folder, [MORE_INPUT])
