@@ -9,7 +9,8 @@ any other id begins with its type). The bundle keeps, in ``graph.index.npz``
 fingerprint of the code that makes a paper's part (:func:`graph_code`). An add whose paper
 has the same record, the same extraction and the same digest takes that paper's part from
 the bundle's ``graph.json`` as it is (:func:`read_parts`: its lines parsed, nothing else
-made), and makes only the others' from their extractions, which it then reads: most of the
+made; graph.json's writer then copies those lines: :class:`KeptLines`), and makes only the
+others' from their extractions, which it then reads: most of the
 bundle's extractions stay lines (:class:`kgraph.extractions.StoredExtractions`). The
 entities' nodes and the ``co_occurs`` edges are made whole, from the resolution and every
 paper's ids. The graph is the one a build in one go makes, node for node and edge for edge,
