@@ -53,9 +53,9 @@ from collections.abc import (
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import lru_cache, partial, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, ParamSpec, Protocol, TypeVar, cast
 
 import networkx as nx
 import orjson
@@ -114,6 +114,7 @@ GRAPH_INDEX: Final = "graph.index.npz"
 
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 class BundleError(Exception):
@@ -740,6 +741,32 @@ _SETTLE_EVERY: Final = 5_000
 _UNTIL_EXIT: list[object] = []
 
 
+def _one_writer(build: Callable[_P, BuildReport]) -> Callable[_P, BuildReport]:
+    """``build`` (whose first argument is the bundle folder) with the folder's write lock held
+    (:mod:`kgraph.bundle_lock`: :class:`BundleError` at once if another process holds it, the
+    bundle left to it); a folder made to be locked and left empty is removed."""
+
+    @wraps(build)
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> BuildReport:
+        from .bundle_lock import BundleBusy, writing
+
+        where = kwargs["folder"] if "folder" in kwargs else args[0]
+        folder = Path(cast("str | os.PathLike[str]", where))
+        new = not os.path.lexists(folder)
+        try:
+            with writing(folder, create=True):
+                return build(*args, **kwargs)
+        except BundleBusy as exc:
+            raise BundleError(str(exc)) from None
+        finally:
+            if new:  # (a build that wrote nothing leaves no folder)
+                with suppress(OSError):
+                    os.rmdir(folder)  # (only if empty)
+
+    return locked
+
+
+@_one_writer
 @_collector_settled()
 def build(
     folder: str | os.PathLike[str],
@@ -766,7 +793,8 @@ def build(
     Oxigraph's loader runs in a process that holds only what it needs. ``None`` (the
     default): wherever the system forks, except with the Dask engine (whose client must not
     be forked). ``progress``, ``on_read`` and ``log`` still run and record in this process.
-    :class:`BundleError` if ``folder`` holds something that is not a sound bundle.
+    :class:`BundleError` if ``folder`` holds something that is not a sound bundle, or if
+    another process is writing it (:mod:`kgraph.bundle_lock`: the bundle is left to it).
     """
     started = time.perf_counter()
     log = log if log is not None else ReadLog()

@@ -216,7 +216,8 @@ def ensure_store(bundle_dir: str | os.PathLike[str], base: str | None = None) ->
 
     ``base``: the base of the data IRIs; None keeps the store's (the default base for a new
     store). :class:`kgraph.bundle.BundleError` if the bundle is unsound, :class:`StoreError`
-    if the store cannot be written, :class:`~kgraph.rdf.namespaces.InvalidBase`.
+    if the store cannot be written (or another process is writing the bundle:
+    :mod:`kgraph.bundle_lock`), :class:`~kgraph.rdf.namespaces.InvalidBase`.
     """
     folder = Path(bundle_dir)
     wanted = normalise_base(base) if base is not None else None
@@ -224,8 +225,17 @@ def ensure_store(bundle_dir: str | os.PathLike[str], base: str | None = None) ->
     info = store_info(folder)
     if _is_fresh(info, sha256, wanted):
         return folder / STORE
-    use = wanted or (info or {}).get("base") or DEFAULT_BASE
-    write_bundle_store(folder, folder, use, sha256)
+    from ..bundle_lock import BundleBusy, writing
+
+    try:
+        with writing(folder):  # (one writer at a time: a build may be committing)
+            sha256 = _graph_sha256_from_manifest(folder)
+            info = store_info(folder)
+            if not _is_fresh(info, sha256, wanted):  # (else made meanwhile)
+                use = wanted or (info or {}).get("base") or DEFAULT_BASE
+                write_bundle_store(folder, folder, use, sha256)
+    except BundleBusy as exc:
+        raise StoreError(str(exc)) from None
     return folder / STORE
 
 
