@@ -131,12 +131,15 @@ class ExportContext:
     reuse that memory: an export is made from the graph alone.) ``block_digests``: where
     the build wants each paper's and entity's digest of its lines of ``graph.json``
     (:mod:`kgraph.rdf.paper_units`). ``kept_lines``: where an add's kept papers' lines are
-    in the bundle's graph.json (graph.json's writer copies them)."""
+    in the bundle's graph.json (graph.json's writer copies them). ``runs``: where the build
+    wants the digests of each paper's runs of lines, for the next add
+    (:class:`~kgraph.graph_delta.GraphIndex`)."""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
     block_digests: dict[str, int] | None = None
     kept_lines: KeptLines | None = None
+    runs: dict[str, list[int]] | None = None
 
 
 class StatementSink(Protocol):
@@ -198,7 +201,7 @@ register_export(
         "graph.json",
         description="networkx node-link JSON",
         write=lambda ctx, fh: write_graph_json(
-            ctx.graph, fh, ctx.block_digests, ctx.kept_lines
+            ctx.graph, fh, ctx.block_digests, ctx.kept_lines, ctx.runs
         ),
     )
 )
@@ -1169,7 +1172,7 @@ def _write(
             # own), they are freed as it goes, and the graph reuses their memory
             del extractions
             bundle.extractions.clear()
-            keep, index = _graph_plan(
+            keep, index, runs = _graph_plan(
                 folder,
                 bundle.manifest,
                 resolution,
@@ -1183,12 +1186,10 @@ def _write(
             held = resolution.extractions
             resolution.extractions = {pid: held[pid] for pid in held if pid not in keep}
             del held
-            kept, kept_lines = _read_kept(bundle, keep, resolution, report)
-            del keep
+            kept, kept_lines = _read_kept(bundle, keep, resolution, report, runs)
+            del keep, runs
             graph = build_graph(papers.values(), resolution, consume=True, kept=kept)
             del kept
-            staging.stage(GRAPH_INDEX, index.dump())
-            del index
             counts = graph_counts(graph, resolution)
             mark = report.lap("graph", mark)
             rows.wait()
@@ -1215,7 +1216,8 @@ def _write(
         # An add whose bundle keeps each paper's RDF digest and Turtle block makes only the
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first
-        ctx = ExportContext(graph, papers, {}, kept_lines)
+        # (the index of the graph is staged once graph.json's writer gave its runs' digests)
+        ctx = ExportContext(graph, papers, {}, kept_lines, index.runs)
         lines = cast("dict[str, int]", ctx.block_digests)
         digests: dict[str, int] | None = None
         units, why = _reusable(folder, bundle.manifest, streamed, old_store)
@@ -1261,6 +1263,8 @@ def _write(
                     digests = _all_digests(graph, lines)
                 staging.stage(UNITS, _units_file(digests, store_pass, staging))
                 store_pass.places = None  # (not sent to the process that loads the store)
+            staging.stage(GRAPH_INDEX, index.dump())
+            del index
         except BaseException:
             store_pass.abort()
             raise
@@ -1376,10 +1380,11 @@ def _graph_plan(
     changed: Container[str],
     results_code: str,
     report: BuildReport,
-) -> tuple[set[str], GraphIndex]:
+) -> tuple[set[str], GraphIndex, dict[str, list[int]]]:
     """The papers whose part of the graph an add can take from the bundle's ``graph.json``
-    (those with the record, extraction and ids they had: :mod:`kgraph.graph_delta`), and the
-    index of the graph being made; none when the graph must be made whole, and
+    (those with the record, extraction and ids they had: :mod:`kgraph.graph_delta`), the
+    index of the graph being made, and the digests of the bundle's runs of lines that its
+    index keeps (copied with them); none when the graph must be made whole, and
     ``report.graph`` then says why."""
     from .graph_delta import GraphIndex, graph_code, kept_papers
 
@@ -1409,14 +1414,20 @@ def _graph_plan(
     # (every paper's digest is made either way, for the index of the graph being made)
     keep = kept_papers(None if why else index, resolution.assignments, changed, digests)
     report.graph = {"full": why} if why else {"kept": len(keep), "of": len(digests)}
-    return keep, GraphIndex(digests)
+    runs = index.runs if index is not None and not why else {}
+    return keep, GraphIndex(digests), runs
 
 
 def _read_kept(
-    bundle: Bundle, keep: Collection[str], resolution: Resolution, report: BuildReport
+    bundle: Bundle,
+    keep: Collection[str],
+    resolution: Resolution,
+    report: BuildReport,
+    runs: Mapping[str, list[int]],
 ) -> tuple[dict[str, PaperPart], KeptLines | None]:
     """The parts of the papers in ``keep`` (:func:`_graph_plan`) from the bundle's
-    ``graph.json``, and where their lines are in it. When that file cannot be used, none:
+    ``graph.json``, and where their lines are in it, with the digests of their runs that
+    the bundle's index keeps (``runs``). When that file cannot be used, none:
     ``report.graph`` says why, and the kept papers' extractions, which the caller let go,
     are read again from the bundle (as lines) into ``resolution.extractions``."""
     from .graph_delta import read_parts
@@ -1426,7 +1437,9 @@ def _read_kept(
     name = EXPORTS["json"].filename
     try:
         sha256 = str(bundle.manifest["files"][name]["sha256"])
-        return read_parts(bundle.path / name, sha256, keep)
+        parts, lines = read_parts(bundle.path / name, sha256, keep)
+        lines.know(runs)
+        return parts, lines
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         report.graph = {"full": f"its graph.json is unusable: {exc}"}
     bundle.read_extraction_lines()

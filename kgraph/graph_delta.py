@@ -9,7 +9,9 @@ any other id begins with its type). The bundle keeps, in ``graph.index.npz``
 fingerprint of the code that makes a paper's part (:func:`graph_code`). An add whose paper
 has the same record, the same extraction and the same digest takes that paper's part from
 the bundle's ``graph.json`` as it is (:func:`read_parts`: its lines parsed, nothing else
-made; graph.json's writer then copies those lines: :class:`KeptLines`), and makes only the
+made; graph.json's writer then copies those lines: :class:`KeptLines`, and adds the
+digests of their runs that the index keeps from the writer that made them, rather than
+digest them again), and makes only the
 others' from their extractions, which it then reads: most of the
 bundle's extractions stay lines (:class:`kgraph.extractions.StoredExtractions`). The
 entities' nodes and the ``co_occurs`` edges are made whole, from the resolution and every
@@ -28,7 +30,7 @@ from collections.abc import Collection, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, NamedTuple
 
 import numpy as np
 import orjson
@@ -37,6 +39,7 @@ from ._hashing import source_fingerprint
 
 __all__ = [
     "INDEX",
+    "CopiedRun",
     "GraphIndex",
     "KeptLines",
     "PaperPart",
@@ -47,7 +50,7 @@ __all__ = [
 
 #: the bundle file of the papers' digests (kgraph.bundle.GRAPH_INDEX)
 INDEX: Final = "graph.index.npz"
-_VERSION: Final = 1
+_VERSION: Final = 2
 #: graph.json is read this many bytes at a time
 _CHUNK: Final = 1 << 24
 
@@ -71,19 +74,27 @@ def assignment_digest(pid: str, ids: tuple[str, ...]) -> int:
 
 @dataclass
 class GraphIndex:
-    """Per paper of the graph (by id): the digest of its ids; ``code``: :func:`graph_code`."""
+    """Per paper of the graph (by id): the digest of its ids; ``code``: :func:`graph_code`;
+    ``runs``: per paper node (``paper:<id>``), the digests graph.json's writer gave the runs
+    of its node's line, its edges' lines and its result nodes' lines (0: none, or a run
+    that took other lines too), which an add copies (:class:`KeptLines`: ``known``)."""
 
     digests: dict[str, int]
     code: str = field(default_factory=graph_code)
+    runs: dict[str, list[int]] = field(default_factory=dict)
 
     def dump(self) -> bytes:
         self.digests = dict(sorted(self.digests.items()))  # (the same file for the same graph)
         ids = "\n".join(self.digests).encode("utf-8")
+        none = [0, 0, 0]
         buf = io.BytesIO()
         np.savez(
             buf,
             papers=np.frombuffer(ids, dtype=np.uint8),
             digest=np.fromiter(self.digests.values(), dtype=np.uint64, count=len(self.digests)),
+            runs=np.array(
+                [self.runs.get(f"paper:{pid}", none) for pid in self.digests], dtype=np.uint64
+            ).reshape(-1, 3),
             meta=np.frombuffer(
                 orjson.dumps({"version": _VERSION, "code": self.code}), dtype=np.uint8
             ),
@@ -93,16 +104,27 @@ class GraphIndex:
     @classmethod
     def load(cls, data: bytes) -> GraphIndex:
         """What :meth:`dump` wrote (ValueError if it is not)."""
+        version: Any = None
         try:
             with np.load(io.BytesIO(data)) as z:
-                ids, digest = z["papers"].tobytes(), z["digest"]
                 meta = orjson.loads(z["meta"].tobytes())
-            papers = ids.decode("utf-8").split("\n") if ids else []
+                version = meta.get("version")
+                if version == _VERSION:
+                    ids, digest, runs = z["papers"].tobytes(), z["digest"], z["runs"]
+            papers = ids.decode("utf-8").split("\n") if version == _VERSION and ids else []
         except Exception as exc:  # zipfile's, numpy's, orjson's errors: damaged
             raise ValueError(f"damaged ({exc})") from None
-        if meta.get("version") != _VERSION or len(papers) != len(digest):
-            raise ValueError("not a graph index of this version")
-        return cls(dict(zip(papers, digest.tolist(), strict=True)), str(meta.get("code")))
+        if version != _VERSION:
+            raise ValueError(
+                f"an index of another version ({version!r}; this kgraph reads {_VERSION})"
+            )
+        if not len(papers) == len(digest) == len(runs):
+            raise ValueError("damaged (its arrays differ in length)")
+        return cls(
+            dict(zip(papers, digest.tolist(), strict=True)),
+            str(meta.get("code")),
+            {f"paper:{pid}": row for pid, row in zip(papers, runs.tolist(), strict=True)},
+        )
 
 
 @dataclass
@@ -131,6 +153,9 @@ class KeptLines:
     rows: dict[str, int] = field(default_factory=dict)
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
     identity: tuple[int, ...] = ()
+    #: per row, the digests of its three runs that the writer of the file gave them
+    #: (:class:`GraphIndex`: ``runs``; 0 where not known): :meth:`know`
+    known: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.uint64))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -138,6 +163,15 @@ class KeptLines:
     def clear(self) -> None:
         self.rows = {}
         self.spans = np.zeros((0, 6), dtype=np.int64)
+        self.known = np.zeros((0, 3), dtype=np.uint64)
+
+    def know(self, runs: Mapping[str, list[int]]) -> None:
+        """Take the digests of the runs from ``runs`` (:class:`GraphIndex`'s, of the index
+        made with the file read: a paper it lacks has none known)."""
+        none = [0, 0, 0]
+        self.known = np.array(
+            [runs.get(f"paper:{pid}", none) for pid in self.rows], dtype=np.uint64
+        ).reshape(-1, 3)
 
     def reader(self) -> _LineCopier | None:
         """A reader of the lines; None when the file is no longer the one read."""
@@ -146,6 +180,14 @@ class KeptLines:
             copier.close()
             return None
         return copier
+
+
+class CopiedRun(NamedTuple):
+    """A run of lines copied from the file (:class:`KeptLines`): its bytes (``,\\n`` between
+    the lines), and the digest its writer gave it when known (else 0)."""
+
+    data: bytes
+    digest: int
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
@@ -157,29 +199,30 @@ class _LineCopier:
     most are in its read buffer already)."""
 
     def __init__(self, kept: KeptLines) -> None:
-        self.rows, self.spans = kept.rows, kept.spans
+        self.rows, self.spans, self.known = kept.rows, kept.spans, kept.known
         self.fh: BinaryIO = kept.path.open("rb", buffering=1 << 20)
 
-    def _read(self, pid: str, column: int) -> bytes | None:
+    def _read(self, pid: str, column: int) -> CopiedRun | None:
         row = self.rows.get(pid)
         if row is None:
             return None
         offset, length = self.spans[row, column : column + 2].tolist()
         if not length:
-            return b""
+            return None
         self.fh.seek(offset)
         data = self.fh.read(length)
         if len(data) != length:
             raise ValueError(f"{self.fh.name}: shorter than when it was read")
-        return data
+        known = int(self.known[row, column // 2]) if len(self.known) else 0
+        return CopiedRun(data, known)
 
-    def node(self, pid: str) -> bytes | None:
+    def node(self, pid: str) -> CopiedRun | None:
         return self._read(pid, 0)
 
-    def edges(self, pid: str) -> bytes | None:
+    def edges(self, pid: str) -> CopiedRun | None:
         return self._read(pid, 2)
 
-    def results(self, pid: str) -> bytes | None:
+    def results(self, pid: str) -> CopiedRun | None:
         return self._read(pid, 4)
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["GraphFile", "GraphFileError", "graph_json", "write_graph_json"]
 
 _CHUNK: Final = 1 << 20  #: graph.json is written in pieces of about this many bytes
+_MASK64: Final = (1 << 64) - 1  #: digests are summed modulo 2**64 (kgraph.rdf.paper_units)
 
 #: a line that opens a section: it ends with ``"nodes":[`` or ``"edges":[``
 _OPENS: Final = re.compile(rb'"(nodes|edges)":\[\s*$')
@@ -270,6 +271,7 @@ def write_graph_json(
     fh: BinaryIO,
     digests: dict[str, int] | None = None,
     kept: KeptLines | None = None,
+    runs: dict[str, list[int]] | None = None,
 ) -> None:
     """``graph.json``: networkx node-link JSON (keys sorted), one node or edge per line,
     streamed (no copy of the graph is made in memory). Encoded by orjson: five times less
@@ -284,12 +286,22 @@ def write_graph_json(
     ``kept``: the papers whose part of ``graph`` an add took from the bundle's graph.json
     (:func:`kgraph.graph_delta.read_parts`); their node's line, their edges' and their
     results' are copied from that file, where this writer made them from the same
-    attributes, instead of encoded again."""
+    attributes, instead of encoded again; and a copied run whose digest the writer of that
+    file gave (``kept.known``) is not digested again where it is a run of its own here too.
+    ``runs`` (with ``digests``) receives those digests for the next add: per paper node, of
+    the run of its node's line, of its edges' lines and of its result nodes' lines, where
+    the run holds those lines only (else 0), as :class:`kgraph.graph_delta.GraphIndex`
+    keeps them."""
+    from .graph_delta import CopiedRun
+
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
     if digests is not None:
-        from .rdf.paper_units import add_line
+        from .rdf.paper_units import line_digest
 
-    def items(rows: Iterable[tuple[str | tuple[str, str] | None, Any]]) -> None:
+    #: the kinds of a paper's own lines (the columns of ``runs``); OTHER: any other line
+    NODE, EDGES, RESULTS, OTHER = 0, 1, 2, -1
+
+    def items(rows: Iterable[tuple[str | tuple[str, str] | None, Any, int]]) -> None:
         # written a megabyte at a time: a write per line (through the hashing writer) cost
         # more than encoding the line
         chunk: list[bytes] = []
@@ -299,36 +311,60 @@ def write_graph_json(
         # half the calls at 160k (a line's own digest for a line of two entities)
         run: list[bytes] = []
         run_owner = ""
-        for owner, row in rows:
-            # a row is an item's attributes, or lines copied from the file (bytes: whole
-            # lines, ",\n" between them)
-            line = row if isinstance(row, bytes) else dumps(row, option=sort)
+        run_kind = OTHER  #: the kind of every line of the run (OTHER: not all one kind)
+        #: a copied run whose digest is known, opening the run: digested by that digest if
+        #: the run ends with it, else (another line of its owner follows) as lines
+        pending: CopiedRun | None = None
+
+        def close_run() -> None:
+            nonlocal run_owner, run_kind, pending
+            assert digests is not None
+            if pending is not None:
+                digest = pending.digest
+            elif run:
+                digest = line_digest(b"\n".join(run))
+            else:
+                return
+            digests[run_owner] = (digests.get(run_owner, 0) + digest) & _MASK64
+            if runs is not None and run_kind != OTHER:
+                runs.setdefault(run_owner, [0, 0, 0])[run_kind] = digest
+            run.clear()
+            run_owner, run_kind, pending = "", OTHER, None
+
+        for owner, row, kind in rows:
+            # a row is an item's attributes, or lines copied from the file (whole lines,
+            # ",\n" between them)
+            copied = isinstance(row, CopiedRun)
+            line = row.data if copied else dumps(row, option=sort)
             chunk.append(line)
             size += len(line)
             if digests is not None:
-                if isinstance(row, bytes):
-                    line = line.replace(b",\n", b"\n")
                 if isinstance(owner, str):
                     if owner != run_owner:
-                        if run:
-                            add_line(digests, run_owner, b"\n".join(run))
-                            run.clear()
-                        run_owner = owner
-                    run.append(line)
+                        close_run()
+                        run_owner, run_kind = owner, kind
+                        if copied and row.digest:
+                            pending = row
+                    else:
+                        if pending is not None:  # (the run takes more lines: digested)
+                            run.append(pending.data.replace(b",\n", b"\n"))
+                            pending = None
+                        if kind != run_kind:
+                            run_kind = OTHER
+                    if pending is None:
+                        run.append(line.replace(b",\n", b"\n") if copied else line)
                 else:
-                    if run:
-                        add_line(digests, run_owner, b"\n".join(run))
-                        run.clear()
-                    run_owner = ""
+                    close_run()
                     if owner:
-                        add_line(digests, owner[0], line)
-                        add_line(digests, owner[1], line)
+                        digest = line_digest(line)
+                        for node in owner:
+                            digests[node] = (digests.get(node, 0) + digest) & _MASK64
             if size >= _CHUNK:
                 fh.write(lead + b",\n".join(chunk))
                 lead, size = b",\n", 0
                 chunk.clear()
-        if run and digests is not None:
-            add_line(digests, run_owner, b"\n".join(run))
+        if digests is not None:
+            close_run()
         fh.write((lead + b",\n".join(chunk) if chunk else b"") + b"\n]")
 
     def owner_of_edge(u: str, v: str, attrs: Mapping[str, Any]) -> str | tuple[str, str] | None:
@@ -339,30 +375,35 @@ def write_graph_json(
             return attrs.get("paper")
         return (u, v) if relation == "co_occurs" else None
 
-    def owner_of_node(n: str, attrs: Mapping[str, Any]) -> str | None:
+    def owner_of_node(n: str, attrs: Mapping[str, Any]) -> tuple[str | None, int]:
         kind = attrs.get("kind")
-        if kind == "paper" or kind == "entity":
-            return n
-        return attrs.get("paper") if kind == "result" else None
+        if kind == "paper":
+            return n, NODE
+        if kind == "entity":
+            return n, OTHER
+        return (attrs.get("paper"), RESULTS) if kind == "result" else (None, OTHER)
 
     # (None when the file is no longer the one the parts were read from: all encoded)
     copies = kept.reader() if kept is not None and len(kept) else None
 
-    def edges() -> Iterator[tuple[str | tuple[str, str] | None, Any]]:
+    def edges() -> Iterator[tuple[str | tuple[str, str] | None, Any, int]]:
         for u, nbrs in graph._succ.items():  # (graph.edges' order)
-            if copies is not None and u.startswith("paper:"):
+            own = u.startswith("paper:")
+            if copies is not None and own:
                 lines = copies.edges(u[6:])
                 if lines:
-                    yield u, lines
+                    yield u, lines, EDGES
                     continue
+            kind = EDGES if own else OTHER
             for v, keyed in nbrs.items():
                 for k, attrs in keyed.items():
                     yield (
                         owner_of_edge(u, v, attrs),
                         {**attrs, "source": u, "target": v, "key": k},
+                        kind,
                     )
 
-    def nodes() -> Iterator[tuple[str | None, Any]]:
+    def nodes() -> Iterator[tuple[str | None, Any, int]]:
         copied = ""  #: the paper whose result nodes were copied last
         for n, attrs in graph._node.items():
             if copies is not None:
@@ -370,7 +411,7 @@ def write_graph_json(
                 if kind == "paper":
                     line = copies.node(n[6:])
                     if line:
-                        yield n, line
+                        yield n, line, NODE
                         continue
                 elif kind == "result":
                     pnode = attrs.get("paper")
@@ -380,9 +421,10 @@ def write_graph_json(
                         lines = copies.results(pnode[6:])
                         if lines:
                             copied = pnode
-                            yield pnode, lines
+                            yield pnode, lines, RESULTS
                             continue
-            yield owner_of_node(n, attrs), {**attrs, "id": n}
+            owner, what = owner_of_node(n, attrs)
+            yield owner, {**attrs, "id": n}, what
 
     try:
         fh.write(b'{"directed":true,"edges":[')

@@ -15,6 +15,8 @@ import shutil
 from functools import partial
 from pathlib import Path
 
+import networkx as nx
+import numpy as np
 import orjson
 import pytest
 from _seed import PAGES, seed_bundle, seed_extractions
@@ -35,6 +37,7 @@ from kgraph.graph_delta import (
     read_parts,
 )
 from kgraph.graphfile import graph_json, write_graph_json
+from kgraph.rdf.paper_units import line_digest
 from kgraph.records import Entity, Mention, Paper
 from kgraph.resolve import Gazetteer, resolve
 from kgraph.resolve_delta import extend, resolve_tracked
@@ -141,14 +144,26 @@ def test_clearing_makes_nothing() -> None:
 
 
 def test_the_index_round_trips_and_refuses_what_it_did_not_write() -> None:
-    index = GraphIndex({"b": 2, "a": (1 << 64) - 1, "ü": 0})
+    index = GraphIndex({"b": 2, "a": (1 << 64) - 1, "ü": 0}, runs={"paper:b": [1, 0, 1 << 63]})
     back = GraphIndex.load(index.dump())
     assert back.digests == {"a": (1 << 64) - 1, "b": 2, "ü": 0}  # (sorted: one file per graph)
+    # (each paper's runs' digests: none known where the writer gave none)
+    assert back.runs == {"paper:a": [0, 0, 0], "paper:b": [1, 0, 1 << 63], "paper:ü": [0, 0, 0]}
     assert back.code == index.code and list(GraphIndex.load(GraphIndex({}).dump()).digests) == []
     assert GraphIndex({"a": 1, "b": 2}).dump() == GraphIndex({"b": 2, "a": 1}).dump()
     for bad in (b"", b"PK\x03\x04 not a zip", index.dump()[:-30]):
         with pytest.raises(ValueError, match="damaged"):
             GraphIndex.load(bad)
+    earlier = io.BytesIO()  # (the first form: no runs)
+    meta = orjson.dumps({"version": 1, "code": index.code})
+    np.savez(
+        earlier,
+        papers=np.zeros(0, np.uint8),
+        digest=np.zeros(0, np.uint64),
+        meta=np.frombuffer(meta, dtype=np.uint8),
+    )
+    with pytest.raises(ValueError, match=r"another version \(1; this kgraph reads 2\)"):
+        GraphIndex.load(earlier.getvalue())
 
 
 def test_a_digest_is_of_the_ids_in_their_order() -> None:
@@ -217,6 +232,69 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> Non
         read_parts(folder / "graph.json", "0" * 64, some)
 
 
+def test_copied_runs_are_digested_by_the_digests_their_writer_gave(tmp_path: Path) -> None:
+    """graph.json's writer adds a copied run's known digest (the index keeps those its
+    writer gave) instead of digesting its lines again: the same digests; a wrong known
+    digest shows in its paper's."""
+    folder = seed_bundle()
+    manifest, graph = load_graph(folder)
+    sha = manifest["files"]["graph.json"]["sha256"]
+    papers = {n[6:] for n, k in graph.nodes(data="kind") if k == "paper"}
+    whole: dict[str, int] = {}
+    runs_whole: dict[str, list[int]] = {}
+    write_graph_json(graph, io.BytesIO(), whole, None, runs_whole)
+    index = GraphIndex.load((folder / "graph.index.npz").read_bytes())
+    assert {n: r for n, r in index.runs.items() if any(r)} == runs_whole  # (as the build gave)
+    _, lines = read_parts(folder / "graph.json", sha, papers)
+    lines.know(index.runs)
+    assert int((lines.known != 0).sum()) > 2 * len(papers)  # (most papers have 3 runs)
+    buf, copied, runs = io.BytesIO(), {}, {}
+    write_graph_json(graph, buf, copied, lines, runs)
+    assert buf.getvalue() == (folder / "graph.json").read_bytes()
+    assert copied == whole and runs == runs_whole
+    # one more in every known digest: each paper's digest is more by its runs known
+    lines.known = lines.known + (lines.known != 0).astype(np.uint64)
+    spoiled: dict[str, int] = {}
+    write_graph_json(graph, io.BytesIO(), spoiled, lines)
+    for node, digest in whole.items():
+        more = sum(1 for d in runs_whole.get(node, ()) if d)
+        assert spoiled[node] == (digest + more) % (1 << 64), node
+
+
+def test_a_copied_run_that_its_owner_s_next_line_joins_is_digested_with_it(
+    tmp_path: Path,
+) -> None:
+    """The last paper's edges are followed by the first entity's edges; an evaluated_on edge
+    that paper gives is then in the run of its edges: their digest is of both lines, and a
+    known digest of the edges alone is not used."""
+    g = nx.MultiDiGraph(name="kgraph")
+    for pid in ("a", "z"):
+        g.add_node(f"paper:{pid}", kind="paper", paper_id=pid, title=pid.upper())
+    for cid in ("d", "m"):
+        g.add_node(f"entity:{cid}", kind="entity", entity_id=cid, name=cid.upper())
+    g.add_edge("paper:a", "entity:m", "proposes", relation="proposes")
+    g.add_edge("paper:z", "entity:d", "uses_dataset", relation="uses_dataset")
+    g.add_edge("paper:z", "entity:m", "proposes", relation="proposes")
+    g.add_edge("entity:m", "entity:d", "evaluated_on:z", relation="evaluated_on", paper="paper:z")
+    path = tmp_path / "graph.json"
+    first: dict[str, int] = {}
+    runs: dict[str, list[int]] = {}
+    with path.open("wb") as fh:
+        write_graph_json(g, fh, first, None, runs)
+    assert runs["paper:z"][1] == 0 and runs["paper:z"][0] and runs["paper:a"][1]
+    data = path.read_bytes()
+    _, lines = read_parts(path, hashlib.sha256(data).hexdigest(), {"a", "z"})
+    offset, length = lines.spans[lines.rows["z"], 2:4].tolist()
+    edges_of_z = data[offset : offset + length].replace(b",\n", b"\n")
+    assert edges_of_z.count(b"\n") == 1  # (its two edges)
+    lines.know({**runs, "paper:z": [runs["paper:z"][0], line_digest(edges_of_z), 0]})
+    again: dict[str, int] = {}
+    buf = io.BytesIO()
+    write_graph_json(g, buf, again, lines)
+    assert buf.getvalue() == data
+    assert again == first
+
+
 def papers_of(exts: dict[str, Extraction]) -> list[Paper]:
     return [
         Paper(pid, f"Title {pid}", f"Abstract of {pid}. It reaches 91.2 accuracy.") for pid in exts
@@ -240,18 +318,19 @@ def test_a_graph_with_kept_parts_is_the_graph_made_whole(
     res, state = resolve_tracked(steps[0], gazetteer)
     previous = build_graph(papers_of(seen), res)
     index = GraphIndex({pid: assignment_digest(pid, ids) for pid, ids in res.assignments.items()})
+    with path.open("wb") as fh:
+        write_graph_json(previous, fh, {}, None, index.runs)
     for step, gone in zip(steps[1:], drop[1:], strict=True):
         for pid in gone:
             seen.pop(pid, None)
         changed = {e.paper_id for e in step}  # new, or extracted again
         seen.update((e.paper_id, e) for e in step)
-        with path.open("wb") as fh:
-            write_graph_json(previous, fh)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         res, state = extend(state, dict(sorted(seen.items())), gazetteer, changed=changed)
         digests: dict[str, int] = {}
         keep = kept_papers(index, res.assignments, changed, digests)
         parts, lines = read_parts(path, sha, keep)
+        lines.know(index.runs)  # (the digests of the runs the previous step's writer gave)
         assert set(parts) == keep
         # every kept paper naming an entity has its run of edge lines noted (to be copied)
         for pid, part in parts.items():
@@ -259,14 +338,19 @@ def test_a_graph_with_kept_parts_is_the_graph_made_whole(
         whole = build_graph(papers_of(seen), resolve(seen.values(), gazetteer))
         graph = build_graph(papers_of(seen), res, kept=parts)
         assert graph_json(graph) == graph_json(whole)
-        # and graph.json written with the kept papers' lines copied from the previous one:
-        # the same bytes, the same digests of the papers' and entities' lines
+        # and graph.json written with the kept papers' lines copied from the previous one
+        # (their known runs not digested again): the same bytes, the same digests of the
+        # papers' and entities' lines, the same digests of the runs for the next step
         buf, digests_copied, digests_whole = io.BytesIO(), {}, {}
-        write_graph_json(graph, buf, digests_copied, lines)
-        write_graph_json(whole, io.BytesIO(), digests_whole)
+        runs_copied: dict[str, list[int]] = {}
+        runs_whole: dict[str, list[int]] = {}
+        write_graph_json(graph, buf, digests_copied, lines, runs_copied)
+        write_graph_json(whole, io.BytesIO(), digests_whole, None, runs_whole)
         assert buf.getvalue() == graph_json(whole)
         assert digests_copied == digests_whole
-        previous, index = graph, GraphIndex(digests)
+        assert runs_copied == runs_whole
+        path.write_bytes(buf.getvalue())
+        index = GraphIndex(digests, runs=runs_copied)
 
 
 # --- the add, end to end ----------------------------------------------------------------------
