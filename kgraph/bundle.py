@@ -39,6 +39,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import (
     Callable,
@@ -272,6 +273,36 @@ def _hash_file(path: str) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
+
+
+class _FileHash:
+    """The SHA-256 of a file (:func:`_hash_file`), made in a thread of its own from now on:
+    hashlib lets Python's lock go while it hashes, so the hash runs beside the caller's
+    work on the other core (an add checks the bundle's graph.ttl, 1 GB at 160k papers,
+    0.6-1.7 s, while it makes the graph). :meth:`result` waits for it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._sha256 = ""
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="kgraph-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._sha256 = _hash_file(str(self.path))[0]
+        except OSError as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> str:
+        """The file's SHA-256 (OSError if it could not be read)."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._sha256
 
 
 def collect_inputs(inputs: Sequence[str], log: ReadLog) -> list[InputFile]:
@@ -1172,6 +1203,8 @@ def _write(
             # own), they are freed as it goes, and the graph reuses their memory
             del extractions
             bundle.extractions.clear()
+            # graph.ttl, which the RDF of an add may copy from, is checked meanwhile
+            ttl_hash = _ttl_hash(folder, bundle.manifest)
             keep, index, runs = _graph_plan(
                 folder,
                 bundle.manifest,
@@ -1220,7 +1253,10 @@ def _write(
         ctx = ExportContext(graph, papers, {}, kept_lines, index.runs)
         lines = cast("dict[str, int]", ctx.block_digests)
         digests: dict[str, int] | None = None
-        units, why = _reusable(folder, bundle.manifest, streamed, old_store)
+        units, why = _reusable(folder, bundle.manifest, streamed, old_store, ttl_hash)
+        if ttl_hash is not None:
+            ttl_hash.wait()  # (no thread of its running when the writers' processes fork)
+            del ttl_hash
         reuse = None
         done: set[str] = set()
         if units is not None and "json" in exports:
@@ -1507,15 +1543,26 @@ def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int]) -> dict[str, int
     return unit_digests(graph, lines)
 
 
+def _ttl_hash(folder: Path, manifest: Mapping[str, Any]) -> _FileHash | None:
+    """The SHA-256 of the bundle's graph.ttl, started (:class:`_FileHash`), when an add may
+    copy from it (:func:`_reusable`)."""
+    ttl = EXPORTS.get("ttl")
+    files = manifest.get("files") or {}
+    if ttl is None or UNITS not in files or ttl.filename not in files:
+        return None
+    return _FileHash(folder / ttl.filename)
+
+
 def _reusable(
     folder: Path,
     manifest: Mapping[str, Any],
     streamed: Sequence[Export],
     old_store: tuple[Path, str] | None,
+    ttl_hash: _FileHash | None = None,
 ) -> tuple[Any, str]:
     """The bundle's :class:`~kgraph.rdf.paper_units.BlockUnits` when an add can keep papers'
     statements from it (its graph.ttl as it made it, a store it can update), else None and
-    why not."""
+    why not. ``ttl_hash``: graph.ttl's SHA-256, being made (:func:`_ttl_hash`)."""
     from .exporters import DEFAULT_BASE
     from .rdf.convert import RDF_VERSION
     from .rdf.paper_units import BlockUnits
@@ -1540,7 +1587,9 @@ def _reusable(
     path = folder / ttl.filename
     want = files[ttl.filename].get("sha256")
     try:
-        sha256, _ = _hash_file(str(path))
+        if ttl_hash is None or ttl_hash.path != path:
+            ttl_hash = _FileHash(path)
+        sha256 = ttl_hash.result()
     except OSError as exc:
         return None, f"{path}: {exc.strerror or exc}"
     if sha256 != want or units.ttl_sha256 != want:

@@ -27,6 +27,7 @@ import io
 import os
 import sys
 from collections.abc import Collection, Container, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -346,17 +347,24 @@ def _share(row: dict[str, Any], shared: dict[str, str], within: dict[str, str]) 
 
 def _lines(path: Path, digest: Any) -> Iterator[tuple[int, bytes]]:
     """The lines of the file at ``path`` without their newlines, each with its offset in the
-    file, read a chunk at a time and each chunk hashed into ``digest``."""
+    file, read a chunk at a time and each chunk hashed into ``digest``: in another thread,
+    while its lines are taken (hashlib lets Python's lock go while it hashes: SHA-256 of
+    the 841-MB graph.json of 160k papers is 1.5 s, off the reader's path so)."""
     rest = b""
     at = 0  #: the offset of rest's first byte
-    with path.open("rb") as fh:
+    with path.open("rb") as fh, ThreadPoolExecutor(1, "kgraph-hash") as hasher:
+        hashed: Future[None] | None = None
         while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+            if hashed is not None:
+                hashed.result()  # (the chunks hashed in order)
+            hashed = hasher.submit(digest.update, chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
             for line in lines:
                 yield at, line
                 at += len(line) + 1
+        if hashed is not None:
+            hashed.result()
     if rest:
         yield at, rest
 

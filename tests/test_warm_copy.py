@@ -75,7 +75,8 @@ def test_an_add_to_a_bulk_loaded_store_updates_the_copy_opened_while_its_worker_
     assert marker(folder)["loaded"] == "bulk"
     report = build(folder, [SMALL_INPUT])
     assert PHASE in report.phases
-    assert report.store["loaded"] == "updated in place" and report.added
+    assert report.store["loaded"] == "updated in place", (report.store, report.rdf)
+    assert report.added
     assert len(updates) == 1 and updates[0] is not None
     assert updates[0].parent == folder and not updates[0].exists()  # (it became the store)
     assert hidden(folder) == []
