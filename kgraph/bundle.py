@@ -789,13 +789,16 @@ def _one_writer(build: Callable[_P, BuildReport]) -> Callable[_P, BuildReport]:
         new = not os.path.lexists(folder)
         try:
             with writing(folder, create=True):
-                return build(*args, **kwargs)
+                try:
+                    return build(*args, **kwargs)
+                finally:
+                    # a build that wrote nothing leaves no folder (removed while the lock is
+                    # held: not a folder another build made and is about to write in)
+                    if new:
+                        with suppress(OSError):
+                            os.rmdir(folder)  # (only if empty)
         except BundleBusy as exc:
             raise BundleError(str(exc)) from None
-        finally:
-            if new:  # (a build that wrote nothing leaves no folder)
-                with suppress(OSError):
-                    os.rmdir(folder)  # (only if empty)
 
     return locked
 

@@ -5,6 +5,7 @@ leaves the bundle to it; the lock goes with its holder, however it ends."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from _seed import PAGES, ROOT, seed_bundle
 from click.testing import CliRunner
 
+from kgraph.bundle import BundleError, build
 from kgraph.cli import cli
 
 BUSY = "another kgraph process is writing this bundle"
@@ -163,3 +165,27 @@ def test_two_builds_of_one_bundle_at_once(tmp_path: Path) -> None:
     code, err = invoke("build", MORE, "-o", str(out))
     assert code == 0, err
     assert "added 1 paper (3 already in the bundle)" in err
+
+
+def test_a_build_that_finds_the_folder_locked_leaves_it_to_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first builds of one new folder: the one that made it holds it, still empty; the
+    other, which found no folder when it began, stops and must not remove it."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as other:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
+        real = os.path.lexists
+        monkeypatch.setattr(os.path, "lexists", lambda p: False if Path(p) == folder else real(p))
+        with pytest.raises(BundleError, match=BUSY):
+            build(folder, [MORE])
+        monkeypatch.undo()
+        assert folder.is_dir()  # (the other's, as it made it)
+        assert other.stdin is not None
+        other.stdin.close()
