@@ -1590,9 +1590,10 @@ def _reusable(
     path = folder / ttl.filename
     want = files[ttl.filename].get("sha256")
     try:
-        if ttl_hash is None or ttl_hash.path != path:
-            ttl_hash = _FileHash(path)
-        sha256 = ttl_hash.result()
+        if ttl_hash is not None and ttl_hash.path == path:
+            sha256 = ttl_hash.result()
+        else:
+            sha256, _ = _hash_file(str(path))
     except OSError as exc:
         return None, f"{path}: {exc.strerror or exc}"
     if sha256 != want or units.ttl_sha256 != want:

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["GraphFile", "GraphFileError", "graph_json", "write_graph_json"]
 
 _CHUNK: Final = 1 << 20  #: graph.json is written in pieces of about this many bytes
-_MASK64: Final = (1 << 64) - 1  #: digests are summed modulo 2**64 (kgraph.rdf.paper_units)
 
 #: a line that opens a section: it ends with ``"nodes":[`` or ``"edges":[``
 _OPENS: Final = re.compile(rb'"(nodes|edges)":\[\s*$')
@@ -296,7 +295,8 @@ def write_graph_json(
 
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
     if digests is not None:
-        from .rdf.paper_units import line_digest
+        # (digests are summed modulo 2**64, as paper_units.add_line sums them)
+        from .rdf.paper_units import _MASK64, line_digest
 
     #: the kinds of a paper's own lines (the columns of ``runs``); OTHER: any other line
     NODE, EDGES, RESULTS, OTHER = 0, 1, 2, -1

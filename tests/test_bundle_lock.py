@@ -57,19 +57,24 @@ def bundle(tmp_path: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def holder(bundle: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding ``bundle``'s write lock."""
+def hold(folder: Path) -> subprocess.Popen[str]:
+    """Another process, holding ``folder``'s write lock until its input closes."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(bundle)],
+        [sys.executable, "-c", HOLD, str(folder)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-    yield proc
-    proc.kill()
-    proc.wait()
+    return proc
+
+
+@pytest.fixture
+def holder(bundle: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``bundle``'s write lock."""
+    with hold(bundle) as proc:
+        yield proc
+        proc.kill()
 
 
 def test_a_build_stops_while_another_process_writes_and_goes_once_it_is_done(
@@ -116,13 +121,7 @@ def test_a_query_does_not_make_the_store_while_another_process_writes(
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1] == "314"
     # a query on a fresh store takes no lock: it runs beside a writer
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(bundle)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as other:
-        assert other.stdout is not None and other.stdout.readline() == "held\n"
+    with hold(bundle) as other:
         again = CliRunner().invoke(cli, ["query", str(bundle), query, "--format", "csv"])
         assert other.stdin is not None
         other.stdin.close()
@@ -174,13 +173,7 @@ def test_a_build_that_finds_the_folder_locked_leaves_it_to_the_other(
     other, which found no folder when it began, stops and must not remove it."""
     folder = tmp_path / "new"
     folder.mkdir()
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(folder)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as other:
-        assert other.stdout is not None and other.stdout.readline() == "held\n"
+    with hold(folder) as other:
         real = os.path.lexists
         monkeypatch.setattr(os.path, "lexists", lambda p: False if Path(p) == folder else real(p))
         with pytest.raises(BundleError, match=BUSY):
