@@ -5,9 +5,11 @@ into *units*, each named by a key:
 
 - ``g <graph IRI>``: the named graph of one paper, whole;
 - ``s <IRI>``: the statements of one subject in the entities graph, but for its
-  ``kg:coOccursWith`` pairs, which are
-- ``c <IRI>``: a unit of their own (long lists, which change whenever a paper names the
-  entity with a new partner).
+  ``kg:coOccursWith`` pairs, each of which is
+- ``c <IRI> <IRI>``: a unit of its own. An entity's pairs are a long list (8,127 for large
+  language model at 160k papers) that changes whenever a paper names the entity with a new
+  partner: as one unit (``c <IRI>``, as stores made by earlier kgraph have it, for the
+  entities no add has changed since), the list was read back whole for each new pair.
 
 While the quads are written, :class:`RunDigests` records every *run* (consecutive statements of
 one unit; a unit may come in several runs): a 64-bit hash of its key, a 64-bit digest of its
@@ -19,7 +21,8 @@ every quad again, updates a copy of the old store (``Store.backup``: hard links 
 which RocksDB never changes, so the old store stays whole until the new one replaces it):
 
 - a unit that is gone loses its quads;
-- a new unit's quads are loaded from the new file as they are;
+- a new unit's quads (a new pair's, a new paper's graph) are loaded from the new file as they
+  are;
 - a paper's graph whose digest differs is emptied and loaded again from the new file;
 - any other unit whose digest differs: its quads in the old store and in the new file are
   compared, and only the difference is removed and added.
@@ -175,7 +178,8 @@ class RunDigests:
 @dataclass
 class UnitIndex:
     """One row per unit, sorted by key hash: its key hash, the sum of its runs' digests, its
-    key (``g <IRI>``, ``s <IRI>``, ``c <IRI>``) in ``text``, and the hash of the node whose
+    key (``g <IRI>``, ``s <IRI>``, ``c <IRI> <IRI>``, or ``c <IRI>`` from before) in ``text``,
+    and the hash of the node whose
     block it is in (``block``: :func:`key_hash` of a paper or entity node, 0 for none)."""
 
     key: np.ndarray
@@ -193,11 +197,12 @@ class UnitIndex:
         return len(self.key)
 
     def unit(self, i: int) -> tuple[str, str]:
-        """The kind (``g``, ``s``, ``c``) and IRI of unit ``i``."""
+        """The kind (``g``, ``s``, ``c``) and IRI of unit ``i`` (of a pair, ``c``: its terms,
+        ``<IRI> <IRI>``)."""
         a = int(self.text_offset[i])
         line = self.text[a : a + int(self.text_length[i])].decode("utf-8")
         kind, term = line.split(" ", 1)
-        return kind, term[1:-1]
+        return kind, term if " " in term else term[1:-1]
 
     @classmethod
     def from_runs(cls, runs: Any, keys: bytes) -> UnitIndex:
@@ -341,11 +346,9 @@ def _quads_of(store: Any, kind: str, term: Any, entities: Any, co: Any) -> list[
     return [q for q in store.quads_for_pattern(term, None, None, entities) if q.predicate != co]
 
 
-def _read_units(
-    store: Any, kind: str, terms: list[Any], entities: Any, co: Any
-) -> dict[Any, set[Any]]:
-    """The quads of the units of the entities graph of one ``kind`` (``s``, ``c``) named by
-    ``terms`` (IRIs), as ``store`` has them, by term. One SPARQL query for many units: the
+def _read_units(store: Any, terms: list[Any], entities: Any, co: Any) -> dict[Any, set[Any]]:
+    """The quads of the ``s`` units of the entities graph named by ``terms`` (IRIs), as
+    ``store`` has them, by term. One SPARQL query for many units: the
     store then compares term ids itself. Python reading a unit quad by quad made a Python
     object of each quad of the entity, its ``kg:coOccursWith`` pairs too (thousands for a
     popular one), only to drop them: the changed entities' units of an add of 1,000 papers
@@ -353,15 +356,10 @@ def _read_units(
     import pyoxigraph as ox
 
     out: dict[Any, set[Any]] = {}
-    if kind == "c":
-        where = f"GRAPH {entities} {{ ?s {co} ?o }}"
-        select = f"?s ({co} AS ?p) ?o"
-    else:
-        where = f"GRAPH {entities} {{ ?s ?p ?o }} FILTER(?p != {co})"
-        select = "?s ?p ?o"
+    where = f"GRAPH {entities} {{ ?s ?p ?o }} FILTER(?p != {co})"
     for i in range(0, len(terms), _BATCH):
         values = " ".join(str(t) for t in terms[i : i + _BATCH])
-        for s, p, o in store.query(f"SELECT {select} WHERE {{ VALUES ?s {{ {values} }} {where} }}"):
+        for s, p, o in store.query(f"SELECT ?s ?p ?o WHERE {{ VALUES ?s {{ {values} }} {where} }}"):
             quads = out.get(s)
             if quads is None:
                 quads = out[s] = set()
@@ -439,7 +437,8 @@ def update_store(
     updated instead of a new one.
 
     A paper's graph that changed is replaced whole: emptied by the store (which reads no
-    term's text for it), its quads of the file loaded. A changed unit of the entities graph
+    term's text for it), its quads of the file loaded (so is an entity's ``c`` unit of
+    pairs from before). A changed unit of the entities graph
     is read back (:func:`_read_units`) and compared with its quads in the file: only the
     difference is removed and added (an entity's unit changes with one more paper naming
     it, by a statement or two of hundreds). The quads of new units are loaded as the file
@@ -461,9 +460,12 @@ def update_store(
 
     # each changed unit's kind: the first letter of its key
     kinds = np.frombuffer(new.text, dtype=np.uint8)[new.text_offset[changed].astype(np.intp)]
-    # loaded as the file has them: the runs of new units and of papers' graphs
-    as_is = ~known[changed] | (kinds == ord("g"))
-    graph_changed = np.flatnonzero(changed)[known[changed] & (kinds == ord("g"))]
+    # loaded as the file has them: the runs of new units, and of the units replaced whole:
+    # papers' graphs, and pairs (a pair's key is its statement: it is new or gone, but an
+    # entity's pairs as one unit, from before, may change)
+    whole = (kinds == ord("g")) | (kinds == ord("c"))
+    as_is = ~known[changed] | whole
+    replaced = np.flatnonzero(changed)[known[changed] & whole]
     raw_run = _member(runs["key"], np.sort(new.key[changed][as_is])) & in_changed
     diff_run = in_changed & ~raw_run
 
@@ -483,15 +485,27 @@ def update_store(
 
         removed = added = 0
         graphs_gone: list[Any] = []
-        for i in np.flatnonzero(gone):
-            kind, iri = old.unit(int(i))
+        emptied: list[Any] = []
+        taken = [(old, int(i), graphs_gone) for i in np.flatnonzero(gone)]
+        taken += [(new, int(i), emptied) for i in replaced]
+        for index, i, graphs in taken:  # the units gone, and those replaced whole
+            kind, iri = index.unit(i)
             if kind == "g":
-                graphs_gone.append(ox.NamedNode(iri))
+                graphs.append(ox.NamedNode(iri))
                 continue
-            for q in _quads_of(store, kind, ox.NamedNode(iri), entities, co):
+            if kind == "c" and " " in iri:  # a pair: its statement
+                subject, partner = iri.split(" ", 1)
+                line = f"{subject} {CO_OCCURS} {partner} {entities_graph} .\n"
+                quads_then = [
+                    q
+                    for q in ox.parse(line.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+                    if q in store
+                ]
+            else:
+                quads_then = _quads_of(store, kind, ox.NamedNode(iri), entities, co)
+            for q in quads_then:
                 store.remove(q)
                 removed += 1
-        emptied = [ox.NamedNode(new.unit(int(i))[1]) for i in graph_changed]
         removed += _count_graphs(store, graphs_gone + emptied)
         for g in graphs_gone:
             store.remove_graph(g)
@@ -503,11 +517,8 @@ def update_store(
         for data in _read_runs(quads, runs["offset"][diff_run], runs["length"][diff_run]):
             for q in ox.parse(data, format=ox.RdfFormat.N_QUADS):
                 fresh[_unit(q, entities, co)].add(_canonical(ox, q, decimal))
-        stored: dict[tuple[str, Any], set[Any]] = {}
-        for kind in ("s", "c"):
-            terms = [term for k, term in fresh if k == kind]
-            for term, quads_then in _read_units(store, kind, terms, entities, co).items():
-                stored[(kind, term)] = quads_then
+        terms = [term for _, term in fresh]  # (s units only)
+        stored = {("s", t): q for t, q in _read_units(store, terms, entities, co).items()}
         additions: list[Any] = []
         for unit, quads_now in fresh.items():
             before = stored.get(unit, set())

@@ -401,7 +401,9 @@ def _counted(
         if g == entities:
             for spo in spos:
                 s = spo[: spo.index(" ")]
-                key = ("c " if spo.startswith(co, len(s)) else "s ") + s
+                # a kg:coOccursWith pair is a unit of its own (kgraph.rdf.delta)
+                pair = spo.startswith(co, len(s))
+                key = f"c {s} {spo[len(s) + len(co) :]}" if pair else "s " + s
                 if key != unit:
                     close()
                     unit = key
