@@ -1546,14 +1546,21 @@ def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int]) -> dict[str, int
     return unit_digests(graph, lines)
 
 
-def _ttl_hash(folder: Path, manifest: Mapping[str, Any]) -> _FileHash | None:
-    """The SHA-256 of the bundle's graph.ttl, started (:class:`_FileHash`), when an add may
-    copy from it (:func:`_reusable`)."""
+def _units_ttl(manifest: Mapping[str, Any]) -> str | None:
+    """The name of the bundle's graph.ttl when the bundle keeps its blocks' digests and
+    places in it (:data:`UNITS`), which an add may copy from (:func:`_reusable`)."""
     ttl = EXPORTS.get("ttl")
     files = manifest.get("files") or {}
     if ttl is None or UNITS not in files or ttl.filename not in files:
         return None
-    return _FileHash(folder / ttl.filename)
+    return ttl.filename
+
+
+def _ttl_hash(folder: Path, manifest: Mapping[str, Any]) -> _FileHash | None:
+    """The SHA-256 of the bundle's graph.ttl, started (:class:`_FileHash`), when an add may
+    copy from it (:func:`_reusable`)."""
+    name = _units_ttl(manifest)
+    return _FileHash(folder / name) if name is not None else None
 
 
 def _reusable(
@@ -1571,11 +1578,10 @@ def _reusable(
     from .rdf.paper_units import BlockUnits
     from .rdf.store import can_update
 
-    files = manifest.get("files") or {}
-    ttl = EXPORTS.get("ttl")
+    name = _units_ttl(manifest)
     if not manifest:
         return None, "a new bundle"
-    if UNITS not in files or ttl is None or ttl.filename not in files:
+    if name is None:
         return None, "the bundle has no digests of its papers' RDF (made by an earlier kgraph)"
     if [e.format for e in streamed] != ["ttl"]:
         return None, "other files are made from the statements"
@@ -1587,8 +1593,8 @@ def _reusable(
         units = BlockUnits.load(_read_checked(folder, UNITS, manifest))
     except (BundleError, ValueError) as exc:
         return None, f"its digests are unusable: {UNITS}: {exc}"
-    path = folder / ttl.filename
-    want = files[ttl.filename].get("sha256")
+    path = folder / name
+    want = manifest["files"][name].get("sha256")
     try:
         if ttl_hash is not None and ttl_hash.path == path:
             sha256 = ttl_hash.result()

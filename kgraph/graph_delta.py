@@ -26,7 +26,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Collection, Container, Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -73,6 +73,14 @@ def assignment_digest(pid: str, ids: tuple[str, ...]) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
+def _runs_array(runs: Mapping[str, list[int]], papers: Iterable[str]) -> np.ndarray:
+    """The digests of the runs (:class:`GraphIndex`: ``runs``) of ``papers`` (ids), a row
+    each, in their order (zeros for a paper without)."""
+    none = [0, 0, 0]
+    rows = [runs.get(f"paper:{pid}", none) for pid in papers]
+    return np.array(rows, dtype=np.uint64).reshape(-1, 3)
+
+
 @dataclass
 class GraphIndex:
     """Per paper of the graph (by id): the digest of its ids; ``code``: :func:`graph_code`;
@@ -87,15 +95,12 @@ class GraphIndex:
     def dump(self) -> bytes:
         self.digests = dict(sorted(self.digests.items()))  # (the same file for the same graph)
         ids = "\n".join(self.digests).encode("utf-8")
-        none = [0, 0, 0]
         buf = io.BytesIO()
         np.savez(
             buf,
             papers=np.frombuffer(ids, dtype=np.uint8),
             digest=np.fromiter(self.digests.values(), dtype=np.uint64, count=len(self.digests)),
-            runs=np.array(
-                [self.runs.get(f"paper:{pid}", none) for pid in self.digests], dtype=np.uint64
-            ).reshape(-1, 3),
+            runs=_runs_array(self.runs, self.digests),
             meta=np.frombuffer(
                 orjson.dumps({"version": _VERSION, "code": self.code}), dtype=np.uint8
             ),
@@ -169,10 +174,7 @@ class KeptLines:
     def know(self, runs: Mapping[str, list[int]]) -> None:
         """Take the digests of the runs from ``runs`` (:class:`GraphIndex`'s, of the index
         made with the file read: a paper it lacks has none known)."""
-        none = [0, 0, 0]
-        self.known = np.array(
-            [runs.get(f"paper:{pid}", none) for pid in self.rows], dtype=np.uint64
-        ).reshape(-1, 3)
+        self.known = _runs_array(runs, self.rows)
 
     def reader(self) -> _LineCopier | None:
         """A reader of the lines; None when the file is no longer the one read."""

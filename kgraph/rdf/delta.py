@@ -325,22 +325,14 @@ def _canonical(ox: Any, quad: Any, decimal: Any) -> Any:
     )
 
 
-def _unit(quad: Any, entities: Any, co: Any) -> tuple[str, Any]:
-    """The unit of a parsed quad: its kind and the term that names it."""
-    if quad.graph_name != entities:
-        return ("g", quad.graph_name)
-    return ("c" if quad.predicate == co else "s", quad.subject)
-
-
 def disk_size(folder: Path) -> int:
     """The bytes of the files under ``folder``."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _quads_of(store: Any, kind: str, term: Any, entities: Any, co: Any) -> list[Any]:
-    """The quads of a unit in ``store``."""
-    if kind == "g":
-        return list(store.quads_for_pattern(None, None, None, term))
+    """The quads of a unit of the entities graph in ``store`` (``s``, or ``c`` of an entity's
+    pairs as one unit, from before)."""
     if kind == "c":
         return list(store.quads_for_pattern(term, co, None, entities))
     return [q for q in store.quads_for_pattern(term, None, None, entities) if q.predicate != co]
@@ -466,7 +458,7 @@ def update_store(
     whole = (kinds == ord("g")) | (kinds == ord("c"))
     as_is = ~known[changed] | whole
     replaced = np.flatnonzero(changed)[known[changed] & whole]
-    raw_run = _member(runs["key"], np.sort(new.key[changed][as_is])) & in_changed
+    raw_run = _member(runs["key"], new.key[changed][as_is]) & in_changed  # (keys sorted)
     diff_run = in_changed & ~raw_run
 
     if target.exists():
@@ -512,16 +504,16 @@ def update_store(
         for g in emptied:
             store.clear_graph(g)
 
-        # the changed units of the entities graph, read in file order, grouped by unit
-        fresh: dict[tuple[str, Any], set[Any]] = defaultdict(set)
+        # the changed units compared (s units: a subject's statements), read in file order,
+        # grouped by subject
+        fresh: dict[Any, set[Any]] = defaultdict(set)
         for data in _read_runs(quads, runs["offset"][diff_run], runs["length"][diff_run]):
             for q in ox.parse(data, format=ox.RdfFormat.N_QUADS):
-                fresh[_unit(q, entities, co)].add(_canonical(ox, q, decimal))
-        terms = [term for _, term in fresh]  # (s units only)
-        stored = {("s", t): q for t, q in _read_units(store, terms, entities, co).items()}
+                fresh[q.subject].add(_canonical(ox, q, decimal))
+        stored = _read_units(store, list(fresh), entities, co)
         additions: list[Any] = []
-        for unit, quads_now in fresh.items():
-            before = stored.get(unit, set())
+        for subject, quads_now in fresh.items():
+            before = stored.get(subject, set())
             for q in before - quads_now:
                 store.remove(q)
                 removed += 1
