@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import marshal
 import os
 import sys
 from collections.abc import Collection, Container, Iterable, Iterator, Mapping
@@ -45,7 +46,9 @@ __all__ = [
     "KeptLines",
     "PaperPart",
     "assignment_digest",
+    "dump_parts",
     "graph_code",
+    "load_parts",
     "read_parts",
 ]
 
@@ -170,6 +173,19 @@ class KeptLines:
         self.rows = {}
         self.spans = np.zeros((0, 6), dtype=np.int64)
         self.known = np.zeros((0, 3), dtype=np.uint64)
+
+    def subset(self, papers: Collection[str]) -> KeptLines:
+        """The lines of ``papers`` only (each must be one of :attr:`rows`)."""
+        pids = sorted(papers)
+        rows = [self.rows[pid] for pid in pids]
+        known = self.known[rows] if len(self.known) else self.known
+        return KeptLines(
+            self.path,
+            {pid: i for i, pid in enumerate(pids)},
+            self.spans[rows].reshape(-1, 6),
+            self.identity,
+            known,
+        )
 
     def know(self, runs: Mapping[str, list[int]]) -> None:
         """Take the digests of the runs from ``runs`` (:class:`GraphIndex`'s, of the index
@@ -330,6 +346,20 @@ def read_parts(
         identity,
     )
     return {pid: parts.get(pid) or PaperPart() for pid in pids}, lines
+
+
+def dump_parts(parts: Mapping[str, PaperPart]) -> bytes:
+    """``parts`` (:func:`read_parts`) as bytes, for :func:`load_parts` in another process
+    (marshal: 1.3 s for the 165k parts of a 160k graph, where pickle took 4.1 s; its
+    references keep each string shared, as :func:`read_parts` shares them). Not a file
+    format: marshal's data may differ between Python versions."""
+    return marshal.dumps({pid: (p.results, p.edges, p.evaluated_on) for pid, p in parts.items()})
+
+
+def load_parts(data: bytes, papers: Collection[str]) -> dict[str, PaperPart]:
+    """The parts of ``papers`` (each must be in it) from what :func:`dump_parts` gave."""
+    every = marshal.loads(data)
+    return {pid: PaperPart(*every[pid]) for pid in sorted(papers)}
 
 
 #: the attributes whose values recur across the graph (ids, names of relations and sources)

@@ -33,7 +33,9 @@ from kgraph.graph_delta import (
     GraphIndex,
     _identity,
     assignment_digest,
+    dump_parts,
     kept_papers,
+    load_parts,
     read_parts,
 )
 from kgraph.graphfile import graph_json, write_graph_json
@@ -232,6 +234,32 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> Non
         read_parts(folder / "graph.json", "0" * 64, some)
 
 
+def test_parts_handed_over_by_another_process_are_the_parts_read() -> None:
+    """What a copy of the process reads for an add (kgraph.bundle._PartsReader) comes over
+    as bytes: the same parts, their strings shared as read_parts shares them, and the lines
+    of the papers kept."""
+    folder = seed_bundle()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    sha = manifest["files"]["graph.json"]["sha256"]
+    papers = sorted(json.loads(line)["id"] for line in open(folder / "papers.jsonl"))
+    parts, lines = read_parts(folder / "graph.json", sha, set(papers))
+    keep = set(papers[1::3])
+    got = load_parts(dump_parts(parts), keep)
+    assert got == {pid: parts[pid] for pid in sorted(keep)}
+    # an entity's node id, shared by the edges of every paper that names it
+    targets = [v for part in got.values() for _, v, _, _ in part.edges]
+    assert len({id(v) for v in targets}) == len(set(targets)) < len(targets)
+    lines.know({f"paper:{pid}": [i, i + 1, i + 2] for i, pid in enumerate(papers)})
+    subset = lines.subset(keep)
+    again = read_parts(folder / "graph.json", sha, keep)[1]
+    assert subset.rows == again.rows and (subset.spans == again.spans).all()
+    assert subset.known.tolist() == [
+        [i, i + 1, i + 2] for i, pid in enumerate(papers) if pid in keep
+    ]
+    with pytest.raises(KeyError):
+        load_parts(dump_parts({pid: parts[pid] for pid in keep}), {papers[0]})
+
+
 def test_copied_runs_are_digested_by_the_digests_their_writer_gave(tmp_path: Path) -> None:
     """graph.json's writer adds a copied run's known digest (the index keeps those its
     writer gave) instead of digesting its lines again: the same digests; a wrong known
@@ -377,6 +405,72 @@ def test_an_add_takes_the_unchanged_papers_parts_and_gives_the_bundle_built_in_o
     assert 25 <= made < of == 314  # the 25 new papers, those whose record or ids changed
     for name in ("graph.json", "graph.index.npz", "extractions.jsonl", "graph.html", "graph.ttl"):
         assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, *, die: bool = False) -> list[int]:
+    """The processes read_parts is called in from now on (in this one: recorded; in another,
+    a copy reading for an add: not recorded, and killed when ``die``)."""
+    import kgraph.graph_delta as graph_delta
+
+    real, here, called = graph_delta.read_parts, os.getpid(), []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        if os.getpid() != here and die:
+            os._exit(9)  # (a copy killed, by the out-of-memory killer say)
+        called.append(os.getpid())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graph_delta, "read_parts", spy)
+    return called
+
+
+@pytest.mark.parametrize("die", [False, True])
+def test_an_add_reads_the_kept_parts_in_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, die: bool
+) -> None:
+    """The parts of the graph an add may keep are read by a copy of the process while this
+    one resolves; when the copy dies, this one reads them: the same bundle either way, and
+    no temporary file left."""
+    from kgraph.bundle import build
+
+    folder = tmp_path / "b"
+    build(folder, PAGES[:3], isolate=False)
+    called = _reads(monkeypatch, die=die)
+    report = build(folder, PAGES, isolate=False)
+    assert report.graph["kept"] > 200
+    assert called == ([os.getpid()] if die else [])
+    for name in ("graph.json", "graph.index.npz", "graph.ttl"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_an_add_stopped_while_it_resolves_leaves_no_reader_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kgraph.bundle as bundle
+
+    folder = tmp_path / "b"
+    bundle.build(folder, PAGES[:3], isolate=False)
+    before = sorted(p.name for p in folder.iterdir())
+    started: list[object] = []
+    real_start = bundle._PartsReader.start
+
+    def start(*args: object) -> object:
+        reader = real_start(*args)  # type: ignore[arg-type]
+        started.append(reader)
+        return reader
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle._PartsReader, "start", start)
+    monkeypatch.setattr(bundle, "_resolve", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.build(folder, PAGES, isolate=False)
+    [reader] = started
+    assert isinstance(reader, bundle._PartsReader)
+    assert reader.job is None and not reader.tmp.exists()  # stopped and waited for
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def _spoiled(tmp_path: Path, spoil: str) -> str:
