@@ -1476,8 +1476,8 @@ class _PartsReader:
     keeps some of them) read from the bundle's ``graph.json`` (:func:`read_parts`) by a
     forked copy of this process, while this one resolves the papers: an add of 1,000
     papers at 160k read them in 9.4 s, on the core resolution leaves idle. The copy hands
-    them over in a temporary file of the bundle's folder (:func:`dump_parts`), and its
-    memory goes with it."""
+    them over in a temporary file of the bundle's folder (:func:`dump_parts`), some
+    thousands at a time as it reads them, so that it never holds them all."""
 
     def __init__(self, bundle: Bundle, papers: set[str], sha256: str) -> None:
         from .graph_delta import dump_parts, read_parts
@@ -1494,11 +1494,11 @@ class _PartsReader:
                 os.nice(10)
             # (nothing it makes is garbage until it ends: a collection would only walk them)
             gc.disable()
-            parts, lines = read_parts(self.path, sha256, papers)
-            data = dump_parts(parts)
-            del parts
+            # (handed over as they are read: the copy never holds them all)
             with self.tmp.open("wb") as fh:
-                fh.write(data)
+                _, lines = read_parts(
+                    self.path, sha256, papers, spill=lambda some: dump_parts(some, fh)
+                )
             return lines
 
         self.job: Forked[KeptLines] | None = None
@@ -1528,10 +1528,11 @@ class _PartsReader:
             raise RuntimeError("the graph reader was already waited for")
         try:
             lines = job.result()
-            data = self.tmp.read_bytes()
+            with self.tmp.open("rb") as fh:
+                parts = load_parts(fh, keep)
         finally:
             self.tmp.unlink(missing_ok=True)
-        return load_parts(data, keep), lines.subset(keep)
+        return parts, lines.subset(keep)
 
     def abort(self) -> None:
         job, self.job = self.job, None
@@ -1566,7 +1567,9 @@ def _read_kept(
             if reader is None:
                 raise WorkerDied("no reader")
             parts, lines = reader.result(keep)
-        except (WorkerDied, KeyError):  # (it died, or did not read every paper kept)
+        # (it died, did not read every paper kept, or failed: read here, which raises again
+        # what reading graph.json raised)
+        except Exception:
             sha256 = str(bundle.manifest["files"][name]["sha256"])
             parts, lines = read_parts(bundle.path / name, sha256, keep)
         lines.know(runs)

@@ -234,20 +234,41 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> Non
         read_parts(folder / "graph.json", "0" * 64, some)
 
 
-def test_parts_handed_over_by_another_process_are_the_parts_read() -> None:
+def test_parts_handed_over_by_another_process_are_the_parts_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """What a copy of the process reads for an add (kgraph.bundle._PartsReader) comes over
-    as bytes: the same parts, their strings shared as read_parts shares them, and the lines
-    of the papers kept."""
+    as records, some papers at a time as they are read: the same parts, their strings
+    shared within a record as read_parts shares them, and the lines of the papers kept."""
+    import kgraph.graph_delta as graph_delta
+
     folder = seed_bundle()
     manifest = json.loads((folder / "manifest.json").read_text())
     sha = manifest["files"]["graph.json"]["sha256"]
-    papers = sorted(json.loads(line)["id"] for line in open(folder / "papers.jsonl"))
+    rows = (folder / "papers.jsonl").read_text().splitlines()
+    papers = sorted(json.loads(line)["id"] for line in rows)
     parts, lines = read_parts(folder / "graph.json", sha, set(papers))
+    monkeypatch.setattr(graph_delta, "_SPILL", 7)
+    buf = io.BytesIO()
+    records: list[int] = []
+
+    def spill(some: dict[str, object]) -> None:
+        records.append(len(some))
+        dump_parts(some, buf)  # type: ignore[arg-type]
+
+    none, spilled_lines = read_parts(folder / "graph.json", sha, set(papers), spill=spill)
+    assert none == {} and len(records) > 30 and sum(records) > len(papers)
+    assert spilled_lines.rows == lines.rows and (spilled_lines.spans == lines.spans).all()
     keep = set(papers[1::3])
-    got = load_parts(dump_parts(parts), keep)
+    buf.seek(0)
+    got = load_parts(buf, keep)
     assert got == {pid: parts[pid] for pid in sorted(keep)}
-    # an entity's node id, shared by the edges of every paper that names it
-    targets = [v for part in got.values() for _, v, _, _ in part.edges]
+    # an entity's node id, shared by the edges of every paper that names it (in one record)
+    buf.seek(0)
+    whole = io.BytesIO()
+    dump_parts(parts, whole)
+    whole.seek(0)
+    targets = [v for part in load_parts(whole, keep).values() for _, v, _, _ in part.edges]
     assert len({id(v) for v in targets}) == len(set(targets)) < len(targets)
     lines.know({f"paper:{pid}": [i, i + 1, i + 2] for i, pid in enumerate(papers)})
     subset = lines.subset(keep)
@@ -256,8 +277,13 @@ def test_parts_handed_over_by_another_process_are_the_parts_read() -> None:
     assert subset.known.tolist() == [
         [i, i + 1, i + 2] for i, pid in enumerate(papers) if pid in keep
     ]
+    one = io.BytesIO()
+    dump_parts({pid: parts[pid] for pid in keep}, one)
+    one.seek(0)
     with pytest.raises(KeyError):
-        load_parts(dump_parts({pid: parts[pid] for pid in keep}), {papers[0]})
+        load_parts(one, {papers[0]})
+    with pytest.raises(ValueError, match="end early"):
+        load_parts(io.BytesIO(one.getvalue()[:-5]), keep)
 
 
 def test_copied_runs_are_digested_by_the_digests_their_writer_gave(tmp_path: Path) -> None:
