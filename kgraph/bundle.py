@@ -1158,8 +1158,9 @@ def _write(
     # on the core the pipeline's loading, then resolution, leave idle (:class:`_PartsReader`)
     from .results import results_fingerprint
 
+    results_code = results_fingerprint()  # (the code that finds results, for the manifest)
     changed_papers = {*report.added, *report.updated, *redone}
-    basis, why_full = _graph_basis(folder, bundle.manifest, results_fingerprint(), report)
+    basis, why_full = _graph_basis(folder, bundle.manifest, results_code, report)
     reader = None
     if basis is not None and (todo or changed_papers):
         reader = _PartsReader.start(bundle, set(papers) - changed_papers)
@@ -1189,7 +1190,7 @@ def _write(
 
     extractions.sort()
     _settle(stop=True)
-    results_code = _find_results(extractions, papers, bundle.manifest)
+    _find_results(extractions, papers, bundle.manifest, results_code)
     mark = report.lap("results", mark)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
     streamed = [exp for exp in exports.values() if exp.statements is not None]
@@ -1400,16 +1401,18 @@ def _resolve(
 
 
 def _find_results(
-    extractions: StoredExtractions, papers: Mapping[str, Paper], manifest: Mapping[str, Any]
-) -> str:
+    extractions: StoredExtractions,
+    papers: Mapping[str, Paper],
+    manifest: Mapping[str, Any],
+    code: str,
+) -> None:
     """Find the results of the papers whose extraction keeps none (new, or extracted again),
-    or of every paper when the bundle's were found by other code; returns the code's
-    fingerprint, for the manifest. (Found with each paper's own entity types: the graph
-    finds again only those of papers whose entities resolve to other types.) A line of the
-    bundle keeps its paper's results when the manifest names this code: not made here."""
-    from .results import find_results, results_fingerprint
+    or of every paper when the bundle's were found by other code than ``code`` (the
+    fingerprint of :mod:`kgraph.results`). (Found with each paper's own entity types: the
+    graph finds again only those of papers whose entities resolve to other types.) A line of
+    the bundle keeps its paper's results when the manifest names this code: not made here."""
+    from .results import find_results
 
-    code = results_fingerprint()
     again = manifest.get("results_code") != code
     for pid in list(extractions):
         if not again and extractions.stored(pid):
@@ -1418,7 +1421,6 @@ def _find_results(
         if ext.results is None or again:
             found = tuple(find_results(papers[pid], ext.entities))
             extractions[pid] = replace(ext, results=found)
-    return code
 
 
 def _graph_basis(
@@ -1562,16 +1564,17 @@ def _read_kept(
             reader.abort()
         return {}, None
     name = EXPORTS["json"].filename
-    try:
-        try:
-            if reader is None:
-                raise WorkerDied("no reader")
-            parts, lines = reader.result(keep)
+    handed: tuple[dict[str, PaperPart], KeptLines] | None = None
+    if reader is not None:
         # (it died, did not read every paper kept, or failed: read here, which raises again
         # what reading graph.json raised)
-        except Exception:
+        with suppress(Exception):
+            handed = reader.result(keep)
+    try:
+        if handed is None:
             sha256 = str(bundle.manifest["files"][name]["sha256"])
-            parts, lines = read_parts(bundle.path / name, sha256, keep)
+            handed = read_parts(bundle.path / name, sha256, keep)
+        parts, lines = handed
         lines.know(runs)
         return parts, lines
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

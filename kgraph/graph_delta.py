@@ -387,8 +387,8 @@ def dump_parts(parts: Mapping[str, PaperPart], fh: BinaryIO) -> None:
 def load_parts(fh: BinaryIO, papers: Collection[str]) -> dict[str, PaperPart]:
     """The parts of ``papers`` (each must be in a record) from the records :func:`dump_parts`
     wrote to ``fh``, their fields joined in the order written. (A node id met in several
-    records stays a string of each: making them one again took 1.3 s longer for the 174k
-    parts of 17 records, for 9 MiB less.)"""
+    records stays a string of each: making them one again took 1.3-1.7 s longer for the
+    174k parts of 17 records, for 9 MiB less.)"""
     out: dict[str, PaperPart] = {}
     while head := fh.read(8):
         size = int.from_bytes(head, "little")

@@ -355,14 +355,14 @@ def _stored_lines(store: Any, subjects: list[bytes], entities: Any, co: Any) -> 
     return out
 
 
-def _parsed(ox: Any, lines: Iterable[bytes], fmt: Any, graph: Any, decimal: Any) -> set[Any]:
-    """The quads of N-Triples or N-Quads ``lines`` (their statements put in ``graph``), each
-    in the form Oxigraph stores (:func:`_canonical`)."""
+def _parsed(ox: Any, lines: Iterable[bytes], graph: Any, decimal: Any) -> set[Any]:
+    """The quads of N-Triples ``lines``, their statements put in ``graph``, each in the
+    form Oxigraph stores (:func:`_canonical`)."""
     data = b"\n".join(lines)
-    quads = ox.parse(data, format=fmt) if data else ()
-    if fmt == ox.RdfFormat.N_TRIPLES:
-        quads = (ox.Quad(t.subject, t.predicate, t.object, graph) for t in quads)
-    return {_canonical(ox, q, decimal) for q in quads}
+    triples = ox.parse(data, format=ox.RdfFormat.N_TRIPLES) if data else ()
+    return {
+        _canonical(ox, ox.Quad(t.subject, t.predicate, t.object, graph), decimal) for t in triples
+    }
 
 
 def _read_runs(path: Path, offsets: np.ndarray, lengths: np.ndarray) -> Iterator[bytes]:
@@ -522,9 +522,8 @@ def update_store(
                 fresh.add(nq[: -len(suffix)] + b" .")
         subjects = sorted({nt[: nt.index(b" ")] for nt in fresh})
         stored = _stored_lines(store, subjects, entities, co)
-        triples = ox.RdfFormat.N_TRIPLES
-        before = _parsed(ox, stored - fresh, triples, entities, decimal)
-        now = _parsed(ox, fresh - stored, triples, entities, decimal)
+        before = _parsed(ox, stored - fresh, entities, decimal)
+        now = _parsed(ox, fresh - stored, entities, decimal)
         del fresh, stored, subjects
         for q in before - now:
             store.remove(q)
