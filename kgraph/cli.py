@@ -470,7 +470,9 @@ def build_(
             f"store: updated in place in {how['seconds']:.1f} s: {how['units_changed']:,} units "
             f"changed and {how['units_removed']:,} removed ({share}), "
             f"{how['quads_removed']:,} quads removed and "
-            f"{how['quads_added']:,} added" + (", then compacted" if how.get("compacted") else "")
+            f"{how['quads_added']:,} added"
+            + (f" (the changed read from {read})" if (read := how.get("compared_with")) else "")
+            + (", then compacted" if how.get("compacted") else "")
         )
     elif how.get("update_failed"):
         settings.detail(f"store: loaded whole (the update in place failed: {how['update_failed']})")

@@ -196,8 +196,10 @@ def _serve(
 
 def _put(fh: BinaryIO, message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(len(data).to_bytes(8, "little") + data)
-    fh.flush()
+    # (the pipes' ends are unbuffered: one write may take part of the bytes, when a signal
+    # comes while a large result is written, and the other side then reads a message cut short)
+    _write_all(fh.fileno(), len(data).to_bytes(8, "little"))
+    _write_all(fh.fileno(), data)
 
 
 def _get(fh: BinaryIO) -> Any:

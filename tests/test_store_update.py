@@ -31,7 +31,9 @@ from kgraph.rdf.delta import (
     load_runs,
     update_store,
 )
+from kgraph.rdf.paper_units import BlockUnits
 from kgraph.rdf.store import MARKER, _counted
+from kgraph.rdf.turtle import TurtleWriter
 
 SMALL_INPUT = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
 MORE_INPUT = str(ROOT / "tests" / "fixtures" / "corpus_sample.jsonl.gz")
@@ -104,9 +106,30 @@ def test_an_add_updates_the_store_to_the_quads_of_a_whole_load(
         assert marker(folder)[key] == whole[key], key
     assert marker(folder)["loaded"] == "updated in place"
     assert len(UnitIndex.load(folder / "store")) == whole["units"]
-    # and the next add updates the updated store
+    # and the next add updates the updated store, reading the changed units' statements as
+    # they were from graph.ttl (whose blocks it keeps)
     report = build(folder, [SMALL_INPUT])
     assert report.store["loaded"] == "updated in place" and report.added
+    assert report.store["compared_with"] == "graph.ttl" and "kept" in report.rdf
+    assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
+
+
+def test_a_turtle_file_that_does_not_parse_has_the_store_read_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "bundle"
+    shutil.copytree(seed_bundle(), folder)
+    read: list[int] = []
+
+    def unreadable(*args: Any) -> set[bytes]:
+        read.append(1)
+        raise SyntaxError("not Turtle")
+
+    monkeypatch.setattr(delta, "_turtle_lines", unreadable)
+    report = build(folder, [SMALL_INPUT], isolate=False)
+    assert read == [1]
+    assert report.store["loaded"] == "updated in place"
+    assert report.store["compared_with"] == "store"
     assert_as_built_whole(folder, tmp_path, SMALL_INPUT)
 
 
@@ -180,7 +203,7 @@ def test_an_update_that_fails_leaves_the_old_bundle(
         # (after the units gone and the papers' changed graphs, if any, left the copy)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(delta, "_stored_lines", failing)
+    monkeypatch.setattr(delta, "_turtle_lines", failing)
     with pytest.raises(KeyboardInterrupt):
         build(folder, [SMALL_INPUT], isolate=False)
     assert calls == 1
@@ -189,6 +212,8 @@ def test_an_update_that_fails_leaves_the_old_bundle(
     def broken(*args: Any) -> set[bytes]:
         raise OSError(5, "Input/output error")
 
+    # (graph.ttl unreadable, then the store)
+    monkeypatch.setattr(delta, "_turtle_lines", broken)
     monkeypatch.setattr(delta, "_stored_lines", broken)
     report = build(folder, [SMALL_INPUT])
     failed = "OSError: [Errno 5] Input/output error"
@@ -211,7 +236,8 @@ def test_verbose_build_says_how_the_store_was_made(tmp_path: Path) -> None:
     # (the seed bundle keeps its blocks' digests: the add made the changed blocks' quads only)
     assert " units changed and " in said and " papers' graphs and " in said
     assert " entities' statements kept as they were), " in said
-    assert said.endswith(" added") and " quads removed and " in said
+    assert said.endswith(" added (the changed read from graph.ttl)")
+    assert " quads removed and " in said
 
 
 # --- the update itself, on arbitrary quads --------------------------------------------------
@@ -243,11 +269,17 @@ statement = st.tuples(
 
 
 def write_quads(
-    folder: Path, name: str, state: set[tuple[str, str, str, str]], order_seed: int
-) -> tuple[Path, Path, Path]:
+    folder: Path,
+    name: str,
+    state: set[tuple[str, str, str, str]],
+    order_seed: int,
+    blocked: int = 0,
+) -> tuple[Path, Path, Path, tuple[Path, BlockUnits]]:
     """The N-Quads file of ``state`` as a build writes it (paper graphs, then the entities
-    graph; statements in an order that varies with ``order_seed``, so units come in several
-    runs), with its runs."""
+    graph: the statements of the first ``blocked`` subjects in blocks of two subjects, as an
+    entity's are with its co-occurrence nodes, then the rest, as ranks are; statements in an
+    order that varies with ``order_seed``, so units come in several runs), with its runs,
+    and the Turtle file of the union with its blocks."""
     import random
 
     rows = sorted(state, key=lambda t: (t[0] == G, t[0]))
@@ -256,22 +288,35 @@ def write_quads(
     ents = [r for r in rows if r[0] == G]
     rng.shuffle(ents)  # the entities graph's statements interleave subjects, as ranks do
     paper.sort(key=lambda r: r[0])
-    # runs as statement_runs gives them: one per paper graph, the entities graph in a few
-    ordered = [*paper, *ents]
-    stream = (
-        Run(g, [f"{s} {p} {o}" for _, s, p, o in group], frozenset(), None if g == G else g)
-        for g, group in (
-            (g, list(grp)) for g, grp in itertools.groupby(ordered, key=lambda r: r[0])
-        )
-    )
+
+    def run(group: list[tuple[str, str, str, str]], block: str | None) -> Run:
+        return Run(group[0][0], [f"{s} {p} {o}" for _, s, p, o in group], frozenset(), block)
+
+    # runs as statement_runs gives them: one per paper graph, a block per entity, the rest
+    stream = [run(list(grp), g) for g, grp in itertools.groupby(paper, key=lambda r: r[0])]
+    for i in range(0, blocked, 2):  # (two subjects a block: an entity's co-occurrence nodes
+        mine = [r for r in ents if r[1] in SUBJECTS[i : min(i + 2, blocked)]]  # are in its)
+        if mine:
+            stream.append(run(mine, f"entity:{SUBJECTS[i]}"))
+    rest = [r for r in ents if r[1] not in SUBJECTS[:blocked]]
+    if rest:
+        stream.append(run(rest, None))
     runs = RunDigests(folder / f"{name}.runs.npz", folder / f"{name}.keys", G)
-    path = folder / f"{name}.nq"
+    path, ttl = folder / f"{name}.nq", folder / f"{name}.ttl"
     counts: dict[str, int] = {}
+    union: list[bytes] = []
+    blocks: list[str] = []
     with path.open("wb") as fh:
-        for chunk in _counted(stream, counts, None, runs):
+        for chunk in _counted(iter(stream), counts, union.append, runs, {}, blocks):
             fh.write(chunk)
     runs.close()
-    return path, runs.runs_path, runs.keys_path
+    with ttl.open("wb") as fh:
+        writer = TurtleWriter(fh, {"ex": "http://example.org/"})
+        for chunk in union:
+            writer.add_marked(chunk)
+        writer.close()
+    units = BlockUnits.make(blocks, dict.fromkeys(blocks, 0), writer.places, "")
+    return path, runs.runs_path, runs.keys_path, (ttl, units)
 
 
 def as_stored(path: Path) -> set[Any]:
@@ -289,22 +334,51 @@ def as_stored(path: Path) -> set[Any]:
     old=st.sets(statement, max_size=30),
     new=st.sets(statement, max_size=30),
     seeds=st.tuples(st.integers(0, 99), st.integers(0, 99)),
+    blocked=st.tuples(st.integers(0, len(SUBJECTS)), st.integers(0, len(SUBJECTS))),
+    from_turtle=st.booleans(),
 )
 # a changed unit with a statement the store writes otherwise, the same in both
 @example(
     old={(G, SUBJECTS[0], PREDICATES[0], OBJECTS[7]), (G, SUBJECTS[0], PREDICATES[1], '"a"')},
     new={(G, SUBJECTS[0], PREDICATES[0], OBJECTS[7]), (G, SUBJECTS[0], PREDICATES[1], '"b c"')},
     seeds=(0, 0),
+    blocked=(0, 0),
+    from_turtle=False,
+)
+# the statements as they were read from the old Turtle file: in a block and after the
+# blocks, each beside a subject that did not change (and a pair, a unit of its own)
+@example(
+    old={
+        (G, SUBJECTS[0], PREDICATES[0], OBJECTS[7]),
+        (G, SUBJECTS[0], PREDICATES[1], '"a"'),
+        (G, SUBJECTS[0], PREDICATES[2], OBJECTS[1]),
+        (G, SUBJECTS[1], PREDICATES[1], OBJECTS[5]),
+        (G, SUBJECTS[2], PREDICATES[0], OBJECTS[9]),
+        (G, SUBJECTS[3], PREDICATES[0], OBJECTS[10]),
+    },
+    new={
+        (G, SUBJECTS[0], PREDICATES[0], OBJECTS[7]),
+        (G, SUBJECTS[0], PREDICATES[1], '"b c"'),
+        (G, SUBJECTS[0], PREDICATES[2], OBJECTS[1]),
+        (G, SUBJECTS[1], PREDICATES[1], OBJECTS[5]),
+        (G, SUBJECTS[2], PREDICATES[0], OBJECTS[10]),
+        (G, SUBJECTS[3], PREDICATES[0], OBJECTS[10]),
+    },
+    seeds=(0, 0),
+    blocked=(2, 2),
+    from_turtle=True,
 )
 def test_update_gives_the_new_quads_whatever_changed(
     tmp_path_factory: pytest.TempPathFactory,
     old: set[tuple[str, str, str, str]],
     new: set[tuple[str, str, str, str]],
     seeds: tuple[int, int],
+    blocked: tuple[int, int],
+    from_turtle: bool,
 ) -> None:
     folder = tmp_path_factory.mktemp("delta")
-    old_nq, old_runs, old_keys = write_quads(folder, "old", old, seeds[0])
-    new_nq, new_runs, new_keys = write_quads(folder, "new", new, seeds[1])
+    old_nq, old_runs, old_keys, old_turtle = write_quads(folder, "old", old, seeds[0], blocked[0])
+    new_nq, new_runs, new_keys, _ = write_quads(folder, "new", new, seeds[1], blocked[1])
     store = ox.Store(str(folder / "old-store"))
     store.bulk_load(path=str(old_nq), format=ox.RdfFormat.N_QUADS)
     store.flush()
@@ -313,6 +387,7 @@ def test_update_gives_the_new_quads_whatever_changed(
     old_index.save(folder / "old-store")
     new_index = UnitIndex.from_runs(load_runs(new_runs), new_keys.read_bytes())
     looked_up: list[str] = []
+    read_back: list[bytes] = []
     quads_of, stored_lines = delta._quads_of, delta._stored_lines
 
     def spy(store: Any, kind: str, term: Any, *rest: Any) -> list[Any]:
@@ -321,6 +396,7 @@ def test_update_gives_the_new_quads_whatever_changed(
 
     def spy_units(store: Any, subjects: list[bytes], *rest: Any) -> set[bytes]:
         looked_up.extend(f"s {subject.decode()}" for subject in subjects)
+        read_back.extend(subjects)
         return stored_lines(store, subjects, *rest)
 
     delta._quads_of, delta._stored_lines = spy, spy_units
@@ -334,13 +410,18 @@ def test_update_gives_the_new_quads_whatever_changed(
             new_index,
             G,
             max_share=1.0,
+            turtle=old_turtle if from_turtle else None,
         )
     finally:
         delta._quads_of, delta._stored_lines = quads_of, stored_lines
     assert done.pop("updated") is True
-    # only units the old store has are looked up in it (a new unit's quads are just added)
+    # only units the old store has are looked up in it (a new unit's quads are just added);
+    # the changed units' statements are read from the Turtle file when it is given
     old_units = set(old_index.text.decode().splitlines())
     assert set(looked_up) <= old_units
+    compared = done["compared_with"]
+    assert compared == (None if compared is None else "old.ttl" if from_turtle else "store")
+    assert (compared == "store") == bool(read_back)
     got = set(ox.Store.read_only(str(folder / "new-store")))
     want = as_stored(new_nq)
     assert got == want

@@ -241,13 +241,15 @@ class Reuse:
     """What an add takes from the bundle it grows: the blocks whose statements are not made
     again (``keep``: graph nodes, papers and entities; ``papers_kept`` of them papers; their
     keys, :func:`node_key`, in ``kept_keys``), each one's ``#c`` mark for the Turtle writer
-    (by node, in ``copies``), ``previous_ttl`` to copy them from."""
+    (by node, in ``copies``), ``previous_ttl`` to copy them from; ``units``: that file's
+    blocks (the store's update reads the statements of the units that changed from it)."""
 
     keep: Container[str]
     copies: Mapping[str, bytes]
     previous_ttl: Path
     papers_kept: int
     kept_keys: np.ndarray
+    units: BlockUnits | None = None
 
     @property
     def kept(self) -> int:
@@ -255,9 +257,12 @@ class Reuse:
 
     def spent(self) -> Reuse:
         """This plan once the statements are made: what the store's update still needs (the
-        kept blocks' keys), without the blocks' nodes and marks (half a million at 160k,
-        which the build's worker would otherwise hand to the process that loads the store)."""
-        return Reuse(frozenset(), {}, self.previous_ttl, self.papers_kept, self.kept_keys)
+        kept blocks' keys, the previous file's blocks), without the blocks' nodes and marks
+        (half a million at 160k, which the build's worker would otherwise hand to the process
+        that loads the store)."""
+        return Reuse(
+            frozenset(), {}, self.previous_ttl, self.papers_kept, self.kept_keys, self.units
+        )
 
 
 def plan_reuse(
@@ -286,4 +291,5 @@ def plan_reuse(
         share = f"more than {MAX_CHANGED:.0%}"
         return None, f"{changed:,} of {n_papers:,} papers changed ({share})"
     keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
-    return Reuse(keep, _Copies(keep, units), previous_ttl, kept_papers, keys[kept]), ""
+    copies = _Copies(keep, units)
+    return Reuse(keep, copies, previous_ttl, kept_papers, keys[kept], units), ""

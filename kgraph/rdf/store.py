@@ -684,6 +684,7 @@ class StoreLoader:
                 compact_size=int(ratio * total) if ratio else None,
                 max_share=None if self.reuse is None else 1.0,
                 warmed=self.warmed,
+                turtle=self._turtle(),
             )
         except (OSError, ValueError, KeyError) as exc:
             self.update_failed = f"{type(exc).__name__}: {exc}"
@@ -708,6 +709,15 @@ class StoreLoader:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
         return None
+
+    def _turtle(self) -> tuple[Path, Any] | None:
+        """The Turtle file made with the previous store and its blocks, when an add keeps
+        blocks of it (it was checked to be the file the bundle made): the update reads the
+        statements of the units that changed from it."""
+        reuse = self.reuse
+        if reuse is None or reuse.units is None:
+            return None
+        return reuse.previous_ttl, reuse.units
 
     @property
     def how(self) -> dict[str, Any]:
