@@ -1310,7 +1310,7 @@ def _write(
             if store_pass.places is not None:
                 if digests is None:
                     digests = _all_digests(graph, lines)
-                staging.stage(UNITS, _units_file(digests, store_pass, staging))
+                staging.stage(UNITS, _units_file(digests, store_pass, staging, reuse))
                 store_pass.places = None  # (not sent to the process that loads the store)
             staging.stage(GRAPH_INDEX, index.dump())
             del index
@@ -1712,13 +1712,18 @@ def _plan_reuse(folder: Path, digests: dict[str, int], units: Any) -> tuple[Any,
     return plan_reuse(digests, units, folder / EXPORTS["ttl"].filename)
 
 
-def _units_file(digests: Mapping[str, int], store_pass: _StorePass, staging: Staging) -> bytes:
-    """The bytes of :data:`UNITS` for the graph.ttl just made."""
+def _units_file(
+    digests: Mapping[str, int], store_pass: _StorePass, staging: Staging, reuse: Any
+) -> bytes:
+    """The bytes of :data:`UNITS` for the graph.ttl just made (with the nodes' keys that
+    ``reuse``, the plan of an add that kept blocks, made)."""
     from .rdf.paper_units import BlockUnits
 
     ttl = staging.info[EXPORTS["ttl"].filename]
     blocks = store_pass.loader.blocks  # papers, then entities, as the quads came
-    return BlockUnits.make(blocks, digests, store_pass.places or [], str(ttl["sha256"])).dump()
+    keyed = reuse.keyed if reuse is not None else None
+    sha256 = str(ttl["sha256"])
+    return BlockUnits.make(blocks, digests, store_pass.places or [], sha256, keyed).dump()
 
 
 class _StorePass:

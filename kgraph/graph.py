@@ -179,6 +179,11 @@ def build_graph(
     used = {cid for pid, ids in resolution.assignments.items() if pid in by_id for cid in ids}
     # when every resolved paper is in the graph (a build), an entity's papers are all in it
     every = all(pid in by_id for pid in resolution.assignments)
+    #: the nodes of the entities that co-occur (not repositories), by canonical id: made once
+    #: (per paper and id, as the 172k graph's 2.7M were, 1.7 s)
+    counted = {
+        cid: entity_node(cid) for cid in used if resolution.entities[cid].type != "repository"
+    }
     for cid in sorted(used):
         ent = resolution.entities[cid]
         g.add_node(
@@ -218,7 +223,7 @@ def build_graph(
                 _add_node(g, rnode, attrs)
             edges += part.edges
             between += part.evaluated_on
-            _name(named_in, index, paper_node(pid), resolution, resolution.assignments[pid])
+            _name(named_in, index, paper_node(pid), counted, resolution.assignments[pid])
             continue
         ext = take(pid, None)
         if ext is None:
@@ -278,7 +283,7 @@ def build_graph(
                         },
                     )
                 )
-        _name(named_in, index, pnode, resolution, grouped)
+        _name(named_in, index, pnode, counted, grouped)
 
     between += _co_occurs_edges(named_in, index)
     between.sort(key=_EDGE_ORDER)
@@ -309,12 +314,13 @@ def _name(
     named_in: dict[str, tuple[int, ...]],
     index: dict[str, int],
     pnode: str,
-    resolution: Resolution,
+    counted: Mapping[str, str],
     ids: Iterable[str],
 ) -> None:
     """Record the entities (but repositories) the paper ``pnode`` names, ``ids`` canonical
-    ids (repeats allowed), as small ints for the ``co_occurs`` pairs."""
-    named = sorted({entity_node(c) for c in ids if resolution.entities[c].type != "repository"})
+    ids (repeats allowed), as small ints for the ``co_occurs`` pairs (``counted``: the node of
+    each entity that is not a repository, by canonical id)."""
+    named = sorted({counted[c] for c in ids if c in counted})
     if len(named) >= 2:
         named_in[pnode] = tuple(index.setdefault(n, len(index)) for n in named)
 

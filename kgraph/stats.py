@@ -137,12 +137,22 @@ class Tally:
 
 
 def graph_counts(graph: nx.MultiDiGraph, resolution: Resolution | None = None) -> dict[str, Any]:
-    """Counts of a graph in memory: :meth:`Tally.counts`."""
+    """Counts of a graph in memory: :meth:`Tally.counts` of every node and edge, counted in
+    bulk (a call of :meth:`Tally.node` or :meth:`Tally.edge` for each of the 177k graph's 2M
+    nodes and edges took 1.5 s of a build's graph phase)."""
     tally = Tally()
-    for node, attrs in graph.nodes(data=True):
-        tally.node(node, attrs)
-    for u, v, key, attrs in graph.edges(keys=True, data=True):
-        tally.edge(u, v, key, attrs)
+    attrs = graph._node.values()
+    tally.kinds.update(a.get("kind", "?") for a in attrs)
+    entities = [a for a in attrs if a.get("kind") == "entity"]
+    tally.types.update(a.get("type", "?") for a in entities)
+    tally.multi = sum(1 for a in entities if int(a.get("papers", 0)) >= 2)
+    tally.relations.update(
+        a.get("relation", key)
+        for nbrs in graph._succ.values()
+        for keyed in nbrs.values()
+        for key, a in keyed.items()
+    )
+    tally.n_edges = sum(tally.relations.values())
     return tally.counts(resolution)
 
 

@@ -110,6 +110,33 @@ def test_cli_and_library_builds_are_byte_identical(cli_bundle: Path) -> None:
         assert (cli_bundle / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
 
 
+def test_graph_counts_are_the_tally_of_each_node_and_edge() -> None:
+    """A build counts its graph in bulk: the same figures as a tally fed item by item, on the
+    seed graph and on a graph with what a tally falls back on (no kind, no type, no
+    relation: the edge's key)."""
+    import networkx as nx
+
+    from kgraph.bundle import load_graph
+    from kgraph.stats import Tally, graph_counts
+
+    odd = nx.MultiDiGraph()
+    odd.add_node("a")
+    odd.add_node("entity:b", kind="entity", papers=2)
+    odd.add_node("entity:c", kind="entity", type="task", papers=1)
+    odd.add_edge("a", "entity:b", key="mystery")
+    odd.add_edge("entity:b", "entity:c", key="x", relation="co_occurs", count=1)
+    odd.add_edge("entity:b", "entity:c", key="y", relation="co_occurs", count=1)
+    for graph in (load_graph(seed_bundle())[1], odd):
+        tally = Tally()
+        for node, attrs in graph.nodes(data=True):
+            tally.node(node, attrs)
+        for u, v, key, attrs in graph.edges(keys=True, data=True):
+            tally.edge(u, v, key, attrs)
+        assert graph_counts(graph) == tally.counts()
+    assert graph_counts(odd)["edges_by_relation"] == {"co_occurs": 2, "mystery": 1}
+    assert graph_counts(odd)["entities_by_type"] == {"?": 1, "task": 1}
+
+
 def test_stats(cli_bundle: Path) -> None:
     code, out, _ = invoke("stats", str(cli_bundle), "--json", "--top", "5")
     assert code == 0

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -78,6 +78,11 @@ def line_digest(line: bytes) -> int:
 def add_line(digests: dict[str, int], paper: str, line: bytes) -> None:
     """Sum ``line``'s digest into ``paper``'s (modulo 2**64: the order does not matter)."""
     digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
+
+
+def node_keys(nodes: Sequence[str]) -> np.ndarray:
+    """:func:`node_key` of each of ``nodes``."""
+    return np.fromiter((node_key(n) for n in nodes), dtype=np.uint64, count=len(nodes))
 
 
 def block_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
@@ -156,16 +161,19 @@ class BlockUnits:
         digests: Mapping[str, int],
         places: Any,
         ttl_sha256: str,
+        keyed: tuple[list[str], np.ndarray] | None = None,
     ) -> BlockUnits:
         """The units of the blocks of ``nodes`` (papers and entities, in the order of their
         blocks), their ``digests``, and the ``places`` the Turtle writer gave the blocks
-        (offset, length, statements: as triples, or one after the other)."""
+        (offset, length, statements: as triples, or one after the other). ``keyed``: nodes
+        and their keys (:func:`node_key`) made before, taken when they are ``nodes``."""
         order = list(nodes)
         table = np.asarray(places, dtype=np.uint64).reshape(-1, 3)
         if len(order) != len(table):
             raise ValueError(f"{len(order)} nodes, {len(table)} Turtle blocks")
+        known = keyed is not None and keyed[0] == order
         return cls(
-            np.array([node_key(p) for p in order], dtype=np.uint64),
+            keyed[1] if keyed is not None and known else node_keys(order),
             np.array([digests[p] for p in order], dtype=np.uint64),
             table[:, 0],
             table[:, 1],
@@ -250,6 +258,8 @@ class Reuse:
     papers_kept: int
     kept_keys: np.ndarray
     units: BlockUnits | None = None
+    #: every paper and entity node (the digests' order, which is the blocks'), and its key
+    keyed: tuple[list[str], np.ndarray] | None = None
 
     @property
     def kept(self) -> int:
@@ -274,7 +284,7 @@ def plan_reuse(
     if units.code != code_fingerprint():
         return None, "the code that makes the RDF changed"
     nodes = list(digests)
-    keys = np.fromiter((node_key(n) for n in nodes), dtype=np.uint64, count=len(nodes))
+    keys = node_keys(nodes)
     now = np.fromiter(digests.values(), dtype=np.uint64, count=len(nodes))
     same = np.zeros(len(nodes), dtype=bool)
     rows = np.zeros(len(nodes), dtype=np.intp)
@@ -292,4 +302,4 @@ def plan_reuse(
         return None, f"{changed:,} of {n_papers:,} papers changed ({share})"
     keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
     copies = _Copies(keep, units)
-    return Reuse(keep, copies, previous_ttl, kept_papers, keys[kept], units), ""
+    return Reuse(keep, copies, previous_ttl, kept_papers, keys[kept], units, (nodes, keys)), ""
