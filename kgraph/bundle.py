@@ -1186,7 +1186,7 @@ def _write(
 
     # 4. resolve, build the graph, write
     from .graph import build_graph
-    from .rdf.convert import RDF_VERSION
+    from .rdf.convert import RDF_VERSION, entity_facts
 
     extractions.sort()
     _settle(stop=True)
@@ -1264,6 +1264,9 @@ def _write(
         # from graph.json's writer, which then goes first
         # (the index of the graph is staged once graph.json's writer gave its runs' digests)
         ctx = ExportContext(graph, papers, {}, kept_lines, index.runs)
+        # what the entities' statements take from the whole corpus, for the blocks' digests
+        # and the statements both
+        facts = entity_facts(graph) if streamed else None
         lines = cast("dict[str, int]", ctx.block_digests)
         digests: dict[str, int] | None = None
         units, why = _reusable(folder, bundle.manifest, streamed, old_store, ttl_hash)
@@ -1277,7 +1280,7 @@ def _write(
             done.add("json")
             if kept_lines is not None:
                 kept_lines.clear()  # (copied)
-            digests = _all_digests(graph, lines)
+            digests = _all_digests(graph, lines, facts)
             lines.clear()  # (in digests now: half a million entries at 160k)
             reuse, why = _plan_reuse(folder, digests, units)
             mark = report.lap("digests of the papers' RDF", mark)
@@ -1303,13 +1306,13 @@ def _write(
         if reuse is not None:
             mark = _stage_exports(staging, others, ctx, report, mark)
             others = []
-        store_pass = _StorePass(staging, graph, streamed, old_store, reuse)
+        store_pass = _StorePass(staging, graph, streamed, old_store, reuse, facts)
         try:
             mark = _stage_exports(staging, others, ctx, report, mark)
             store_pass.wait_statements()
             if store_pass.places is not None:
                 if digests is None:
-                    digests = _all_digests(graph, lines)
+                    digests = _all_digests(graph, lines, facts)
                 staging.stage(UNITS, _units_file(digests, store_pass, staging, reuse))
                 store_pass.places = None  # (not sent to the process that loads the store)
             staging.stage(GRAPH_INDEX, index.dump())
@@ -1329,7 +1332,7 @@ def _write(
             # cycle. Emptying the graph breaks it, so reference counting frees the graph here
             # and the collection in _release_memory does not have to walk it.
             vars(graph).clear()
-        del ctx, graph, papers
+        del ctx, graph, papers, facts
         if not isolated:  # a copy of the process gives it all back when it ends
             _release_memory()
             mark = report.lap("freeing memory", mark)
@@ -1634,14 +1637,15 @@ def _stage_exports(
     return mark
 
 
-def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int]) -> dict[str, int]:
+def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int], facts: Any) -> dict[str, int]:
     """Every paper's digest (:func:`kgraph.rdf.paper_units.unit_digests`) from those of its
-    lines graph.json's writer gave (made here when there was no json export to give them)."""
+    lines graph.json's writer gave (made here when there was no json export to give them);
+    ``facts``: the graph's :func:`~kgraph.rdf.convert.entity_facts`."""
     from .rdf.paper_units import block_digests, unit_digests
 
     if not lines and graph.number_of_nodes():
         return block_digests(graph)
-    return unit_digests(graph, lines)
+    return unit_digests(graph, lines, facts=facts)
 
 
 def _units_ttl(manifest: Mapping[str, Any]) -> str | None:
@@ -1740,6 +1744,7 @@ class _StorePass:
         streamed: Sequence[Export],
         previous: tuple[Path, str] | None = None,
         reuse: Any = None,
+        facts: Any = None,
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
@@ -1762,7 +1767,8 @@ class _StorePass:
             union = None if not writes else writes[0] if len(writes) == 1 else fan_out
             marks = len(self.sinks) == 1
             self.loader: StoreLoader = staging.stage_folder(
-                "store", lambda tmp: _start_store(tmp, graph, union, previous, marks, reuse)
+                "store",
+                lambda tmp: _start_store(tmp, graph, union, previous, marks, reuse, facts),
             )
         except BaseException:
             self._abort_sinks()
@@ -1835,6 +1841,7 @@ def _start_store(
     previous: tuple[Path, str] | None = None,
     marks: bool = False,
     reuse: Any = None,
+    facts: Any = None,
 ) -> StoreLoader:
     """Start building the SPARQL store (``folder/store/``, pyoxigraph) of ``graph``: its
     N-Quads are made into a file in a thread (``union`` is given the union's statements
@@ -1856,6 +1863,7 @@ def _start_store(
             previous=previous,
             marks=marks,
             reuse=reuse,
+            facts=facts,
         )
     except StoreError as exc:
         raise BundleError(str(exc)) from None

@@ -271,3 +271,24 @@ def test_co_occurrence_nodes_are_named_by_partner_and_keep_their_names() -> None
     back = f"{partner[weakest]}/co-occurrence/{me.removeprefix(B + 'entity/')}"
     changed = {(s, p) for s, p, _ in before ^ after}
     assert changed == {(weakest, KG + "sharedPapers"), (back, KG + "sharedPapers")}
+
+
+def test_statements_made_with_the_facts_made_before_are_the_same() -> None:
+    """A build makes the entities' corpus-wide facts once, for the blocks' digests and the
+    statements: the statements are those made with facts of their own (all of them, and an
+    add's few), and the facts let the pass's pairs go when it ends."""
+    from _seed import seed_bundle
+
+    from kgraph.bundle import load_graph
+    from kgraph.rdf.convert import entity_extras, entity_facts, statement_runs
+
+    graph = load_graph(seed_bundle())[1]
+    papers = sorted(n for n, k in graph.nodes(data="kind") if k == "paper")
+    entities = sorted(n for n, k in graph.nodes(data="kind") if k == "entity")
+    for skip in (set(), {*papers[10:], *entities[40:]}):
+        facts = entity_facts(graph)
+        given = [tuple(r) for r in statement_runs(graph, skip=skip, facts=facts)]
+        assert given == [tuple(r) for r in statement_runs(graph, skip=skip)]
+        assert any(r[1] for r in given)
+        assert facts._co_out == {} and facts._co_in == {}
+        assert entity_extras(graph, facts=facts) == entity_extras(graph)

@@ -37,7 +37,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Final, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
 import networkx as nx
 import numpy as np
@@ -46,6 +46,9 @@ import orjson
 from .._hashing import source_fingerprint
 from ..exporters import DEFAULT_BASE
 from .delta import key64
+
+if TYPE_CHECKING:
+    from .convert import EntityFacts
 
 __all__ = ["BlockUnits", "Reuse", "block_digests", "code_fingerprint", "node_key"]
 
@@ -97,14 +100,17 @@ def block_digests(graph: nx.MultiDiGraph) -> dict[str, int]:
 
 
 def unit_digests(
-    graph: nx.MultiDiGraph, line_digests: Mapping[str, int], base: str = DEFAULT_BASE
+    graph: nx.MultiDiGraph,
+    line_digests: Mapping[str, int],
+    base: str = DEFAULT_BASE,
+    facts: EntityFacts | None = None,
 ) -> dict[str, int]:
     """Every paper's and entity's digest of what its block of ``graph.ttl`` is made from: its
     lines (``line_digests``, from :func:`block_digests` or graph.json's writer; 0 for a
     node without), for a paper with the ``kg:evaluatedOn`` pairs the union leaves out of it
     (those an earlier paper, by node id, the order of the blocks, also gives), for an entity
     with what its block takes from the corpus' ranks
-    (:func:`~kgraph.rdf.convert.entity_extras`)."""
+    (:func:`~kgraph.rdf.convert.entity_extras`, from ``facts`` when given)."""
     from .convert import entity_extras
 
     holders: dict[tuple[str, str], list[str]] = {}
@@ -119,7 +125,7 @@ def unit_digests(
     for pair, papers in holders.items():
         for pnode in sorted(papers)[1:]:
             dropped.setdefault(pnode, []).append(pair)
-    extras = entity_extras(graph, base)
+    extras = entity_extras(graph, base, facts)
     out: dict[str, int] = {}
     for node, kind in graph.nodes(data="kind"):
         if kind == "paper":

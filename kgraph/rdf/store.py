@@ -49,7 +49,7 @@ import networkx as nx
 
 from .. import __version__
 from ..exporters import DEFAULT_BASE
-from .convert import RDF_VERSION, Run, statement_runs
+from .convert import RDF_VERSION, EntityFacts, Run, statement_runs
 from .delta import (
     BULK_TO_COMPACTED,
     RunDigests,
@@ -515,6 +515,7 @@ class StoreLoader:
         previous: tuple[Path, str] | None = None,
         marks: bool = False,
         reuse: Reuse | None = None,
+        facts: EntityFacts | None = None,
     ) -> None:
         import pyoxigraph as ox
 
@@ -556,6 +557,8 @@ class StoreLoader:
             raise ValueError("reusing blocks needs a deferred load and the previous store")
         #: the nodes of the blocks of the statements (kgraph.rdf.paper_units), in order
         self.blocks: list[str] = []
+        #: the graph's entity facts, made before (kgraph.rdf.convert.entity_facts)
+        self._facts = facts
         self.update: dict[str, Any] | None = None  #: what an update in place did
         self.update_failed: str | None = None  #: why an update in place was given up
         self.update_skipped: str | None = None  #: why no update in place was tried
@@ -581,6 +584,7 @@ class StoreLoader:
         state = dict(self.__dict__)
         del state["_ox"], state["_stop"]
         state["blocks"] = []  # (their order made the units file)
+        state["_facts"] = None  # (the statements are made)
         if self.reuse is not None:  # what is left to do needs only the kept blocks' keys
             state["reuse"] = self.reuse.spent()
         state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
@@ -601,7 +605,11 @@ class StoreLoader:
                     reuse = self.reuse
                     for chunk in _counted(
                         statement_runs(
-                            graph, self.base, stats=self.stats, skip=reuse.keep if reuse else ()
+                            graph,
+                            self.base,
+                            stats=self.stats,
+                            skip=reuse.keep if reuse else (),
+                            facts=self._facts,
                         ),
                         self.counts,
                         union,
