@@ -75,6 +75,43 @@ def test_the_callers_garbage_is_not_collected_in_the_copy(tmp_path: Path) -> Non
     assert log.read_text().split() == [str(os.getpid())]  # here, where it belongs
 
 
+def test_a_large_result_comes_back_whole_while_signals_interrupt_its_writes() -> None:
+    """A write to a pipe that a signal interrupts (the copy has a handler: Python's own for
+    Ctrl-C, say) returns having taken part of the bytes: the copy writes the rest, so the
+    result is not cut short."""
+    import threading
+    import time
+
+    def work(parent: Parent) -> bytes:
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+        parent.call("ready")
+        return bytes(range(256)) * (1 << 17)  # 32 MiB, through a pipe of 64 KiB
+
+    ready = threading.Event()
+    forked = Forked(work, {"ready": ready.set})
+    pid = forked.pid
+    assert pid is not None
+    stop = threading.Event()
+
+    def interrupt() -> None:
+        ready.wait(30)
+        while not stop.is_set():
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                return
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    try:
+        result = forked.result()
+    finally:
+        stop.set()
+        thread.join()
+    assert result == bytes(range(256)) * (1 << 17)
+
+
 def test_calls_run_in_the_caller_and_return_their_result() -> None:
     seen: list[tuple[str, int]] = []
 
