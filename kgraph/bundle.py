@@ -1093,12 +1093,14 @@ def _write(
 
     # 2. merge them into the bundle's papers
     old = bundle.papers
-    merged = merge_papers([*old.values(), *records])
+    # the bundle's papers' title keys, made once (for the merge and for the ids below)
+    old_keys = {pid: p.title_key for pid, p in old.items()}
+    merged = merge_papers([*old.values(), *records], partial(_title_key_of, old, old_keys))
     papers = {p.id: p for p in merged}
     # a paper of the bundle may change id when an input brings its arXiv id: it is not new
     old_by_key: dict[str, str] = {}
     for p in old.values():
-        old_by_key[f"t:{p.title_key}"] = p.id
+        old_by_key[f"t:{old_keys[p.id]}"] = p.id
         if p.arxiv_id:
             old_by_key[f"a:{p.arxiv_id}"] = p.id
     was: dict[str, str] = {}  #: paper id -> its id in the bundle
@@ -1153,7 +1155,7 @@ def _write(
     )
     extractions.update(renamed)
     del same, renamed
-    del was, old_by_key  # a key per paper of the bundle, twice: not needed from here on
+    del was, old_by_key, old_keys  # a key per paper of the bundle: not needed from here on
     # The parts of the graph an add may keep are read by a copy of this process from here on,
     # on the core the pipeline's loading, then resolution, leave idle (:class:`_PartsReader`)
     from .results import results_fingerprint
@@ -1363,6 +1365,11 @@ def _write(
     except BaseException:
         staging.abort()
         raise
+
+
+def _title_key_of(old: Mapping[str, Paper], keys: Mapping[str, str], paper: Paper) -> str:
+    """``paper``'s title key: from ``keys`` when it is one of the bundle's papers ``old``."""
+    return keys[paper.id] if old.get(paper.id) is paper else paper.title_key
 
 
 def _resolve(
