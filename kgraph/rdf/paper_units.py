@@ -113,11 +113,13 @@ def unit_digests(
     (:func:`~kgraph.rdf.convert.entity_extras`, from ``facts`` when given)."""
     from .convert import entity_extras
 
+    # (networkx's own dicts, in its views' order: through the views, 1.4 s at 177k papers)
+    node_attrs, succ = graph._node, graph._succ
     holders: dict[tuple[str, str], list[str]] = {}
-    for node, kind in graph.nodes(data="kind"):
-        if kind != "entity":
+    for node, attrs in node_attrs.items():
+        if attrs.get("kind") != "entity":
             continue
-        for target, keyed in graph.adj[node].items():
+        for target, keyed in succ[node].items():
             for data in keyed.values():
                 if data.get("relation") == "evaluated_on":
                     holders.setdefault((node, target), []).append(str(data.get("paper", "")))
@@ -127,7 +129,8 @@ def unit_digests(
             dropped.setdefault(pnode, []).append(pair)
     extras = entity_extras(graph, base, facts)
     out: dict[str, int] = {}
-    for node, kind in graph.nodes(data="kind"):
+    for node, attrs in node_attrs.items():
+        kind = attrs.get("kind")
         if kind == "paper":
             digest = line_digests.get(node, 0)
             if node in dropped:
