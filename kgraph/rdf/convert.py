@@ -616,7 +616,7 @@ class EntityFacts:
 def entity_facts(graph: nx.MultiDiGraph, base: str = DEFAULT_BASE) -> EntityFacts:
     """What the entities' statements in ``graph`` take from the whole corpus (ranks, best
     results): made once for the blocks' digests (:func:`entity_extras`) and the statements
-    (:func:`statement_runs`), where each took 0.6 s at 177k papers."""
+    (:func:`statement_runs`), where each took 0.5-0.7 s at 177k papers."""
     base = normalise_base(base)
     start = entity_prefix(base)
 
