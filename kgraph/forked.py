@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import Any, BinaryIO, Final, Generic, TypeVar
 
+from .io import write_all
+
 __all__ = ["ForkUnavailable", "Forked", "Parent", "WorkerDied", "run_forked"]
 
 T = TypeVar("T")
@@ -198,8 +200,8 @@ def _put(fh: BinaryIO, message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     # (the pipes' ends are unbuffered: one write may take part of the bytes, when a signal
     # comes while a large result is written, and the other side then reads a message cut short)
-    _write_all(fh.fileno(), len(data).to_bytes(8, "little"))
-    _write_all(fh.fileno(), data)
+    write_all(fh.fileno(), len(data).to_bytes(8, "little"))
+    write_all(fh.fileno(), data)
 
 
 def _get(fh: BinaryIO) -> Any:
@@ -252,12 +254,6 @@ def _child(
             with suppress(Exception):
                 stream.flush()
         os._exit(code)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _annotate(exc: BaseException, name: str) -> None:

@@ -16,6 +16,17 @@ from typing import IO, Any
 _BUFFER = 1 << 20
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of ``data`` to the file descriptor ``fd``, however many writes that takes.
+    One write to a pipe may take part of the bytes when a signal comes while it blocks (a
+    profiler's, or a handler's), and Python's unbuffered streams (``PYTHONUNBUFFERED``, the
+    pipes between kgraph's processes) drop the rest: the reader then gets a message cut
+    short."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def file_mode() -> int:
     """0o666 less the process umask: the mode a plain ``open()`` would give a new file."""
     umask = os.umask(0)

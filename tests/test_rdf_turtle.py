@@ -3,6 +3,7 @@ by, in the build's store pass and in `kgraph export --format ttl`."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -227,3 +228,52 @@ def test_turtle_process_writes_what_the_writer_writes(tmp_path: Path) -> None:
     stopped.write(b"<a:b> <a:c> <a:d> <a:g> .\n")
     stopped.abort()
     assert stopped._proc.returncode is not None
+
+
+_LARGE_RESULT = """
+import os, signal, sys
+import kgraph.rdf.turtle as t
+signal.signal(signal.SIGUSR1, lambda *_: None)
+t._serve = lambda *_: {"places": "A" * (1 << 23)}
+os.write(1, b"ready\\n")
+t._main(["out.ttl", "{}"])
+"""
+
+
+def test_the_writers_result_comes_back_whole_while_signals_interrupt_its_writes(
+    tmp_path: Path,
+) -> None:
+    """The Turtle writer's child hands its result (the blocks' places: megabytes at scale) to
+    the build over an unbuffered pipe. A signal coming while it writes (a profiler's, say)
+    makes one write take part of the bytes: the child writes the rest (``print`` dropped
+    them, and the build read a line cut at 64 KiB)."""
+    import os
+    import signal
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LARGE_RESULT],
+        stdout=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    expected = json.dumps({"places": "A" * (1 << 23)}).encode() + b"\n"
+    chunks, got = [], 0
+    # read slowly, signalling the child between reads, while more than the pipe holds is to
+    # come: the child is still writing then (its handler goes when its interpreter ends, and
+    # a signal would kill it)
+    while len(expected) - got > 1 << 17:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGUSR1)
+        chunk = proc.stdout.read1(1 << 14)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+        time.sleep(0.0002)
+    chunks.append(proc.stdout.read())
+    assert proc.wait() == 0
+    assert b"".join(chunks) == expected

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .._hashing import write_content
+from ..io import write_all
 
 __all__ = ["TurtleError", "TurtleProcess", "TurtleWriter", "write_turtle"]
 
@@ -416,7 +417,14 @@ def _serve(path: str, spaces: Mapping[str, str], previous: str | None = None) ->
     return {**info, "statements": writer.count, "places": places}
 
 
-if (
-    __name__ == "__main__"
-):  # python -m kgraph.rdf.turtle OUT PREFIXES_JSON [PREVIOUS] (see TurtleProcess)
-    print(json.dumps(_serve(sys.argv[1], json.loads(sys.argv[2]), *sys.argv[3:4])))
+def _main(argv: list[str]) -> None:
+    """``python -m kgraph.rdf.turtle OUT PREFIXES_JSON [PREVIOUS]`` (see TurtleProcess): the
+    result as one line of JSON on stdout, every byte of it (``print`` to an unbuffered pipe
+    lost all but its first 64 KiB when a profiler's signal came during the write, and the
+    parent read half a line)."""
+    info = _serve(argv[0], json.loads(argv[1]), *argv[2:3])
+    write_all(sys.stdout.fileno(), json.dumps(info).encode("ascii") + b"\n")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
