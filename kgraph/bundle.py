@@ -680,6 +680,10 @@ class BuildReport:
     updated: list[str] = field(default_factory=list)  #: known papers whose record changed
     extracted: int = 0  #: papers run through the extractor
     re_extract_all: bool = False  #: the extractor changed (or asked): all papers redone
+    #: why every paper was extracted again (when ``re_extract_all``)
+    re_extract_why: str = ""
+    #: the extraction pipeline the bundle's papers were extracted with (:data:`PIPELINES`)
+    pipeline: str = ""
     written: bool = False  #: False when nothing changed and nothing was written
     counts: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -838,7 +842,9 @@ def build(
     report = BuildReport(path=Path(folder))
     manifest = read_manifest(Path(folder), missing_ok=True) or {}
     fingerprint = extractor_fingerprint()
-    stale = bool(manifest) and (re_extract or manifest.get("extractor") != fingerprint)
+    engine, report.pipeline = _choose_pipeline(manifest, nlp, engine)
+    report.re_extract_why = _why_extract_all(manifest, fingerprint, report.pipeline, re_extract)
+    stale = bool(report.re_extract_why)
 
     # 1. the inputs not seen before (by SHA-256)
     seen = {str(i.get("sha256")) for i in manifest.get("inputs", [])}
@@ -928,6 +934,48 @@ def build(
             warm.discard()
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: the extraction pipelines a bundle's papers may be extracted with: the rules alone, or with
+#: the learned span tagger (``kgraph.model``, when its files are installed)
+RULES: Final = "rules"
+RULES_AND_MODEL: Final = "rules+model"
+PIPELINES: Final = (RULES, RULES_AND_MODEL)
+
+
+def _choose_pipeline(
+    manifest: Mapping[str, Any], nlp: Language | None, engine: EngineOptions | None
+) -> tuple[EngineOptions | None, str]:
+    """The engine options to extract with, and the pipeline they give (:data:`PIPELINES`).
+    An engine whose ``model`` is None takes the bundle's pipeline (the model for a new bundle,
+    or one whose manifest does not say); a given ``nlp`` is the pipeline it holds."""
+    if nlp is not None:
+        return engine, RULES_AND_MODEL if "kgraph_model" in nlp.pipe_names else RULES
+    from .engines import EngineOptions
+    from .model import model_available
+
+    options = engine or EngineOptions(jobs=1)
+    model = options.model
+    if model is None:
+        model = manifest.get("pipeline") != RULES
+        options = replace(options, model=model)
+    return options, RULES_AND_MODEL if model and model_available() else RULES
+
+
+def _why_extract_all(
+    manifest: Mapping[str, Any], fingerprint: str, pipeline: str, asked: bool
+) -> str:
+    """Why an add extracts every paper of the bundle again; empty when it need not."""
+    if not manifest:
+        return ""
+    if asked:
+        return "asked"
+    if manifest.get("extractor") != fingerprint:
+        return "the extraction code or data changed"
+    was = manifest.get("pipeline")
+    if was is not None and was != pipeline:  # (a bundle of an earlier kgraph does not say)
+        return f"the pipeline changed ({was} -> {pipeline})"
+    return ""
 
 
 def _warm_store(folder: Path, manifest: Mapping[str, Any]) -> WarmCopy | None:
@@ -1129,6 +1177,7 @@ def _write(
 
     # 3. extract what is new or changed
     report.re_extract_all = bool(papers) and (re_extract or stale)
+    report.re_extract_why = (report.re_extract_why or "asked") if report.re_extract_all else ""
     stored = bundle.extractions
     same: list[str] = []  #: papers whose extraction is the bundle's, as it is
     renamed: dict[str, Extraction] = {}  #: those whose paper took another id
@@ -1350,6 +1399,9 @@ def _write(
                 "created": created,
                 "updated": None,  # the values of these three come in _finish
                 "extractor": fingerprint,
+                # rules only, or with the learned span tagger: an add extracts its papers the
+                # same way, unless told otherwise (then every paper again)
+                "pipeline": report.pipeline,
                 # the code that found the results kept with the extractions
                 "results_code": results_code,
                 "inputs": all_inputs,

@@ -308,7 +308,14 @@ class BundleProblem(click.ClickException):
     "--re-extract", is_flag=True, help="Extract every paper again, not only the new ones."
 )
 @input_format_option
-@no_model_option
+@click.option(
+    "--model/--no-model",
+    "model",
+    default=None,
+    help="With the learned span tagger, or rules only (faster, fewer candidates) "
+    "[default: as the bundle's papers were extracted; the model for a new bundle]. "
+    "Another choice than the bundle's extracts every paper again.",
+)
 @jobs_option
 @click.option(
     "--engine",
@@ -336,7 +343,7 @@ def build_(
     out_dir: str,
     re_extract: bool,
     input_format: str,
-    no_model: bool,
+    model: bool | None,
     jobs: int | None,
     engine: str,
     scheduler: str | None,
@@ -347,8 +354,9 @@ def build_(
     The folder holds graph.json (networkx node-link JSON, see schemas/graph.schema.json),
     papers.jsonl, extractions.jsonl, manifest.json (versions, input hashes, counts) and the
     default exports. Inputs already in the bundle (same SHA-256) are skipped; only papers
-    new to the bundle are extracted, then the whole graph is resolved again. Building again
-    with the same inputs changes nothing.
+    new to the bundle are extracted, the way its papers were (--model or --no-model), and
+    only what they can change is resolved and written again. Building again with the same
+    inputs changes nothing.
     """
     from .bundle import BuildReport, BundleError, build
     from .engines import EngineError, EngineOptions
@@ -357,7 +365,7 @@ def build_(
     settings = settings.quieter(cmd_quiet)
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
-    options = EngineOptions(engine=engine, jobs=jobs, scheduler=scheduler, model=not no_model)
+    options = EngineOptions(engine=engine, jobs=jobs, scheduler=scheduler, model=model)
     log = ReadLog(on_problem=settings.problem)
 
     def on_read(report: BuildReport) -> None:
@@ -404,7 +412,8 @@ def build_(
         raise click.ClickException(str(exc)) from None
     counts = report.counts
     if report.re_extract_all and report.extracted:
-        settings.info(f"extracted all {_plural(report.extracted, 'paper')} again")
+        why = f" ({report.re_extract_why})" if report.re_extract_why else ""
+        settings.info(f"extracted all {_plural(report.extracted, 'paper')} again{why}")
     if not report.written:
         settings.info(
             f"nothing new: {out_dir} is up to date ({_plural(counts.get('papers', 0), 'paper')})"

@@ -434,6 +434,61 @@ def test_a_changed_extractor_extracts_everything_again(
     assert (folder / "graph.json").read_bytes() == graph
 
 
+def test_an_add_extracts_its_papers_the_way_the_bundles_were_extracted(tmp_path: Path) -> None:
+    """A bundle built with rules only is grown with rules only unless told otherwise: the
+    grown bundle is the one built in one go that way. Told otherwise, every paper is extracted
+    again, and the bundle is then the one built with the model."""
+    rules = tmp_path / "rules"
+    code, _, err = invoke("build", *PAGES, "-o", str(rules), "--no-model")
+    assert code == 0, err
+    folder = tmp_path / "grown"
+    code, _, err = invoke("build", *PAGES[:3], "-o", str(folder), "--no-model")
+    assert code == 0, err
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pipeline"] == "rules"
+
+    code, _, err = invoke("build", *PAGES, "-o", str(folder))  # (no choice given)
+    assert code == 0, err
+    assert "extracted all" not in err
+    for name in ("extractions.jsonl", "graph.json"):
+        assert (folder / name).read_bytes() == (rules / name).read_bytes(), name
+    # (the model finds spans the rules do not, on these pages)
+    assert (rules / "extractions.jsonl").read_bytes() != (
+        seed_bundle() / "extractions.jsonl"
+    ).read_bytes()
+
+    code, _, err = invoke("build", *PAGES, "-o", str(folder), "--model")
+    assert code == 0, err
+    assert "extracted all 314 papers again (the pipeline changed (rules -> rules+model))" in err
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pipeline"] == "rules+model"
+    for name in ("extractions.jsonl", "graph.json"):
+        assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+    # and with no choice given, it stays so
+    code, _, err = invoke("build", *PAGES, "-o", str(folder))
+    assert code == 0, err
+    assert "nothing new" in err
+
+
+def test_a_bundle_that_does_not_say_its_pipeline_is_grown_with_the_model(
+    tmp_path: Path,
+) -> None:
+    """A bundle made before the manifest named its pipeline: an add extracts its new papers
+    as kgraph did then (with the model, unless told otherwise), extracts nothing again, and
+    names the pipeline from then on."""
+    folder = tmp_path / "old"
+    build(folder, PAGES[:3])
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    del manifest["pipeline"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    report = build(folder, PAGES)
+    assert not report.re_extract_all and 0 < report.extracted < 100
+    assert report.pipeline == "rules+model"
+    assert json.loads(path.read_text(encoding="utf-8"))["pipeline"] == "rules+model"
+    assert (folder / "graph.json").read_bytes() == (seed_bundle() / "graph.json").read_bytes()
+
+
 @pytest.mark.parametrize("case", ["damaged", "other code", "missing"])
 def test_an_unusable_resolution_state_is_resolved_in_full_and_made_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str

@@ -49,13 +49,20 @@ class EngineOptions:
     engine: str = "local"  #: "local" or "dask"
     jobs: int | None = None  #: worker processes; None = every core (:func:`default_jobs`)
     scheduler: str | None = None  #: dask: the scheduler address; None = a LocalCluster
-    model: bool = True  #: include the trained span tagger
+    #: include the trained span tagger; None: as the bundle built on was extracted (a build:
+    #: :func:`kgraph.bundle.build`), else True
+    model: bool | None = True
     chunk_size: int = 256  #: papers per task sent to a worker
     connect_timeout: float = 20.0  #: dask: seconds to wait for the scheduler
 
     @property
     def workers(self) -> int:
         return self.jobs if self.jobs is not None else default_jobs()
+
+    @property
+    def use_model(self) -> bool:
+        """Whether the pipeline has the trained span tagger (``model`` None: it has)."""
+        return self.model is not False
 
 
 def extract_stream(

@@ -64,7 +64,7 @@ def extract_dask(papers: Iterable[Paper], options: EngineOptions) -> Iterator[Ex
         in_flight: deque[Any] = deque()
         limit = 2 * n_workers
         for chunk in chunks(papers, options.chunk_size):
-            in_flight.append(client.submit(extract_chunk, chunk, options.model, pure=False))
+            in_flight.append(client.submit(extract_chunk, chunk, options.use_model, pure=False))
             while len(in_flight) >= limit:
                 yield from _collect(in_flight.popleft())
         while in_flight:

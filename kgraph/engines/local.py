@@ -35,7 +35,7 @@ def extract_local(papers: Iterable[Paper], options: EngineOptions) -> Iterator[E
         from ..extract.pipeline import default_pipeline
         from ..extractions import extract
 
-        nlp = default_pipeline(model=options.model)
+        nlp = default_pipeline(model=options.use_model)
         rest = (p for part in ([first], [second] if second else [], parts) for c in part for p in c)
         for _, ext in extract(rest, nlp):
             # stored and in-memory extractions must resolve alike: use the stored form
@@ -44,15 +44,15 @@ def extract_local(papers: Iterable[Paper], options: EngineOptions) -> Iterator[E
     # fork after loading the pipeline: workers start at once and share its memory
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     if method == "fork":
-        warm(options.model)
+        warm(options.use_model)
     ctx = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
-        max_workers=options.workers, mp_context=ctx, initializer=warm, initargs=(options.model,)
+        max_workers=options.workers, mp_context=ctx, initializer=warm, initargs=(options.use_model,)
     ) as pool:
         in_flight: deque[Future[list[dict[str, object]]]] = deque()
         limit = 2 * options.workers  # bounded: memory does not grow with the input
         for chunk in chain([first, second], parts):
-            in_flight.append(pool.submit(extract_chunk, chunk, options.model))
+            in_flight.append(pool.submit(extract_chunk, chunk, options.use_model))
             while len(in_flight) >= limit:
                 yield from _rows(in_flight.popleft().result())
         while in_flight:
