@@ -61,6 +61,51 @@ def test_a_copy_holds_the_store_and_goes_when_discarded(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+_THREADS = """
+import os, sys, time
+from pathlib import Path
+from kgraph.rdf.store import WarmCopy
+
+copy = WarmCopy(Path(sys.argv[1]), Path(sys.argv[2]))
+seen, first = {}, None
+end = time.monotonic() + 20
+while time.monotonic() < end and (first is None or time.monotonic() < first + 0.5):
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as fh:
+                name = fh.read().strip()
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                nice = int(fh.read().rsplit(")", 1)[1].split()[16])
+        except OSError:
+            continue
+        if name.startswith("rocksdb"):
+            seen[task] = nice
+            first = first or time.monotonic()
+    time.sleep(0.02)
+copy.discard()
+print(sorted(set(seen.values())))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_rocksdbs_threads_work_on_the_copy_at_the_lowest_priority(tmp_path: Path) -> None:
+    """The copy's RocksDB threads run at nice 19: the worker's copy reading the kept parts of
+    the graph (nice 10), which the graph waits for, shares their core. (A fresh process: a
+    process that opened a store before has RocksDB's threads already.)"""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _THREADS, str(seed_bundle() / "store"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[19]"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_copy_that_cannot_be_made_gives_none_and_leaves_nothing(tmp_path: Path) -> None:
     copy = WarmCopy(tmp_path / "no-store", tmp_path)
     assert copy.close() is None

@@ -133,7 +133,7 @@ class WarmCopy:
     """A copy of a store fresh from the bulk loader, held open for writing while an add's
     worker process runs. RocksDB reorganises such a store as soon as it is open for writing
     (39-50 s at 160k papers, which the first update after a build otherwise waits for); here
-    it does so on the core the worker leaves idle, its threads at a low priority, and the
+    it does so on the core the worker leaves idle, its threads at the lowest priority, and the
     update then takes this copy (:func:`kgraph.rdf.delta.update_store`, ``warmed``) instead of
     making its own. :meth:`close` gives its path (None if it could not be made);
     :meth:`discard` removes it if the update did not take it."""
@@ -151,9 +151,14 @@ class WarmCopy:
 
     def _run(self, store: Path, path: Path) -> None:
         try:
-            # on Linux a thread's own: RocksDB's threads, which this one starts, inherit it
+            # On Linux a thread's own: RocksDB's threads, which this one starts, inherit it.
+            # The lowest: the copy of the worker reading the kept parts of the graph (nice 10)
+            # runs on that core too, and the graph waits for it. At 10 the two shared the
+            # core: the first add after a 160k build took 62.0-67.1 s, its graph phase
+            # 17.6-18.1 s (four adds); at 19, 59.8-60.2 s and 12.7-14.3 s (four), the copy
+            # still ready when the update wanted it (each add on a copy of one state).
             with contextlib.suppress(OSError, AttributeError):
-                os.nice(10)
+                os.nice(19)
             import pyoxigraph as ox
 
             path.rmdir()  # Store.backup makes the folder
