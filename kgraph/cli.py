@@ -526,7 +526,7 @@ def _format_stats(f: dict[str, Any]) -> str:
     comp = f["components"]
     lines = [
         f"bundle      {f['bundle']} (kgraph {f['kgraph_version']}, {f['inputs']} inputs, "
-        f"updated {f['updated']})",
+        f"{f['pipeline'] or 'pipeline not recorded'}, updated {f['updated']})",
         f"papers      {f['papers']:,}",
         f"entities    {f['entities']:,}: {listing(f['entities_by_type'])}",
         f"results     {f['results']:,}",

@@ -181,6 +181,9 @@ def bundle_stats(folder: str | os.PathLike[str], top: int = 20) -> dict[str, Any
         "created": manifest.get("created"),
         "updated": manifest.get("updated"),
         "inputs": len(manifest.get("inputs", [])),
+        # how its papers were extracted (rules, or rules+model; None: a bundle of an earlier
+        # kgraph, which did not say)
+        "pipeline": manifest.get("pipeline"),
         **tally.counts(),
         "entity_mentions_before_resolution": stored.get("entity_mentions_before_resolution"),
         "entities_merged": stored.get("entities_merged"),

@@ -158,8 +158,10 @@ def test_stats(cli_bundle: Path) -> None:
     assert [t["papers"] for t in top] == sorted((t["papers"] for t in top), reverse=True)
     comp = stats["components"]
     assert comp["count"] >= 1 and comp["largest_papers"] > 250
+    assert stats["pipeline"] == "rules+model"
     code, out, _ = invoke("stats", str(cli_bundle))
     assert code == 0
+    assert re.search(r"^bundle .*\(kgraph .*, 4 inputs, rules\+model, updated ", out, re.M)
     assert "papers      314" in out
     assert f"entities    {stats['entities']:,}:" in out
     assert "top 20 entities by papers:" in out
