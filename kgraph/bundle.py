@@ -12,12 +12,14 @@
 
 :func:`build` adds inputs to a bundle (creating it if needed). Inputs whose SHA-256 the
 manifest already lists are skipped unread; papers already in the bundle are not extracted
-again (unless their text changed, or the extractor did: see :func:`extractor_fingerprint`);
-resolution and the graph are then redone from the stored extractions, so a bundle's graph
-depends only on its papers. The SPARQL store is updated in place with the quads that changed
-when they are few (:mod:`kgraph.rdf.delta`), and loaded whole otherwise. Building twice with
-the same inputs writes nothing the second time; building from the same inputs into two
-folders gives byte-identical ``graph.json``.
+again (unless their text changed, or the extractor did: see :func:`extractor_fingerprint`,
+or the pipeline the bundle's papers were extracted with, rules or rules and model, which the
+manifest records and an add keeps unless told otherwise); resolution and the graph are then
+redone from the stored extractions (an add keeping what its papers cannot change), so a
+bundle's graph depends only on its papers. The SPARQL store is updated in place with the
+quads that changed when they are few (:mod:`kgraph.rdf.delta`), and loaded whole otherwise.
+Building twice with the same inputs writes nothing the second time; building from the same
+inputs into two folders gives byte-identical ``graph.json``.
 
 A build does its work (reading, extraction, resolution, the graph, the files) in a forked
 copy of the process, which hands back what the manifest needs and exits; the process that
