@@ -684,7 +684,8 @@ class BuildReport:
     re_extract_all: bool = False  #: the extractor changed (or asked): all papers redone
     #: why every paper was extracted again (when ``re_extract_all``)
     re_extract_why: str = ""
-    #: the extraction pipeline the bundle's papers were extracted with (:data:`PIPELINES`)
+    #: the extraction pipeline the bundle's papers were extracted with (:data:`RULES` or
+    #: :data:`RULES_AND_MODEL`)
     pipeline: str = ""
     written: bool = False  #: False when nothing changed and nothing was written
     counts: dict[str, Any] = field(default_factory=dict)
@@ -942,15 +943,15 @@ def build(
 #: the learned span tagger (``kgraph.model``, when its files are installed)
 RULES: Final = "rules"
 RULES_AND_MODEL: Final = "rules+model"
-PIPELINES: Final = (RULES, RULES_AND_MODEL)
 
 
 def _choose_pipeline(
     manifest: Mapping[str, Any], nlp: Language | None, engine: EngineOptions | None
 ) -> tuple[EngineOptions | None, str]:
-    """The engine options to extract with, and the pipeline they give (:data:`PIPELINES`).
-    An engine whose ``model`` is None takes the bundle's pipeline (the model for a new bundle,
-    or one whose manifest does not say); a given ``nlp`` is the pipeline it holds."""
+    """The engine options to extract with, and the pipeline they give (:data:`RULES`, or
+    :data:`RULES_AND_MODEL`). An engine whose ``model`` is None takes the bundle's pipeline
+    (the model for a new bundle, or one whose manifest does not say); a given ``nlp`` is the
+    pipeline it holds."""
     if nlp is not None:
         return engine, RULES_AND_MODEL if "kgraph_model" in nlp.pipe_names else RULES
     from .engines import EngineOptions

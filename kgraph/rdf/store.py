@@ -156,8 +156,9 @@ class WarmCopy:
             # runs on that core too, and the graph waits for it. At 10 the two shared the
             # core: the first add after a 160k build took 62.0-67.1 s, its graph phase
             # 17.6-18.1 s (four adds on copies of one state); at 19, 59.8-60.2 s and 12.7-14.3
-            # s. What RocksDB has not done when the worker ends, the update waits for instead
-            # (in two benchmark runs its store phase took 9.1 and 11.9 s against 5.0 and 5.6).
+            # s. The update is slower instead, likely RocksDB finishing then what it had not
+            # done (in two benchmark runs the store phase took 9.1 and 11.9 s against 5.0 and
+            # 5.6; not traced).
             with contextlib.suppress(OSError, AttributeError):
                 os.nice(19)
             import pyoxigraph as ox
