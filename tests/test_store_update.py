@@ -595,7 +595,9 @@ def test_the_first_update_of_a_bulk_loaded_store_takes_its_compacted_size_as_the
     monkeypatch.setattr(delta, "MAX_GROWTH", 1.0)
     monkeypatch.setattr(store_module, "BULK_TO_COMPACTED", factor)
     report = build(folder, [SMALL_INPUT])
-    assert report.store["loaded"] == "updated in place"
+    # (why not, when it fails: this failed once in CI, loaded whole, and did not again in 21
+    # runs here, under load too)
+    assert report.store["loaded"] == "updated in place", (report.store, report.rdf)
     assert report.store["compacted"] is compacts
     after = marker(folder)
     want = after["bytes"] / after["quads"] if compacts else factor * info["bytes"] / info["quads"]
