@@ -24,6 +24,7 @@ import kgraph.bundle as bundle_module
 from kgraph import resolve_delta
 from kgraph.bundle import Export, build, bundle_stats, register_export
 from kgraph.cli import cli
+from kgraph.engines import EngineOptions
 from kgraph.readers import read_papers
 
 FILES = (
@@ -470,6 +471,17 @@ def test_an_add_extracts_its_papers_the_way_the_bundles_were_extracted(tmp_path:
     code, _, err = invoke("build", *PAGES, "-o", str(folder))
     assert code == 0, err
     assert "nothing new" in err
+
+    # the library's build follows the bundle the same way, with or without engine options
+    library = tmp_path / "library"
+    assert build(library, PAGES[:3], engine=EngineOptions(jobs=1, model=False)).pipeline == (
+        "rules"
+    )
+    for some, engine in ((PAGES[:4], None), (PAGES, EngineOptions(jobs=1))):
+        report = build(library, some, engine=engine)
+        assert report.pipeline == "rules" and not report.re_extract_all, report.re_extract_why
+    for name in ("extractions.jsonl", "graph.json"):
+        assert (library / name).read_bytes() == (rules / name).read_bytes(), name
 
 
 def test_a_bundle_that_does_not_say_its_pipeline_is_grown_with_the_model(

@@ -49,9 +49,9 @@ class EngineOptions:
     engine: str = "local"  #: "local" or "dask"
     jobs: int | None = None  #: worker processes; None = every core (:func:`default_jobs`)
     scheduler: str | None = None  #: dask: the scheduler address; None = a LocalCluster
-    #: include the trained span tagger; None: as the bundle built on was extracted (a build:
-    #: :func:`kgraph.bundle.build`), else True
-    model: bool | None = True
+    #: include the trained span tagger; None (the default): as the bundle built on was
+    #: extracted (a build: :func:`kgraph.bundle.build`), else it is included
+    model: bool | None = None
     chunk_size: int = 256  #: papers per task sent to a worker
     connect_timeout: float = 20.0  #: dask: seconds to wait for the scheduler
 
