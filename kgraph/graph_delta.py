@@ -141,11 +141,33 @@ class PaperPart:
     """A paper's part of the graph as ``graph.json`` holds it: its result nodes, its edges
     (from the paper) and the ``evaluated_on`` edges it gives, each in the file's order. (Its
     node is not read: it is made from the paper's record, which is the same, and shares that
-    record's strings, where a node read back would hold a copy of every title and abstract.)"""
+    record's strings, where a node read back would hold a copy of every title and abstract.)
+
+    Its edges are held as the graph holds them, target -> key -> attributes (networkx's
+    adjacency of the paper's node), so that :func:`kgraph.graph.build_graph` puts them in the
+    graph whole instead of edge by edge."""
 
     results: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    edges: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    adjacency: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     evaluated_on: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def edges(self, pnode: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Its edges as ``(pnode, target, key, attributes)``, in order."""
+        return [(pnode, v, k, a) for v, keyed in self.adjacency.items() for k, a in keyed.items()]
+
+
+def _adjoin(
+    adjacency: dict[str, dict[str, dict[str, Any]]], v: str, key: str, attrs: dict[str, Any]
+) -> None:
+    """Add the edge to ``v`` keyed ``key`` to ``adjacency`` as networkx adds it (attributes
+    of a key met again update its own)."""
+    keyed = adjacency.get(v)
+    if keyed is None:
+        adjacency[v] = {key: attrs}
+    elif key in keyed:
+        keyed[key].update(attrs)
+    else:
+        keyed[key] = attrs
 
 
 @dataclass
@@ -315,7 +337,7 @@ def read_parts(
                         # (a dict keeps its size when keys go: the copy is sized for the rest,
                         # 349 bytes an edge against 616, a third of a GiB at 160k)
                         row = {**row}
-                        edge = (shared.setdefault(u, u), shared.setdefault(v, v), k, row)
+                        v = shared.setdefault(v, v)
                         if own:
                             if pid != own_run:
                                 if own_run:
@@ -325,11 +347,11 @@ def read_parts(
                                     spill({p: parts.pop(p) for p in complete})
                                     given.update(complete)
                                     complete.clear()
-                            part.edges.append(edge)
+                            _adjoin(part.adjacency, v, k, row)
                             extend(pid, 2, start, end)
                             run = pid
                             continue
-                        part.evaluated_on.append(edge)
+                        part.evaluated_on.append((shared.setdefault(u, u), v, k, row))
             elif b'"kind":"result"' in line:  # (not a paper's node, nor an entity's)
                 row = loads(line)
                 pid = row["paper"][6:]
@@ -379,7 +401,9 @@ def dump_parts(parts: Mapping[str, PaperPart], fh: BinaryIO) -> None:
     in another process: marshal (1.3 s for the 165k parts of a 160k graph at once, where
     pickle took 4.1 s; its references keep each string shared within a record). Not a file
     format: marshal's data may differ between Python versions."""
-    data = marshal.dumps({pid: (p.results, p.edges, p.evaluated_on) for pid, p in parts.items()})
+    data = marshal.dumps(
+        {pid: (p.results, p.adjacency, p.evaluated_on) for pid, p in parts.items()}
+    )
     fh.write(len(data).to_bytes(8, "little"))
     fh.write(data)
 
@@ -397,14 +421,17 @@ def load_parts(fh: BinaryIO, papers: Collection[str]) -> dict[str, PaperPart]:
             raise ValueError("the parts handed over end early")
         record = marshal.loads(data)
         del data
-        for pid, (results, edges, evaluated_on) in record.items():
+        for pid, (results, adjacency, evaluated_on) in record.items():
             if pid not in papers:
                 continue
             part = out.get(pid)
             if part is None:
-                part = out[pid] = PaperPart()
+                part = out[pid] = PaperPart(results, adjacency, evaluated_on)
+                continue
             part.results += results
-            part.edges += edges
+            for v, keyed in adjacency.items():  # (a paper's edges come in one record)
+                for k, attrs in keyed.items():
+                    _adjoin(part.adjacency, v, k, attrs)
             part.evaluated_on += evaluated_on
         del record
     missing = [pid for pid in papers if pid not in out]

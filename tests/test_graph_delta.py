@@ -185,7 +185,7 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> Non
     n_eval = 0
     for pid, part in parts.items():
         pnode = paper_node(pid)
-        assert part.edges == list(graph.out_edges(pnode, keys=True, data=True))
+        assert part.edges(pnode) == list(graph.out_edges(pnode, keys=True, data=True))
         assert part.results == [
             (v, graph.nodes[v]) for _, v, k in graph.out_edges(pnode, keys=True) if k == "reports"
         ]
@@ -268,7 +268,7 @@ def test_parts_handed_over_by_another_process_are_the_parts_read(
     whole = io.BytesIO()
     dump_parts(parts, whole)
     whole.seek(0)
-    targets = [v for part in load_parts(whole, keep).values() for _, v, _, _ in part.edges]
+    targets = [v for part in load_parts(whole, keep).values() for v in part.adjacency]
     assert len({id(v) for v in targets}) == len(set(targets)) < len(targets)
     lines.know({f"paper:{pid}": [i, i + 1, i + 2] for i, pid in enumerate(papers)})
     subset = lines.subset(keep)
@@ -388,10 +388,19 @@ def test_a_graph_with_kept_parts_is_the_graph_made_whole(
         assert set(parts) == keep
         # every kept paper naming an entity has its run of edge lines noted (to be copied)
         for pid, part in parts.items():
-            assert bool(lines.spans[lines.rows[pid], 3]) == bool(part.edges)
+            assert bool(lines.spans[lines.rows[pid], 3]) == bool(part.adjacency)
         whole = build_graph(papers_of(seen), resolve(seen.values(), gazetteer))
         graph = build_graph(papers_of(seen), res, kept=parts)
         assert graph_json(graph) == graph_json(whole)
+        # the kept parts' edges put in whole: every adjacency in the same order, the order
+        # the edges are added in, sorted (what comes into a node too), and networkx's own
+        # invariant, one dict of keys for both sides
+        assert list(graph) == list(whole)
+        for n in whole:
+            assert list(graph.succ[n]) == list(whole.succ[n]) == sorted(whole.succ[n])
+            assert list(graph.pred[n]) == list(whole.pred[n]) == sorted(whole.pred[n])
+            for v, keyed in graph._succ[n].items():
+                assert graph._pred[v][n] is keyed
         # and graph.json written with the kept papers' lines copied from the previous one
         # (their known runs not digested again): the same bytes, the same digests of the
         # papers' and entities' lines, the same digests of the runs for the next step
