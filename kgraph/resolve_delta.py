@@ -191,10 +191,25 @@ class ResolutionState:
     @classmethod
     def load(cls, fh: IO[bytes]) -> ResolutionState:
         """Read what :meth:`dump` wrote; :class:`ValueError` if it is not such a state."""
+        return cls.from_lines(cls.decompress(fh.read()))
+
+    @staticmethod
+    def decompress(data: bytes) -> list[bytes]:
+        """What :meth:`dump` wrote, decompressed, line by line (:class:`ValueError` if it
+        cannot be): the part of :meth:`load` that lets Python's lock go (an add does it in a
+        thread while it reads its papers)."""
         try:
-            lines = iter(gzip.decompress(fh.read()).splitlines())
+            return gzip.decompress(data).splitlines()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"not a resolution state: {exc or 'empty'}") from None
+
+    @classmethod
+    def from_lines(cls, data: list[bytes]) -> ResolutionState:
+        """:meth:`load` of the lines :meth:`decompress` gave."""
+        try:
+            lines = iter(data)
             head = orjson.loads(next(lines))
-        except (OSError, EOFError, zlib.error, StopIteration, orjson.JSONDecodeError) as exc:
+        except (StopIteration, orjson.JSONDecodeError) as exc:
             raise ValueError(f"not a resolution state: {exc or 'empty'}") from None
         if not isinstance(head, dict) or "kgraph_resolution_state" not in head:
             raise ValueError("not a resolution state")

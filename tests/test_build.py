@@ -719,6 +719,39 @@ def test_the_resolution_state_is_written_by_the_build_before_the_graph(
     assert "grown" in build(folder, [str(more)], isolate=False).resolution
 
 
+def test_an_add_reads_its_resolution_state_beside_the_papers_and_before_any_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state an add grows from is read and decompressed in a thread while the bundle's
+    papers are read, and that thread is over before the copy reading graph.json forks."""
+    import threading
+
+    from kgraph.resolve_delta import ResolutionState
+
+    seen: dict[str, Any] = {}
+    real_decompress, real_start = ResolutionState.decompress, bundle_module._PartsReader.start
+
+    def decompress(data: bytes) -> list[bytes]:
+        seen["thread"] = threading.current_thread().name
+        time.sleep(1.0)  # (slower than the papers' reading: the add must wait for it)
+        return real_decompress(data)
+
+    def start(*args: Any) -> Any:
+        seen["at fork"] = sorted(t.name for t in threading.enumerate())
+        return real_start(*args)
+
+    monkeypatch.setattr(ResolutionState, "decompress", staticmethod(decompress))
+    monkeypatch.setattr(
+        bundle_module._PartsReader, "start", classmethod(lambda cls, *args: start(*args))
+    )
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder)
+    report = build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")], isolate=False)
+    assert "grown" in report.resolution
+    assert seen["thread"] == "kgraph-state"
+    assert "kgraph-state" not in seen["at fork"]  # (over: waited for)
+
+
 def test_only_an_add_that_keeps_papers_rdf_writes_graph_html_before_the_quads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
