@@ -715,8 +715,18 @@ class Resolver:
                 mentions=d.mentions,
                 occurrences=d.occurrences,
             )
-            for pid, index in members_of(d, group):
-                assign[pid][index] = cid
+            # (members_of, inline: a million per-paper entities at 160k papers, 0.25 s less)
+            if isinstance(group, Aligned):
+                for pid, ix in zip(d.papers, group, strict=True):
+                    if isinstance(ix, int):
+                        assign[pid][ix] = cid
+                    else:
+                        at = assign[pid]
+                        for i in ix:
+                            at[i] = cid
+            else:
+                for o in group:
+                    assign[o.paper][o.index] = cid
         return Resolution(
             entities=dict(sorted(entities.items())),
             assignments={pid: tuple([at[i] for i in range(len(at))]) for pid, at in assign.items()},
