@@ -1158,11 +1158,13 @@ def _write(
     """The build up to the store's load (:func:`build`): None when there is nothing to write.
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory).
     ``jobs``: where the work it starts aside (another process) is stopped once it ends."""
-    # (the extractions of the bundle are not read when every paper is extracted again: at
-    # 172k papers, 11 s and the memory of them all while the new ones are made)
     # the resolution state an add grows from, read and decompressed aside while this thread
     # reads the bundle's papers (0.6 s at 160k papers)
-    state_lines = None if re_extract or stale else _read_state(Path(folder))
+    listed = read_manifest(Path(folder), missing_ok=True) or {}
+    growing = not (re_extract or stale) and RESOLUTION in (listed.get("files") or {})
+    state_lines = _read_state(Path(folder), listed) if growing else None
+    # (the extractions of the bundle are not read when every paper is extracted again: at
+    # 172k papers, 11 s and the memory of them all while the new ones are made)
     bundle = Bundle.open(folder, create=True, extractions=False)
     if not (re_extract or stale):
         # as lines: an add makes objects of the few it resolves again or graphs again
@@ -1484,10 +1486,9 @@ def _resolve(
         why = "the bundle has no resolution state (made by an earlier kgraph)"
     else:
         try:
-            state_lines = state_lines or _read_state(folder)
-            if state_lines is None:
-                raise BundleError(f"{folder / RESOLUTION}: not in {MANIFEST}")
-            state = ResolutionState.from_lines(state_lines.take())
+            state = ResolutionState.from_lines(
+                (state_lines or _read_state(folder, manifest)).take()
+            )
             del state_lines
             resolution, state = extend(state, extractions, changed=redone)
         except (BundleError, ValueError) as exc:
@@ -1503,15 +1504,11 @@ def _resolve(
     return resolution, state
 
 
-def _read_state(folder: Path) -> _Aside[list[bytes]] | None:
+def _read_state(folder: Path, manifest: Mapping[str, Any]) -> _Aside[list[bytes]]:
     """The lines of the bundle's resolution state (:data:`RESOLUTION`), read, checked against
-    the manifest and decompressed aside (:class:`_Aside`; BundleError or ValueError); None
-    when the manifest lists none."""
+    ``manifest`` and decompressed aside (:class:`_Aside`; BundleError or ValueError)."""
     from .resolve_delta import ResolutionState
 
-    manifest = read_manifest(folder, missing_ok=True) or {}
-    if RESOLUTION not in (manifest.get("files") or {}):
-        return None
     return _Aside(
         lambda: ResolutionState.decompress(_read_checked(folder, RESOLUTION, manifest)), "state"
     )
