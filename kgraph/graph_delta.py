@@ -151,10 +151,6 @@ class PaperPart:
     adjacency: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     evaluated_on: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def edges(self, pnode: str) -> list[tuple[str, str, str, dict[str, Any]]]:
-        """Its edges as ``(pnode, target, key, attributes)``, in order."""
-        return [(pnode, v, k, a) for v, keyed in self.adjacency.items() for k, a in keyed.items()]
-
 
 def _adjoin(
     adjacency: dict[str, dict[str, dict[str, Any]]], v: str, key: str, attrs: dict[str, Any]

@@ -185,7 +185,9 @@ def test_the_parts_read_are_the_papers_parts_of_the_graph(tmp_path: Path) -> Non
     n_eval = 0
     for pid, part in parts.items():
         pnode = paper_node(pid)
-        assert part.edges(pnode) == list(graph.out_edges(pnode, keys=True, data=True))
+        assert [
+            (pnode, v, k, a) for v, keyed in part.adjacency.items() for k, a in keyed.items()
+        ] == list(graph.out_edges(pnode, keys=True, data=True))
         assert part.results == [
             (v, graph.nodes[v]) for _, v, k in graph.out_edges(pnode, keys=True) if k == "reports"
         ]
