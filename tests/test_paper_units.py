@@ -330,6 +330,51 @@ def test_merging_unit_indexes_takes_every_unit_of_the_kept_blocks() -> None:
         new.merged_blocks(old, np.array([h("paper:b")], dtype=np.uint64))
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.text("abcdé <>/", min_size=1, max_size=12), st.sampled_from(["x", "y", "z"]), max_size=30
+    ),
+    st.data(),
+)
+def test_a_merged_unit_index_is_the_index_of_all_its_units(
+    units: dict[str, str], data: st.DataObject
+) -> None:
+    """Merging copies the units' key texts a run at a time (units next to each other in the
+    index they come from): the index it gives is the one made from all the units at once,
+    whichever units each side has and whatever separates them."""
+    from kgraph.rdf.delta import key_hash
+
+    def index(keys: list[str], *, gaps: bool = False) -> UnitIndex:
+        hashes = np.array([int.from_bytes(key_hash(k), "little") for k in keys], dtype=np.uint64)
+        order = np.argsort(hashes)
+        texts = [f"s <{keys[i]}>".encode() for i in order]
+        lengths = np.array([len(t) for t in texts], dtype=np.uint64)
+        # (with gaps: unused bytes between the texts, which a run must not copy)
+        pad = [data.draw(st.integers(0, 2)) if gaps else 0 for _ in texts]
+        text = b"".join(t + b"\n" + b"#" * g for t, g in zip(texts, pad, strict=True))
+        ends = np.cumsum(lengths + 1 + np.array(pad, dtype=np.uint64))
+        offsets = np.concatenate(([0], ends))[: len(texts)].astype(np.uint64)
+        blocks = np.array([ord(units[keys[i]]) for i in order], dtype=np.uint64)
+        return UnitIndex(hashes[order], hashes[order] * 3, offsets, lengths, text, blocks)
+
+    keys = list(units)
+    made = [k for k in keys if data.draw(st.booleans())]
+    old = index([k for k in keys if k not in made], gaps=data.draw(st.booleans()))
+    kept = np.unique(old.block)
+    merged = index(made).merged_blocks(old, kept)  # (made by from_runs: no gaps)
+    whole = index([k for k in keys if k in made or units[k] in {chr(b) for b in kept}])
+    assert merged.key.tolist() == whole.key.tolist()
+    assert merged.digest.tolist() == whole.digest.tolist()
+    assert merged.block.tolist() == whole.block.tolist()  # type: ignore[union-attr]
+    assert merged.text_offset.tolist() == whole.text_offset.tolist()
+    assert merged.text_length.tolist() == whole.text_length.tolist()
+    assert merged.text == whole.text
+    assert [merged.unit(i) for i in range(len(merged))] == [
+        whole.unit(i) for i in range(len(whole))
+    ]
+
+
 # --- the add, end to end ----------------------------------------------------------------------
 
 

@@ -273,25 +273,38 @@ class UnitIndex:
     def _with(self, other: UnitIndex, rows: np.ndarray) -> UnitIndex:
         """This index with the units of ``other`` at ``rows``."""
         assert self.block is not None and other.block is not None
-        pieces = [
-            other.text[int(a) : int(a) + int(n)]
-            for a, n in zip(other.text_offset[rows], other.text_length[rows], strict=True)
-        ]
-        mine = [
-            self.text[int(a) : int(a) + int(n)]
-            for a, n in zip(self.text_offset, self.text_length, strict=True)
-        ]
         key = np.concatenate((self.key, other.key[rows]))
         digest = np.concatenate((self.digest, other.digest[rows]))
         block = np.concatenate((self.block, other.block[rows]))
-        texts = [*mine, *pieces]
         order = np.argsort(key, kind="stable")
         if len(key) > 1 and (key[order][1:] == key[order][:-1]).any():
             raise ValueError("a kept unit was also made again")
-        lengths = np.array([len(texts[i]) for i in order], dtype=np.uint64)
-        offsets = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.uint64)
-        text = b"\n".join(texts[i] for i in order) + b"\n"
-        return UnitIndex(key[order], digest[order], offsets, lengths, text, block[order])
+        # Each unit's key text, in the new order: copied a run at a time, a run being units
+        # next to each other in the text they come from (most are: the kept units of an add
+        # at 160k, 2.4M of them, came in 0.1M runs; unit by unit, 1.1 s)
+        n = len(self)
+        length = np.concatenate((self.text_length, other.text_length[rows]))[order]
+        offset = np.concatenate((self.text_offset, other.text_offset[rows]))[order]
+        theirs = order >= n
+        apart = (theirs[1:] != theirs[:-1]) | (offset[1:] != offset[:-1] + length[:-1] + 1)
+        starts = np.flatnonzero(np.concatenate(([True], apart)))
+        ends = np.concatenate((starts[1:], [len(order)])) - 1
+        if not len(order):
+            starts = ends = starts[:0]
+        texts = (self.text, other.text)
+        pieces = [
+            texts[t][a : b + c]
+            for t, a, b, c in zip(
+                theirs[starts].tolist(),
+                offset[starts].tolist(),
+                offset[ends].tolist(),
+                length[ends].tolist(),
+                strict=True,
+            )
+        ]
+        offsets = np.concatenate(([0], np.cumsum(length + 1)[:-1])).astype(np.uint64)
+        text = b"\n".join(pieces) + b"\n"
+        return UnitIndex(key[order], digest[order], offsets, length, text, block[order])
 
     def lookup(self, other: UnitIndex) -> tuple[np.ndarray, np.ndarray]:
         """For each unit of ``other``: whether this index has it, and where."""
