@@ -737,6 +737,17 @@ class BuildReport:
     #: how the RDF was made: ``{"kept": n, "of": papers}`` (an add that made the statements
     #: of the other papers only) or ``{"full": why}``
     rdf: dict[str, Any] = field(default_factory=dict)
+    #: told what the build does as each of its long steps begins (``build(on_step=)``); not
+    #: pickled (a build's copy has its own, which tells the caller's)
+    on_step: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "on_step": None}
+
+    def step(self, text: str) -> None:
+        """Say that the build now does ``text`` (``on_step``)."""
+        if self.on_step is not None:
+            self.on_step(text)
 
     def lap(self, phase: str, since: float) -> float:
         """Record ``phase`` as lasting from ``since`` until now; returns now."""
@@ -850,11 +861,14 @@ def build(
     on_read: Callable[[BuildReport], None] | None = None,
     engine: EngineOptions | None = None,
     isolate: bool | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Add ``inputs`` to the bundle in ``folder`` (created if missing) and write it.
 
     ``progress(total)`` may return a context manager with ``update(n)`` (a progress bar) to
-    follow the extraction; ``on_read`` is called once the inputs are read. ``engine`` says
+    follow the extraction; ``on_read`` is called once the inputs are read; ``on_step(text)``
+    as each long step of the build begins ("resolving entities", "writing graph.ttl and the
+    store's quads", "loading the store"...). ``engine`` says
     where the extraction runs (default: in this process, or its copy: see ``isolate``);
     ``nlp`` overrides the pipeline (used there).
 
@@ -862,13 +876,14 @@ def build(
     (:func:`kgraph.forked.run_forked`), which gives all its memory back when it ends, so that
     Oxigraph's loader runs in a process that holds only what it needs. ``None`` (the
     default): wherever the system forks, except with the Dask engine (whose client must not
-    be forked). ``progress``, ``on_read`` and ``log`` still run and record in this process.
+    be forked). ``progress``, ``on_read``, ``on_step`` and ``log`` still run and record in
+    this process.
     :class:`BundleError` if ``folder`` holds something that is not a sound bundle, or if
     another process is writing it (:mod:`kgraph.bundle_lock`: the bundle is left to it).
     """
     started = time.perf_counter()
     log = log if log is not None else ReadLog()
-    report = BuildReport(path=Path(folder))
+    report = BuildReport(path=Path(folder), on_step=on_step)
     manifest = read_manifest(Path(folder), missing_ok=True) or {}
     fingerprint = extractor_fingerprint()
     engine, report.pipeline = _choose_pipeline(manifest, nlp, engine)
@@ -902,6 +917,8 @@ def build(
                 here_progress = partial(_RemoteProgress, parent)
             if on_read is not None:
                 here_on_read = partial(parent.call, "on_read")
+            if on_step is not None:
+                report.on_step = partial(parent.send, "step")
         with ExitStack() as jobs:
             return report, _write(
                 Path(folder),
@@ -929,7 +946,7 @@ def build(
         before = _temporary_names(Path(folder))
         try:
             forked = Forked(
-                work, _callbacks(log, progress, on_read), abandon=_abandon, name="build"
+                work, _callbacks(log, progress, on_read, on_step), abandon=_abandon, name="build"
             )
             warm = _warm_store(Path(folder), manifest)  # (after the fork: not in the copy)
             report, written = forked.result()
@@ -943,7 +960,7 @@ def build(
                 raise BundleError(f"{folder}: {exc}") from None
             raise
         else:
-            report.isolated = True
+            report.isolated, report.on_step = True, on_step
             if written is not None:  # the copy's end: its memory goes back to the system
                 written.mark = report.lap("worker exit", written.mark)
                 if warm is not None:
@@ -1031,6 +1048,7 @@ def _callbacks(
     log: ReadLog,
     progress: Callable[[int], AbstractContextManager[Progress]] | None,
     on_read: Callable[[BuildReport], None] | None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Callable[..., Any]]:
     """What the build's copy runs in the caller's process: the caller's callbacks, and its
     log's :meth:`~kgraph.readers.ReadLog.add` for each problem met."""
@@ -1058,6 +1076,8 @@ def _callbacks(
     }
     if on_read is not None:
         calls["on_read"] = on_read
+    if on_step is not None:
+        calls["step"] = on_step
     return calls
 
 
@@ -1105,6 +1125,7 @@ class _Written:
 def _finish(written: _Written, report: BuildReport) -> None:
     """Load the store, write the manifest and put the new files in place."""
     staging, mark = written.staging, written.mark
+    report.step("updating the store" if written.store_pass.loader.previous else "loading the store")
     store = written.store_pass.finish(staging.info["graph.json"]["sha256"])
     report.store = written.store_pass.how
     mark = report.lap("store", mark)
@@ -1161,6 +1182,7 @@ def _write(
     # the resolution state an add grows from, read and decompressed aside while this thread
     # reads the bundle's papers (0.6 s at 160k papers)
     listed = read_manifest(Path(folder), missing_ok=True) or {}
+    report.step("reading the bundle and the inputs" if listed else "reading the inputs")
     growing = not (re_extract or stale) and RESOLUTION in (listed.get("files") or {})
     state_lines = _read_state(Path(folder), listed) if growing else None
     # (the extractions of the bundle are not read when every paper is extracted again: at
@@ -1277,6 +1299,7 @@ def _write(
 
     extractions.sort()
     _settle(stop=True)
+    report.step("finding the results the papers report")
     _find_results(extractions, papers, bundle.manifest, results_code)
     mark = report.lap("results", mark)
     exports = {name: exp for name, exp in sorted(EXPORTS.items())}
@@ -1295,6 +1318,7 @@ def _write(
             },
         )
         try:
+            report.step("resolving entities")
             resolution, state = _resolve(folder, bundle, extractions, redone, report, state_lines)
             state_lines = None
             mark = report.lap("resolve", mark)
@@ -1302,6 +1326,7 @@ def _write(
             # made: a copy walking the state touches every one of its objects, so the kernel
             # copied each of their pages for it. All processes of an add at 176k papers
             # peaked at 4,136 MiB so (the build's own peak, later, was 3,701 MiB).
+            report.step("writing the resolution state")
             staging.stage(RESOLUTION, state.dump)
             del state
             mark = report.lap("resolution state", mark)
@@ -1310,6 +1335,7 @@ def _write(
             # own), they are freed as it goes, and the graph reuses their memory
             del extractions
             bundle.extractions.clear()
+            report.step("making the graph")
             # graph.ttl, which the RDF of an add may copy from, is checked meanwhile
             ttl_hash = _ttl_hash(folder, bundle.manifest)
             keep, index, runs = _graph_plan(basis, why_full, resolution, changed_papers, report)
@@ -1368,6 +1394,7 @@ def _write(
             done.add("json")
             if kept_lines is not None:
                 kept_lines.clear()  # (copied)
+            report.step("comparing the RDF with the bundle's")
             digests = _all_digests(graph, lines, facts)
             lines.clear()  # (in digests now: half a million entries at 160k)
             reuse, why = _plan_reuse(folder, digests, units)
@@ -1397,6 +1424,8 @@ def _write(
         store_pass = _StorePass(staging, graph, streamed, old_store, reuse, facts)
         try:
             mark = _stage_exports(staging, others, ctx, report, mark)
+            quads = " and ".join([*(e.filename for e in streamed), "the store's quads"])
+            report.step(f"writing {quads}")
             store_pass.wait_statements()
             if store_pass.places is not None:
                 if digests is None:
@@ -1743,6 +1772,7 @@ def _stage_exports(
 ) -> float:
     """Write ``exports`` (each a lap of the report) to staged files; the end of the last lap."""
     for exp in exports:
+        report.step(f"writing {exp.filename}")
         staging.stage(exp.filename, partial(exp.write_to, ctx))
         mark = report.lap(f"export {exp.format}", mark)
     return mark

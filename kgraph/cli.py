@@ -13,14 +13,17 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from .readers import FORMATS, Problem, ReadLog, ReadResult, read_papers
+
+if TYPE_CHECKING:
+    from .progress import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -33,14 +36,23 @@ class NothingRead(click.ClickException):
 @dataclass
 class Settings:
     verbosity: int = 0  #: -1 quiet, 0 normal, 1+ verbose
+    #: the status line of a long command, while it is shown: messages go above it
+    status: Status | None = None
+
+    def echo(self, line: str) -> None:
+        """Print ``line`` on stderr (above the status line, if one is shown)."""
+        if self.status is not None:
+            self.status.echo(line)
+        else:
+            click.echo(line, err=True)
 
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            click.echo(f"kgraph: {message}", err=True)
+            self.echo(f"kgraph: {message}")
 
     def detail(self, message: str) -> None:
         if self.verbosity >= 1:
-            click.echo(f"kgraph: {message}", err=True)
+            self.echo(f"kgraph: {message}")
 
     def quieter(self, quiet: bool) -> Settings:
         """These settings, or quiet ones when the command's own ``--quiet`` was given."""
@@ -49,7 +61,7 @@ class Settings:
     def problem(self, problem: Problem) -> None:
         if problem.skipped or self.verbosity >= 0:
             level = "error" if problem.skipped else "warning"
-            click.echo(f"kgraph: {level}: {problem}", err=True)
+            self.echo(f"kgraph: {level}: {problem}")
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -360,9 +372,9 @@ def build_(
     """
     from .bundle import BuildReport, BundleError, build
     from .engines import EngineError, EngineOptions
-    from .progress import bar
+    from .progress import Status, bar
 
-    settings = settings.quieter(cmd_quiet)
+    settings = replace(settings.quieter(cmd_quiet))  # (its own: it gets the status line)
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     options = EngineOptions(engine=engine, jobs=jobs, scheduler=scheduler, model=model)
@@ -387,29 +399,37 @@ def build_(
         if nothing and not (Path(out_dir) / "manifest.json").exists():
             raise NothingRead("no papers could be read from the input")
 
+    status = Status(quiet=settings.verbosity < 0)
+
     def progress(total: int) -> Any:
         settings.detail(
             f"extracting {_plural(total, 'paper')} ({engine} engine, "
             f"{_plural(options.workers, 'worker')})"
         )
+        status.hide()  # (the bar takes its place until the next step)
         return bar(total, "extracting", quiet=settings.verbosity < 0)
 
     fmt = None if input_format in (None, "auto") else input_format
+    settings.status = status
     try:
-        report = build(
-            out_dir,
-            inputs,
-            fmt=fmt,
-            log=log,
-            progress=progress,
-            re_extract=re_extract,
-            on_read=on_read,
-            engine=options,
-        )
+        with status:
+            report = build(
+                out_dir,
+                inputs,
+                fmt=fmt,
+                log=log,
+                progress=progress,
+                re_extract=re_extract,
+                on_read=on_read,
+                engine=options,
+                on_step=status.step,
+            )
     except BundleError as exc:
         raise BundleProblem(str(exc)) from None
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        settings.status = None
     counts = report.counts
     if report.re_extract_all and report.extracted:
         why = f" ({report.re_extract_why})" if report.re_extract_why else ""

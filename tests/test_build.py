@@ -7,6 +7,7 @@ import gc
 import gzip
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -777,3 +778,32 @@ def test_only_an_add_that_keeps_papers_rdf_writes_graph_html_before_the_quads(
     assert "full" in report.rdf
     assert "graph.html" not in staged_at_start[-1]
     assert "graph.json" not in staged_at_start[-1]
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_the_library_says_which_step_a_build_is_at(tmp_path: Path, isolate: bool) -> None:
+    """``build(on_step=)`` is told each long step as it begins, in this process even when the
+    work runs in a copy of it; the report that comes back keeps no callback."""
+    steps: list[str] = []
+    fixture = str(ROOT / "tests" / "fixtures" / "papers.jsonl")
+    report = build(tmp_path / "b", [PAGES[3]], isolate=isolate, on_step=steps.append)
+    assert report.isolated is isolate
+    assert steps == [
+        "reading the inputs",
+        "finding the results the papers report",
+        "resolving entities",
+        "writing the resolution state",
+        "making the graph",
+        "writing graph.html",
+        "writing graph.json",
+        "writing graph.ttl and the store's quads",
+        "loading the store",
+    ]
+    steps.clear()
+    report = build(tmp_path / "b", [fixture], isolate=isolate, on_step=steps.append)
+    assert steps[0] == "reading the bundle and the inputs"
+    assert steps[-1] == "updating the store"
+    assert "comparing the RDF with the bundle's" in steps
+    assert steps.index("writing graph.json") < steps.index("comparing the RDF with the bundle's")
+    assert report.store["loaded"] == "updated in place"
+    assert pickle.loads(pickle.dumps(report)).on_step is None

@@ -4,6 +4,7 @@ one process; progress stays out of pipes; a bad engine setting is one clear line
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,8 +124,9 @@ def test_progress_is_quiet_in_pipes_and_quiet_silences_everything(tmp_path: Path
     assert quiet.stdout == proc.stdout
 
 
-def test_progress_bar_on_a_terminal_shows_rate_and_eta() -> None:
-    # a real pseudo-terminal for stderr: the bar appears with papers/s and the remaining time
+def on_a_terminal(*args: str) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """``python -m kgraph ARGS`` with stderr on a real pseudo-terminal (120 columns): the
+    process, and what it wrote there."""
     import fcntl
     import os
     import pty
@@ -135,7 +137,7 @@ def test_progress_bar_on_a_terminal_shows_rate_and_eta() -> None:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "kgraph", "extract", PAGES[3], "--no-model", "-j", "1"],
+            [sys.executable, "-m", "kgraph", *args],
             stdout=subprocess.PIPE,
             stderr=slave,
             timeout=300,
@@ -152,8 +154,67 @@ def test_progress_bar_on_a_terminal_shows_rate_and_eta() -> None:
             chunks.append(data)
     finally:
         os.close(master)
-    err = b"".join(chunks).decode("utf-8", "replace")
+    return proc, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_shows_rate_and_eta() -> None:
+    # a real pseudo-terminal for stderr: the bar appears with papers/s and the remaining time
+    proc, err = on_a_terminal("extract", PAGES[3], "--no-model", "-j", "1")
     assert proc.returncode == 0
     assert "kgraph: extracting" in err
     assert "paper/s" in err and "38/38" in err
     assert json.loads(proc.stdout.splitlines()[0])["id"]
+
+
+def test_a_build_says_on_a_terminal_which_step_it_is_at_and_for_how_long(
+    tmp_path: Path,
+) -> None:
+    """After the extraction's bar, a build spends most of its time in steps without one (four
+    minutes at 160k papers): a status line names each step with its time so far, in place
+    (redrawn after a carriage return, each line cleared), and is gone when the summary is
+    printed. Nothing of it in a pipe, or with --quiet."""
+    folder = tmp_path / "b"
+    proc, err = on_a_terminal("build", PAGES[3], "-o", str(folder), "--no-model", "-j", "1")
+    assert proc.returncode == 0, err
+    frames = [f for f in err.replace("\x1b[K", "").split("\r") if f.strip()]
+    steps = [f for f in frames if re.fullmatch(r"kgraph: [a-z][^(]*\(\d\d:\d\d\)", f)]
+    said = list(dict.fromkeys(re.sub(r" \(\d\d:\d\d\)$", "", f)[8:] for f in steps))
+    for step in (
+        "reading the inputs",
+        "resolving entities",
+        "making the graph",
+        "writing graph.json",
+        "writing graph.html",
+        "writing graph.ttl and the store's quads",
+        "loading the store",
+    ):
+        assert step in said, (step, said)
+    assert said.index("resolving entities") < said.index("making the graph")
+    assert said.index("making the graph") < said.index("loading the store")
+    # the read summary above the line, then the bar, then the steps; the summary at the end
+    assert "kgraph: read 38 entries" in err and "38/38" in err
+    assert err.index("kgraph: read 38 entries") < err.index("38/38")
+    assert err.index("38/38") < err.index("kgraph: resolving entities")
+    last = err.rstrip().splitlines()[-1].split("\r")[-1].replace("\x1b[K", "")
+    assert last.startswith("kgraph: added 38 papers")
+    assert all(len(f) < 120 for f in steps)  # (within the terminal's width: redrawn in place)
+
+    # an add says it updates the store
+    more = tmp_path / "more.jsonl"
+    more.write_text(
+        json.dumps({"id": "x1", "title": "A new method", "abstract": "We propose BERT-X."}) + "\n"
+    )
+    proc, err = on_a_terminal("build", str(more), "-o", str(folder))
+    assert proc.returncode == 0, err
+    assert "kgraph: updating the store (" in err
+    assert "kgraph: reading the bundle and the inputs (" in err
+
+    args = ["build", PAGES[2], "-o", str(tmp_path / "c"), "--no-model", "-j", "1"]
+    piped = subprocess.run(
+        [sys.executable, "-m", "kgraph", *args], capture_output=True, text=True, timeout=300
+    )
+    assert piped.returncode == 0
+    assert "\r" not in piped.stderr and "resolving entities" not in piped.stderr
+    assert "kgraph: added 126 papers" in piped.stderr
+    proc, err = on_a_terminal("build", PAGES[0], "-o", str(tmp_path / "d"), "--no-model", "-q")
+    assert proc.returncode == 0 and err == ""
