@@ -631,6 +631,7 @@ def export_(
 
     from .bundle import BundleError
     from .exporters import DEFAULT_BASE, UnknownFormat, export_bundle, exporters, get
+    from .progress import Status
     from .rdf.namespaces import InvalidBase
 
     if fmt is None:
@@ -638,6 +639,7 @@ def export_(
         fmt = by_ext.get(Path(output).suffix.lower()) if output != "-" else None
         if fmt is None:
             raise click.UsageError("give --format (the extension of -o does not say which)")
+    status = Status(quiet=settings.verbosity < 0)
     try:
         exporter = get(fmt)
         if output == "-":
@@ -645,11 +647,17 @@ def export_(
                 raise click.UsageError(f"--format {fmt} writes a folder: give -o FOLDER")
             with tempfile.TemporaryDirectory(prefix="kgraph-export-") as tmp:
                 target = Path(tmp) / f"export{exporter.extension}"
-                export_bundle(bundle, fmt, target, base=base or DEFAULT_BASE)
+                with status:
+                    export_bundle(
+                        bundle, fmt, target, base=base or DEFAULT_BASE, on_step=status.step
+                    )
                 with open(target, "rb") as fh:
                     shutil.copyfileobj(fh, sys.stdout.buffer)
             return
-        written = export_bundle(bundle, fmt, output, base=base or DEFAULT_BASE)
+        with status:
+            written = export_bundle(
+                bundle, fmt, output, base=base or DEFAULT_BASE, on_step=status.step
+            )
     except UnknownFormat as exc:
         raise click.BadParameter(str(exc), param_hint="--format") from None
     except BundleError as exc:
@@ -741,6 +749,7 @@ def query_(
     owl: and paper:, method:, dataset:, benchmark:, metric:, task: are predeclared.
     """
     from .bundle import BundleError
+    from .progress import Status
     from .rdf.namespaces import InvalidBase
     from .rdf.queries import (
         QueryError,
@@ -766,10 +775,12 @@ def query_(
         else:
             assert query is not None
             text = _query_text(query)
-        store = open_store(bundle, base=base)
-        info = store_info(bundle) or {}
-        result = run_query(store, text, info.get("base"))
-        out = format_result(result, fmt, info.get("base") or base or _default_base())
+        with Status(quiet=settings.verbosity < 0) as status:
+            store = open_store(bundle, base=base, on_step=status.step)
+            info = store_info(bundle) or {}
+            status.step("running the query")
+            result = run_query(store, text, info.get("base"))
+            out = format_result(result, fmt, info.get("base") or base or _default_base())
     except QueryError as exc:
         raise QueryProblem(str(exc)) from None
     except (BundleError, StoreError) as exc:
@@ -877,6 +888,7 @@ def view_(
     from .bundle import BundleError, graph_file
     from .graphfile import GraphFileError
     from .io import atomic_write_bytes
+    from .progress import Status
     from .view import NoSuchNode, parse_types, render_selection, select
     from .view.source import fill, read_for_view
 
@@ -886,25 +898,32 @@ def view_(
         wanted = parse_types(types) if types else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--types") from None
+    status = Status(quiet=settings.verbosity < 0)
     try:
-        # what the selection needs first, then the rest of what it keeps (kgraph.view.source)
-        _, source = graph_file(bundle)
-        graph = read_for_view(source)
-        try:
-            selection = select(
-                graph,
-                focus=focus,
-                depth=1 if depth is None else depth,
-                types=wanted,
-                min_papers=min_papers,
-                max_nodes=max_nodes,
-            )
-        except NoSuchNode as exc:
-            raise NotInGraph(str(exc)) from None
-        fill(graph, source, selection)
+        with status:
+            # what the selection needs first, then the rest of what it keeps
+            # (kgraph.view.source)
+            status.step("reading graph.json")
+            _, source = graph_file(bundle)
+            graph = read_for_view(source)
+            status.step("choosing what to draw")
+            try:
+                selection = select(
+                    graph,
+                    focus=focus,
+                    depth=1 if depth is None else depth,
+                    types=wanted,
+                    min_papers=min_papers,
+                    max_nodes=max_nodes,
+                )
+            except NoSuchNode as exc:
+                raise NotInGraph(str(exc)) from None
+            status.step("reading what is drawn")
+            fill(graph, source, selection)
+            status.step("laying out the page")
+            page = render_selection(graph, selection, title=title).encode("utf-8")
     except (BundleError, GraphFileError) as exc:
         raise BundleProblem(str(exc)) from None
-    page = render_selection(graph, selection, title=title).encode("utf-8")
     if output == "-":
         sys.stdout.buffer.write(page)
         sys.stdout.buffer.flush()
@@ -987,6 +1006,7 @@ def serve_(
     Safe by default: binds to loopback, refuses SPARQL Update, stops a query after
     --timeout seconds and refuses results over --max-rows, escapes everything it shows.
     """
+    from .progress import Status
     from .serve import ServeError, serve_bundle
     from .serve.server import KgraphServer, is_loopback
 
@@ -997,7 +1017,10 @@ def serve_(
             err=True,
         )
 
+    status = Status(quiet=settings.verbosity < 0).open()  # (while the store is made)
+
     def ready(server: KgraphServer) -> None:
+        status.close()
         settings.info(
             f"serving {bundle} at {server.url} (SPARQL: {server.url}sparql); Ctrl-C stops"
         )
@@ -1013,9 +1036,12 @@ def serve_(
             workers=workers,
             log=settings.detail if settings.verbosity >= 1 else None,
             on_ready=ready,
+            on_step=status.step,
         )
     except ServeError as exc:
         raise BundleProblem(str(exc)) from None
+    finally:
+        status.close()
     settings.info("stopped")
 
 

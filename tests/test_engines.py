@@ -218,3 +218,66 @@ def test_a_build_says_on_a_terminal_which_step_it_is_at_and_for_how_long(
     assert "kgraph: added 126 papers" in piped.stderr
     proc, err = on_a_terminal("build", PAGES[0], "-o", str(tmp_path / "d"), "--no-model", "-q")
     assert proc.returncode == 0 and err == ""
+
+
+def test_the_other_long_commands_say_their_steps_on_a_terminal(tmp_path: Path) -> None:
+    """`query` and `serve` making a missing store (three minutes at 160k), `export` making
+    the graph (a minute), `view` (half a minute): a status line names each step, gone before
+    the summary (and before the results on stdout); nothing of it in a pipe."""
+    import shutil
+
+    from kgraph.exporters import export_bundle
+    from kgraph.rdf.store import ensure_store
+
+    folder = tmp_path / "b"
+    shutil.copytree(seed_bundle(), folder)
+    shutil.rmtree(folder / "store")
+    proc, err = on_a_terminal("query", str(folder), "--name", "top-datasets")
+    assert proc.returncode == 0, err
+    made = "kgraph: reading graph.json and making the store's quads ("
+    assert err.index(made) < err.index("kgraph: loading the store (")
+    assert err.index("kgraph: loading the store (") < err.index("kgraph: running the query (")
+    assert err.endswith("\r\x1b[K")  # (the line taken away at the end)
+    assert b"dataset" in proc.stdout
+    proc, err = on_a_terminal("query", str(folder), "--name", "top-datasets")
+    assert "making the store" not in err  # (made now)
+
+    out = tmp_path / "g.graphml"
+    proc, err = on_a_terminal("export", str(folder), "-o", str(out))
+    assert proc.returncode == 0, err
+    assert err.index("kgraph: reading graph.json (") < err.index(f"kgraph: writing {out} (")
+    assert err.rstrip().endswith(f"kgraph: wrote {out} ({out.stat().st_size:,} bytes)")
+    proc, err = on_a_terminal("export", str(folder), "-o", str(tmp_path / "g.ttl"))
+    assert "kgraph: copying the bundle's graph.ttl (" in err and "reading graph.json" not in err
+
+    proc, err = on_a_terminal("view", str(folder), "-o", str(tmp_path / "v.html"))
+    assert proc.returncode == 0, err
+    said = [
+        "reading graph.json",
+        "choosing what to draw",
+        "reading what is drawn",
+        "laying out the page",
+    ]
+    at = [err.index(f"kgraph: {s} (") for s in said]
+    assert at == sorted(at)
+    assert err.rstrip().split("\r")[-1].replace("\x1b[K", "").startswith("kgraph: drew ")
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "kgraph", "view", str(folder), "-o", str(tmp_path / "w.html")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert piped.returncode == 0 and "\r" not in piped.stderr
+    assert "choosing what to draw" not in piped.stderr
+
+    # the library gives the same steps
+    steps: list[str] = []
+    shutil.rmtree(folder / "store")
+    ensure_store(folder, on_step=steps.append)
+    assert steps == ["reading graph.json and making the store's quads", "loading the store"]
+    steps.clear()
+    ensure_store(folder, on_step=steps.append)
+    assert steps == []  # (fresh)
+    export_bundle(folder, "nt", tmp_path / "g.nt", on_step=steps.append)
+    assert steps == ["reading graph.json", f"writing {tmp_path / 'g.nt'}"]

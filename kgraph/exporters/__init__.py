@@ -110,16 +110,18 @@ def export_bundle(
     target: str | os.PathLike[str],
     *,
     base: str = DEFAULT_BASE,
+    on_step: Callable[[str], None] | None = None,
     **extra: Any,
 ) -> list[Path]:
-    """Export the bundle in ``bundle`` as ``fmt`` to ``target``; the paths written.
+    """Export the bundle in ``bundle`` as ``fmt`` to ``target``; the paths written
+    (``on_step(text)`` told each step: reading the graph, writing the export).
 
     A format the bundle keeps as a default export (``ttl``, ``json``) at the default base is
     copied from the bundle's file (checked against its manifest) rather than made again.
     :class:`kgraph.bundle.BundleError` if the bundle is unsound, :class:`UnknownFormat` for a
     format nobody registered.
     """
-    from ..bundle import copy_default_export, load_graph
+    from ..bundle import EXPORTS, copy_default_export, load_graph
     from ..rdf.namespaces import InvalidBase, normalise_base
 
     exporter = get(fmt)
@@ -127,10 +129,15 @@ def export_bundle(
         default_base = normalise_base(base) == DEFAULT_BASE
     except InvalidBase:
         default_base = False  # the exporter says what is wrong with it
+    step = on_step or (lambda text: None)
     if default_base and not extra and not exporter.is_folder:
         # the bundle's own graph.ttl / graph.json are this export, byte for byte
+        if fmt in EXPORTS:
+            step(f"copying the bundle's {EXPORTS[fmt].filename}")
         copied = copy_default_export(bundle, fmt, Path(target))
         if copied is not None:
             return [copied]
+    step("reading graph.json")
     _, graph = load_graph(bundle)
+    step(f"writing {target}")
     return exporter.write(graph, Path(target), ExportOptions(base=base, extra=dict(extra)))

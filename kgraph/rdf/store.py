@@ -217,9 +217,15 @@ def _is_fresh(info: dict[str, Any] | None, sha256: str, base: str | None) -> boo
     )
 
 
-def ensure_store(bundle_dir: str | os.PathLike[str], base: str | None = None) -> Path:
+def ensure_store(
+    bundle_dir: str | os.PathLike[str],
+    base: str | None = None,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> Path:
     """The path of the bundle's Oxigraph store ``bundle_dir/store/``, (re)built from
-    ``graph.json`` if it is missing or stale.
+    ``graph.json`` if it is missing or stale (``on_step(text)`` told each step of that: three
+    minutes at 160k papers).
 
     ``base``: the base of the data IRIs; None keeps the store's (the default base for a new
     store). :class:`kgraph.bundle.BundleError` if the bundle is unsound, :class:`StoreError`
@@ -240,7 +246,7 @@ def ensure_store(bundle_dir: str | os.PathLike[str], base: str | None = None) ->
             info = store_info(folder)
             if not _is_fresh(info, sha256, wanted):  # (else made meanwhile)
                 use = wanted or (info or {}).get("base") or DEFAULT_BASE
-                write_bundle_store(folder, folder, use, sha256)
+                write_bundle_store(folder, folder, use, sha256, on_step=on_step)
     except BundleBusy as exc:
         raise StoreError(str(exc)) from None
     return folder / STORE
@@ -251,6 +257,8 @@ def write_bundle_store(
     store_dir: str | os.PathLike[str],
     base: str,
     graph_sha256: str,
+    *,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Build the store of the bundle in ``bundle_dir`` into ``store_dir/store/`` (the same
     folder, or another: a private store with another base), as :func:`write_store` does,
@@ -261,7 +269,7 @@ def write_bundle_store(
     *Scale*). Where there is no fork, everything runs here."""
     from ..bundle import load_graph
 
-    return _store_in_copy(lambda: load_graph(bundle_dir)[1], store_dir, base, graph_sha256)
+    return _store_in_copy(lambda: load_graph(bundle_dir)[1], store_dir, base, graph_sha256, on_step)
 
 
 def write_store_from_file(
@@ -285,9 +293,12 @@ def _store_in_copy(
     store_dir: str | os.PathLike[str],
     base: str,
     graph_sha256: str,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The store of the graph ``load`` gives, into ``store_dir/store/``: loaded and turned
-    into quads in a forked copy of this process, the quads loaded here (see above)."""
+    into quads in a forked copy of this process, the quads loaded here (see above;
+    ``on_step`` is told both steps)."""
+    step = on_step or (lambda text: None)
     from ..forked import ForkUnavailable, Parent, WorkerDied, run_forked
 
     def quads(parent: Parent | None = None) -> StoreLoader:
@@ -300,12 +311,14 @@ def _store_in_copy(
             raise
         return loader
 
+    step("reading graph.json and making the store's quads")
     try:
         loader = run_forked(quads, abandon=StoreLoader.abort, name="store")
     except ForkUnavailable:
         loader = quads()
     except WorkerDied as exc:
         raise StoreError(f"{store_dir}: cannot write the store ({exc})") from None
+    step("loading the store")
     try:
         return loader.finish(graph_sha256)
     except BaseException:
@@ -314,13 +327,18 @@ def _store_in_copy(
 
 
 def open_store(
-    bundle_dir: str | os.PathLike[str], read_only: bool = True, base: str | None = None
+    bundle_dir: str | os.PathLike[str],
+    read_only: bool = True,
+    base: str | None = None,
+    *,
+    on_step: Callable[[str], None] | None = None,
 ) -> Any:
-    """The bundle's store as a ``pyoxigraph.Store`` (built first if needed; read-only by
-    default, so several processes can query it at once)."""
+    """The bundle's store as a ``pyoxigraph.Store`` (built first if needed, ``on_step`` told
+    its steps: :func:`ensure_store`; read-only by default, so several processes can query it
+    at once)."""
     import pyoxigraph as ox
 
-    path = ensure_store(bundle_dir, base)
+    path = ensure_store(bundle_dir, base, on_step=on_step)
     try:
         return ox.Store.read_only(str(path)) if read_only else ox.Store(str(path))
     except OSError as exc:

@@ -58,10 +58,12 @@ def open_bundle_server(
     max_rows: int = 10_000,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> KgraphServer:
     """A server over the bundle in ``bundle``, bound and ready for ``serve_forever()``.
 
-    The bundle's store (``DIR/store/``) is built first if missing or stale. With ``base``
+    The bundle's store (``DIR/store/``) is built first if missing or stale (``on_step`` told
+    its steps: :func:`kgraph.rdf.store.ensure_store`). With ``base``
     other than the store's, a private store with that base is built in a temporary folder
     (removed when the server closes): data IRIs can then point at the server itself,
     e.g. ``http://127.0.0.1:8000/id/``. :class:`ServeError` with a one-line message on failure.
@@ -76,12 +78,13 @@ def open_bundle_server(
     private: Path | None = None
     try:
         wanted = normalise_base(base) if base is not None else None
-        store = ensure_store(folder)
+        store = ensure_store(folder, on_step=on_step)
         info = store_info(folder) or {}
         store_base = str(info.get("base") or "")
         if wanted is not None and wanted != store_base:
             private = Path(tempfile.mkdtemp(prefix="kgraph-serve-"))
-            write_bundle_store(folder, private, wanted, str(info.get("graph_sha256") or ""))
+            sha256 = str(info.get("graph_sha256") or "")
+            write_bundle_store(folder, private, wanted, sha256, on_step=on_step)
             store, store_base = private / "store", wanted
     except (BundleError, StoreError, InvalidBase) as exc:
         if private is not None:
