@@ -325,12 +325,20 @@ def _adjoin_whole(
     are, as :func:`add_keyed_edges` would make them for these edges in this order. Edges to a
     node not in ``g`` go through networkx."""
     succ, pred = g._succ, g._pred
-    if succ.get(u) == {} and all(v in succ for v in adjacency):
-        succ[u] = adjacency
-        for v, keyed in adjacency.items():
-            pred[v][u] = keyed
-    else:
-        _add_keyed(g, ((u, v, k, a) for v, keyed in adjacency.items() for k, a in keyed.items()))
+    if succ.get(u) == {}:
+        # (each target looked up once: checking them all first took 0.9 s of the 2.4 s the
+        # 1.27M kept edges of an add at 160k took)
+        try:
+            for v, keyed in adjacency.items():
+                pred[v][u] = keyed
+        except KeyError:
+            # a target not in g (never expected): every edge goes through _add_keyed below,
+            # which sets again each entry set here (u has no successor yet)
+            pass
+        else:
+            succ[u] = adjacency
+            return
+    _add_keyed(g, ((u, v, k, a) for v, keyed in adjacency.items() for k, a in keyed.items()))
 
 
 _EDGE_ORDER: Final = itemgetter(0, 1, 2)

@@ -479,3 +479,5 @@ def test_a_kept_adjacency_goes_into_the_graph_whole_or_through_networkx() -> Non
     for n in one_by_one:
         assert list(g._pred[n]) == list(one_by_one._pred[n]), n
         assert list(g._succ[n]) == list(one_by_one._succ[n]), n
+        for v, keyed in g._succ[n].items():  # (one dict for both directions, as networkx)
+            assert g._pred[v][n] is keyed
