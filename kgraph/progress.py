@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import IO, Any
 
 from tqdm import tqdm
@@ -60,6 +61,7 @@ class Status:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        _SHOWN.add(self)
 
     def __enter__(self) -> Status:
         return self.open()
@@ -125,3 +127,29 @@ class Status:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._drawn = False
+
+
+#: the status lines of this process: a fork waits until none is being drawn (see below)
+_SHOWN: weakref.WeakSet[Status] = weakref.WeakSet()
+_HELD: list[Status] = []
+
+
+def _before_fork() -> None:
+    # A status line is drawn by its thread, holding the stream's own lock while it writes. A
+    # copy forked then would inherit that lock held, by a thread it does not have, and hang
+    # at its first write to stderr: the fork waits for the drawing to end (each drawing is
+    # done holding the Status's lock).
+    for status in list(_SHOWN):
+        status._lock.acquire()
+        _HELD.append(status)
+
+
+def _after_fork() -> None:
+    while _HELD:
+        _HELD.pop()._lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+    )

@@ -3,6 +3,7 @@ one process; progress stays out of pipes; a bad engine setting is one clear line
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -281,3 +282,47 @@ def test_the_other_long_commands_say_their_steps_on_a_terminal(tmp_path: Path) -
     assert steps == []  # (fresh)
     export_bundle(folder, "nt", tmp_path / "g.nt", on_step=steps.append)
     assert steps == ["reading graph.json", f"writing {tmp_path / 'g.nt'}"]
+
+
+def test_a_fork_waits_until_the_status_line_is_drawn() -> None:
+    """The status line is drawn by its thread, holding the stream's lock while it writes: a
+    copy forked then would inherit that lock held and hang at its first write to stderr. A
+    fork waits until no status line is being drawn."""
+    import os
+    import threading
+    import time
+
+    from kgraph.progress import Status
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    status = Status(stream=Terminal())
+    assert status.enabled
+    held = threading.Event()
+
+    def drawing() -> None:  # (as the thread's drawing does, for half a second)
+        with status._lock:
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=drawing)
+    thread.start()
+    held.wait()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the copy
+        os._exit(0)
+    waited = time.monotonic() - started
+    os.waitpid(pid, 0)
+    thread.join()
+    assert waited >= 0.3
+    with status:  # and a status shown and stepped still works after forks
+        status.step("resolving entities")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the copy
+            os._exit(0)
+        os.waitpid(pid, 0)
+        status.step("making the graph")
+    assert "kgraph: making the graph (00:00)" in status.stream.getvalue()  # type: ignore[attr-defined]
