@@ -223,8 +223,9 @@ def test_a_build_says_on_a_terminal_which_step_it_is_at_and_for_how_long(
 
 def test_the_other_long_commands_say_their_steps_on_a_terminal(tmp_path: Path) -> None:
     """`query` and `serve` making a missing store (three minutes at 160k), `export` making
-    the graph (a minute), `view` (half a minute): a status line names each step, gone before
-    the summary (and before the results on stdout); nothing of it in a pipe."""
+    the graph (a minute), `view` (half a minute), `stats` (ten seconds): a status line names
+    each step, gone before the summary (and before the results on stdout); nothing of it in a
+    pipe."""
     import shutil
 
     from kgraph.exporters import export_bundle
@@ -250,6 +251,10 @@ def test_the_other_long_commands_say_their_steps_on_a_terminal(tmp_path: Path) -
     assert err.rstrip().endswith(f"kgraph: wrote {out} ({out.stat().st_size:,} bytes)")
     proc, err = on_a_terminal("export", str(folder), "-o", str(tmp_path / "g.ttl"))
     assert "kgraph: copying the bundle's graph.ttl (" in err and "reading graph.json" not in err
+
+    proc, err = on_a_terminal("stats", str(folder))
+    assert proc.returncode == 0 and "kgraph: counting graph.json (" in err
+    assert err.endswith("\r\x1b[K") and b"papers" in proc.stdout
 
     proc, err = on_a_terminal("view", str(folder), "-o", str(tmp_path / "v.html"))
     assert proc.returncode == 0, err
