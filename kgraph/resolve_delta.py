@@ -25,9 +25,12 @@ every paper's definitions of acronyms and their counts. :func:`extend` adds pape
    when that holds). The most named entities (large language model, accuracy) are named by
    nearly every add, and their parts (tens of thousands of per-paper entities, linked to
    others through ambiguous acronyms) resolved again each time were most of an add's
-   resolution. The other new per-paper entities mark the parts of every node they could
-   merge with (their keys and gazetteer ids, the gazetteer entities their names are
-   aliases of, the meanings of their acronyms);
+   resolution. So does an acronym used bare (no long form in its paper) whose meanings the
+   add does not change: it joins the entity of its one meaning, or of the acronym when it has
+   several (:func:`_bare_target`); bare acronyms ("LLM", "RC") reached parts of 100k
+   per-paper entities in an add of 1,000 papers at 160k. The other new per-paper entities
+   mark the parts of every node they could merge with (their keys and gazetteer ids, the
+   gazetteer entities their names are aliases of, the meanings of their acronyms);
 3. the marked parts are closed over: the per-paper entities of a marked part are resolved
    again under the new definitions, and any part their nodes reach is marked in turn;
 4. the marked parts' entities and the new ones are resolved with the same steps as a full
@@ -399,14 +402,59 @@ def _target(
     part = state.node_part.get(nodes[0])
     if part is None:
         return None
-    place = places.get(part)
-    if place is None:
-        held = state.parts[part]
-        place = places[part] = dict(zip(held.nodes, held.sets, strict=True))
+    place = _place(state, places, part)
     draft = place[nodes[0]]
     if draft < 0 or any(place.get(n) != draft for n in nodes[1:]):
         return None
     return part, draft
+
+
+def _bare_target(
+    o: _Occ,
+    state: ResolutionState,
+    places: dict[int, dict[str, int]],
+    redefined: Mapping[str, tuple[list[list[str]], str | None, bool]],
+) -> tuple[int, int] | None:
+    """:func:`_target` of an acronym used bare (no long form in its paper: step 5 decides
+    it). Step 5 puts it in the set of the acronym's one meaning (the set that holds the first
+    key of each group of its long forms), or else in the set of the acronym itself
+    (``short:``), and links it to each meaning: it can join that set's draft when the
+    corpus' meanings of the acronym are those the state was made with (``redefined``: the
+    short forms whose definitions the add counted, with their groups before), the set has
+    per-paper entities, and the meanings and the set are all in one part (a first bare use of
+    an acronym of several meanings links their parts into one: resolved again)."""
+    sk = o.bare
+    if sk is None or o.paper in state.papers:
+        return None
+    groups = _groups(state.defs, sk)
+    if sk in redefined and redefined[sk][0] != groups:  # (its meanings' parts are marked
+        return None  # then too: step 1)
+    firsts = ["key:" + g[0] for g in groups]
+    in_parts = {state.node_part.get(n) for n in firsts}
+    if len(in_parts) > 1 or None in in_parts:
+        return None
+    part = next(iter(in_parts)) if in_parts else None
+    if part is not None:
+        place = _place(state, places, part)
+        sets = {place[n] for n in firsts}
+        if len(sets) == 1:  # one meaning
+            draft = sets.pop()
+            return (part, draft) if draft >= 0 else None
+    short = "short:" + sk
+    at = state.node_part.get(short)
+    if at is None or (part is not None and at != part):  # (linked before: one part)
+        return None
+    draft = _place(state, places, at)[short]
+    return (at, draft) if draft >= 0 else None
+
+
+def _place(state: ResolutionState, places: dict[int, dict[str, int]], part: int) -> dict[str, int]:
+    """Each node of ``part`` -> the draft whose set holds it (-1: none), made once."""
+    place = places.get(part)
+    if place is None:
+        held = state.parts[part]
+        place = places[part] = dict(zip(held.nodes, held.sets, strict=True))
+    return place
 
 
 def _joins(ranked: _Ranked, occs: Sequence[_Occ]) -> bool:
@@ -443,15 +491,22 @@ def _joined(ranked: _Ranked, occs: Sequence[_Occ], gazetteer: Gazetteer, keyed: 
     aliases = Counter(dict(d.aliases))
     votes = Counter(dict(d.type_votes))
     shorts = set(d.shorts)
-    #: name -> [papers, mentions]: the names of per-paper entities that are all acronyms
-    #: used bare count only until one that is not joins them (as in _drafts)
-    names = {} if d.bare_only else {n: [papers, mentions] for n, papers, mentions in d.names}
+    #: name -> [papers, mentions]: an acronym used bare names the entity only while all its
+    #: per-paper entities are (as in _drafts): the names of a draft that were all such count
+    #: until one that is not joins it
+    all_bare = d.bare_only and all(o.bare is not None for o in occs)
+    names = (
+        {n: [papers, mentions] for n, papers, mentions in d.names}
+        if all_bare or not d.bare_only
+        else {}
+    )
     name_papers: dict[str, set[str]] = defaultdict(set)
     mentions = d.mentions
-    for o in occs:  # (none is an acronym used bare: _target)
+    for o in occs:
         nm = _count_member(o, aliases, shorts)
-        name_papers[nm].add(o.paper)
-        names.setdefault(nm, [0, 0])[1] += len(o.entity.mentions)
+        if o.bare is None or all_bare:
+            name_papers[nm].add(o.paper)
+            names.setdefault(nm, [0, 0])[1] += len(o.entity.mentions)
         votes[o.entity.type] += 1
         mentions += len(o.entity.mentions)
     for nm, new in name_papers.items():
@@ -479,7 +534,7 @@ def _joined(ranked: _Ranked, occs: Sequence[_Occ], gazetteer: Gazetteer, keyed: 
         mentions=mentions,
         occurrences=d.occurrences + len(occs),
         names=tuple(sorted((n, p, m) for n, (p, m) in names.items())),
-        bare_only=False,
+        bare_only=all_bare,
     )
     return ((d.kb is None, -len(papers), signature, papers[0], first), draft, indexes)
 
@@ -586,7 +641,10 @@ def extend(
     plain: list[_Occ] = []
     places: dict[int, dict[str, int]] = {}
     for o in new_occs:
-        target = _target(o, state, places)
+        if o.bare is None:
+            target = _target(o, state, places)
+        else:
+            target = _bare_target(o, state, places, redefined)
         if target is None:
             plain.append(o)
         else:

@@ -53,7 +53,7 @@ def grow(
     res, state = resolve_tracked(steps[0], gazetteer)
     seen = {e.paper_id: e for e in steps[0]}
     for i, step in enumerate(steps[1:], 1):
-        for pid in (drop[i] if drop else ()):
+        for pid in drop[i] if drop else ():
             seen.pop(pid, None)
         changed = {e.paper_id for e in step if e.paper_id in seen}
         seen.update((e.paper_id, e) for e in step)
@@ -186,9 +186,7 @@ def test_an_acronym_no_paper_defines_any_more_is_a_name_again() -> None:
     same(res, resolve([definer, alias, bare], none))
     assert res.assignments["p2"] != res.assignments["p3"] == res.assignments["p1"]
     # the same when it had two meanings (so that it never had one long form to expand to)
-    other = Extraction(
-        "p4", "", (ent("random crop", "RC"),), (("RC", "random crop"),)
-    )
+    other = Extraction("p4", "", (ent("random crop", "RC"),), (("RC", "random crop"),))
     _, state = resolve_tracked([definer, other, alias, bare], none)
     res, state = extend(state, {"p2": alias, "p3": bare}, none)
     same(res, resolve([alias, bare], none))
@@ -253,8 +251,17 @@ JOINING = {
 }
 
 
+#: names of a corpus of acronyms used bare, by their long forms and inside names
+ACRONYMS = [*DEFINITIONS, *DEFINITIONS, "LLMs", "OOD detection", "RC tasks", *DEFINITIONS["RC"]]
+
+
 @st.composite
-def entity(draw: st.DrawFn, joining: bool = False) -> Entity:
+def entity(draw: st.DrawFn, joining: bool = False, acronyms: bool = False) -> Entity:
+    if acronyms:
+        name = draw(st.sampled_from(ACRONYMS))
+        typ = draw(st.sampled_from(["task", "task", "method"]))
+        mentions = (Mention(0, len(name), name, "test"),)
+        return Entity(name, typ, "uses", 0.8, (), mentions, None)
     names = list(draw(st.sampled_from(list(JOINING)))) if joining else NAMES
     name = draw(st.sampled_from(names))
     aliases = tuple(draw(st.lists(st.sampled_from(names), max_size=2, unique=True)))
@@ -271,9 +278,13 @@ def entity(draw: st.DrawFn, joining: bool = False) -> Entity:
 
 
 @st.composite
-def paper(draw: st.DrawFn, pid: str, joining_only: bool = False) -> Extraction:
-    entities = tuple(draw(st.lists(entity(joining_only), min_size=0, max_size=4)))
+def paper(
+    draw: st.DrawFn, pid: str, joining_only: bool = False, acronyms: bool = False
+) -> Extraction:
+    entities = tuple(draw(st.lists(entity(joining_only, acronyms), min_size=0, max_size=4)))
     if joining_only:  # (defining no acronym, which would change what the others mean)
+        return Extraction(pid, pid, entities, ())
+    if acronyms and draw(st.integers(0, 3)):  # (most papers define none)
         return Extraction(pid, pid, entities, ())
     shorts = draw(st.lists(st.sampled_from(sorted(DEFINITIONS)), max_size=2, unique=True))
     abbr = tuple((s, draw(st.sampled_from(DEFINITIONS[s]))) for s in shorts)
@@ -287,19 +298,21 @@ def paper(draw: st.DrawFn, pid: str, joining_only: bool = False) -> Extraction:
 
 @st.composite
 def corpus(
-    draw: st.DrawFn, joining_only: bool = False
+    draw: st.DrawFn, joining_only: bool = False, acronyms: bool = False
 ) -> tuple[list[list[Extraction]], list[set[str]]]:
     """Steps of papers to add (some papers extracted again in a later step, with other
     entities) and, for each step, the papers gone before it."""
     n = draw(st.integers(2, 14))
-    papers = [draw(paper(f"p{i:02d}", joining_only)) for i in draw(st.permutations(range(n)))]
+    papers = [
+        draw(paper(f"p{i:02d}", joining_only, acronyms)) for i in draw(st.permutations(range(n)))
+    ]
     cuts = sorted(draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=3, unique=True)))
     steps = [papers[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
     drop: list[set[str]] = [set()]
     for i in range(1, len(steps)):
         before = [e.paper_id for step in steps[:i] for e in step]
         again = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
-        steps[i] = [*steps[i], *(draw(paper(pid, joining_only)) for pid in again)]
+        steps[i] = [*steps[i], *(draw(paper(pid, joining_only, acronyms)) for pid in again)]
         gone = draw(st.lists(st.sampled_from(before), max_size=2, unique=True))
         drop.append(set(gone) - set(again))
     return steps, drop
@@ -320,6 +333,16 @@ def test_joining_is_resolving_again(
 ) -> None:
     """The same on papers that name the same few entities, which new papers mostly join
     without resolving them again (kgraph.resolve_delta._joins)."""
+    grown_as_a_whole(*made, GAZ if gaz else Gazetteer.empty(), reload)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(corpus(acronyms=True), st.booleans(), st.booleans())
+def test_bare_acronyms_grow_as_a_whole(
+    made: tuple[list[list[Extraction]], list[set[str]]], gaz: bool, reload: bool
+) -> None:
+    """The same on papers that mostly use acronyms bare, a few defining them one way or
+    another, which new papers' bare uses join when their meanings stay (_bare_target)."""
     grown_as_a_whole(*made, GAZ if gaz else Gazetteer.empty(), reload)
 
 
@@ -349,9 +372,7 @@ def paper_of(pid: str, *entities: Entity) -> Extraction:
     return Extraction(pid, "", entities, ())
 
 
-def joined_by(
-    before: list[Extraction], after: list[Extraction], gazetteer: Gazetteer = GAZ
-) -> int:
+def joined_by(before: list[Extraction], after: list[Extraction], gazetteer: Gazetteer = GAZ) -> int:
     """Add ``after`` to the state of ``before``: how many per-paper entities joined an entity
     without their part being resolved again, checked against resolving all of them."""
     _, state = resolve_tracked(before, gazetteer)
@@ -413,7 +434,11 @@ def test_what_a_new_paper_cannot_join_is_resolved_again(
     assert joined_by(papers, [paper_of("p9", new)]) == 0, why
 
 
-def test_a_bare_acronym_is_resolved_again() -> None:
+def test_a_bare_acronym_joins_what_the_corpus_says_it_means() -> None:
+    """An acronym a new paper uses without its long form joins the entity of its one
+    meaning, or the entity of the acronym when it has several and was used bare before; it is
+    resolved again when it has several and this is its first bare use (which links the
+    meanings' parts), or when the add changes what it means."""
     definer = Extraction(
         "p1",
         "",
@@ -421,9 +446,30 @@ def test_a_bare_acronym_is_resolved_again() -> None:
         (("RC", "relation classification"),),
     )
     before = [definer, paper_of("p2", named("RC", "task"))]
-    assert joined_by(before, [paper_of("p3", named("RC", "task"))]) == 0
+    assert joined_by(before, [paper_of("p3", named("RC", "task"))]) == 1
     # (and a paper that names it by its long form joins it)
     assert joined_by(before, [paper_of("p3", named("relation classification", "task"))]) == 1
+    # a first bare use joins too (the entity is named by its long form: bare uses name it
+    # only while all its per-paper entities are bare)
+    assert joined_by([definer], [paper_of("p3", named("RC", "task"))]) == 1
+
+    other = Extraction(
+        "p4",
+        "",
+        (named("reading comprehension", "task", "RC"),),
+        (("RC", "reading comprehension"),),
+    )
+    # two meanings: a bare use is an entity of its own, which a later bare use joins
+    two = [definer, other, paper_of("p2", named("RC", "task"))]
+    assert joined_by(two, [paper_of("p3", named("RC", "task"))]) == 1
+    assert (
+        joined_by(two, [paper_of("p3", named("RC", "task")), paper_of("p5", named("RC", "task"))])
+        == 2
+    )
+    # its first bare use links the two meanings' parts: resolved again
+    assert joined_by([definer, other], [paper_of("p3", named("RC", "task"))]) == 0
+    # an add that gives it a second meaning resolves its bare uses again
+    assert joined_by(before, [other, paper_of("p3", named("RC", "task"))]) == 0
 
 
 def test_a_new_paper_joins_one_entity_of_a_part_of_several() -> None:
