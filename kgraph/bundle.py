@@ -1179,10 +1179,10 @@ def _write(
     """The build up to the store's load (:func:`build`): None when there is nothing to write.
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory).
     ``jobs``: where the work it starts aside (another process) is stopped once it ends."""
-    # the resolution state an add grows from, read and decompressed aside while this thread
-    # reads the bundle's papers (0.6 s at 160k papers)
     listed = read_manifest(Path(folder), missing_ok=True) or {}
     report.step("reading the bundle and the inputs" if listed else "reading the inputs")
+    # the resolution state an add grows from, read and decompressed aside while this thread
+    # reads the bundle's papers (0.6 s at 160k papers)
     growing = not (re_extract or stale) and RESOLUTION in (listed.get("files") or {})
     state_lines = _read_state(Path(folder), listed) if growing else None
     # (the extractions of the bundle are not read when every paper is extracted again: at

@@ -13,7 +13,8 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,6 +54,21 @@ class Settings:
     def detail(self, message: str) -> None:
         if self.verbosity >= 1:
             self.echo(f"kgraph: {message}")
+
+    @contextmanager
+    def steps(self) -> Iterator[Status]:
+        """A status line saying which step a long command is at (:class:`~kgraph.progress.
+        Status`: on a terminal, unless quiet), shown while the block runs; the messages
+        printed meanwhile go above it."""
+        from .progress import Status
+
+        status = Status(quiet=self.verbosity < 0)
+        self.status = status
+        try:
+            with status:
+                yield status
+        finally:
+            self.status = None
 
     def quieter(self, quiet: bool) -> Settings:
         """These settings, or quiet ones when the command's own ``--quiet`` was given."""
@@ -372,9 +388,9 @@ def build_(
     """
     from .bundle import BuildReport, BundleError, build
     from .engines import EngineError, EngineOptions
-    from .progress import Status, bar
+    from .progress import bar
 
-    settings = replace(settings.quieter(cmd_quiet))  # (its own: it gets the status line)
+    settings = settings.quieter(cmd_quiet)
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     options = EngineOptions(engine=engine, jobs=jobs, scheduler=scheduler, model=model)
@@ -399,20 +415,18 @@ def build_(
         if nothing and not (Path(out_dir) / "manifest.json").exists():
             raise NothingRead("no papers could be read from the input")
 
-    status = Status(quiet=settings.verbosity < 0)
-
     def progress(total: int) -> Any:
         settings.detail(
             f"extracting {_plural(total, 'paper')} ({engine} engine, "
             f"{_plural(options.workers, 'worker')})"
         )
-        status.hide()  # (the bar takes its place until the next step)
+        if settings.status is not None:
+            settings.status.hide()  # (the bar takes its place until the next step)
         return bar(total, "extracting", quiet=settings.verbosity < 0)
 
     fmt = None if input_format in (None, "auto") else input_format
-    settings.status = status
     try:
-        with status:
+        with settings.steps() as status:
             report = build(
                 out_dir,
                 inputs,
@@ -428,8 +442,6 @@ def build_(
         raise BundleProblem(str(exc)) from None
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        settings.status = None
     counts = report.counts
     if report.re_extract_all and report.extracted:
         why = f" ({report.re_extract_why})" if report.re_extract_why else ""
@@ -528,10 +540,9 @@ def stats(settings: Settings, bundle: str, top: int, as_json: bool) -> None:
     """Counts of a graph bundle: papers and entities by type, edges by relation, the top
     entities by number of papers, connected components and what resolution merged."""
     from .bundle import BundleError, bundle_stats
-    from .progress import Status
 
     try:
-        with Status(quiet=settings.verbosity < 0) as status:
+        with settings.steps() as status:
             status.step("counting graph.json")  # (10 s at 160k papers)
             figures = bundle_stats(bundle, top=top)
     except BundleError as exc:
@@ -634,7 +645,6 @@ def export_(
 
     from .bundle import BundleError
     from .exporters import DEFAULT_BASE, UnknownFormat, export_bundle, exporters, get
-    from .progress import Status
     from .rdf.namespaces import InvalidBase
 
     if fmt is None:
@@ -642,7 +652,6 @@ def export_(
         fmt = by_ext.get(Path(output).suffix.lower()) if output != "-" else None
         if fmt is None:
             raise click.UsageError("give --format (the extension of -o does not say which)")
-    status = Status(quiet=settings.verbosity < 0)
     try:
         exporter = get(fmt)
         if output == "-":
@@ -650,14 +659,14 @@ def export_(
                 raise click.UsageError(f"--format {fmt} writes a folder: give -o FOLDER")
             with tempfile.TemporaryDirectory(prefix="kgraph-export-") as tmp:
                 target = Path(tmp) / f"export{exporter.extension}"
-                with status:
+                with settings.steps() as status:
                     export_bundle(
                         bundle, fmt, target, base=base or DEFAULT_BASE, on_step=status.step
                     )
                 with open(target, "rb") as fh:
                     shutil.copyfileobj(fh, sys.stdout.buffer)
             return
-        with status:
+        with settings.steps() as status:
             written = export_bundle(
                 bundle, fmt, output, base=base or DEFAULT_BASE, on_step=status.step
             )
@@ -752,7 +761,6 @@ def query_(
     owl: and paper:, method:, dataset:, benchmark:, metric:, task: are predeclared.
     """
     from .bundle import BundleError
-    from .progress import Status
     from .rdf.namespaces import InvalidBase
     from .rdf.queries import (
         QueryError,
@@ -778,7 +786,7 @@ def query_(
         else:
             assert query is not None
             text = _query_text(query)
-        with Status(quiet=settings.verbosity < 0) as status:
+        with settings.steps() as status:
             store = open_store(bundle, base=base, on_step=status.step)
             info = store_info(bundle) or {}
             status.step("running the query")
@@ -891,7 +899,6 @@ def view_(
     from .bundle import BundleError, graph_file
     from .graphfile import GraphFileError
     from .io import atomic_write_bytes
-    from .progress import Status
     from .view import NoSuchNode, parse_types, render_selection, select
     from .view.source import fill, read_for_view
 
@@ -901,9 +908,8 @@ def view_(
         wanted = parse_types(types) if types else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--types") from None
-    status = Status(quiet=settings.verbosity < 0)
     try:
-        with status:
+        with settings.steps() as status:
             # what the selection needs first, then the rest of what it keeps
             # (kgraph.view.source)
             status.step("reading graph.json")
@@ -1009,7 +1015,6 @@ def serve_(
     Safe by default: binds to loopback, refuses SPARQL Update, stops a query after
     --timeout seconds and refuses results over --max-rows, escapes everything it shows.
     """
-    from .progress import Status
     from .serve import ServeError, serve_bundle
     from .serve.server import KgraphServer, is_loopback
 
@@ -1020,31 +1025,30 @@ def serve_(
             err=True,
         )
 
-    status = Status(quiet=settings.verbosity < 0).open()  # (while the store is made)
-
-    def ready(server: KgraphServer) -> None:
-        status.close()
-        settings.info(
-            f"serving {bundle} at {server.url} (SPARQL: {server.url}sparql); Ctrl-C stops"
-        )
-
     try:
-        serve_bundle(
-            bundle,
-            host=host,
-            port=port,
-            base=base,
-            timeout=timeout,
-            max_rows=max_rows,
-            workers=workers,
-            log=settings.detail if settings.verbosity >= 1 else None,
-            on_ready=ready,
-            on_step=status.step,
-        )
+        # (the status line while the store is made; gone once the server is ready)
+        with settings.steps() as status:
+
+            def ready(server: KgraphServer) -> None:
+                status.close()
+                settings.info(
+                    f"serving {bundle} at {server.url} (SPARQL: {server.url}sparql); Ctrl-C stops"
+                )
+
+            serve_bundle(
+                bundle,
+                host=host,
+                port=port,
+                base=base,
+                timeout=timeout,
+                max_rows=max_rows,
+                workers=workers,
+                log=settings.detail if settings.verbosity >= 1 else None,
+                on_ready=ready,
+                on_step=status.step,
+            )
     except ServeError as exc:
         raise BundleProblem(str(exc)) from None
-    finally:
-        status.close()
     settings.info("stopped")
 
 

@@ -61,7 +61,8 @@ class Status:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        _SHOWN.add(self)
+        if self.enabled:  # (one that is not never draws)
+            _SHOWN.add(self)
 
     def __enter__(self) -> Status:
         return self.open()

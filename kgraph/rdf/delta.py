@@ -280,8 +280,8 @@ class UnitIndex:
         if len(key) > 1 and (key[order][1:] == key[order][:-1]).any():
             raise ValueError("a kept unit was also made again")
         # Each unit's key text, in the new order: copied a run at a time, a run being units
-        # next to each other in the text they come from (most are: the kept units of an add
-        # at 160k, 2.4M of them, came in 0.1M runs; unit by unit, 1.1 s)
+        # next to each other in the text they come from (most kept units are: for the 984k
+        # units of the 162k store with 70k made, 0.28 s, where unit by unit took 0.71 s)
         n = len(self)
         length = np.concatenate((self.text_length, other.text_length[rows]))[order]
         offset = np.concatenate((self.text_offset, other.text_offset[rows]))[order]
