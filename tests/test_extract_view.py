@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import cast
 
 import pytest
 import spacy
@@ -20,7 +21,7 @@ from kgraph.extract.assemble import _span_sentence
 from kgraph.extract.gazetteer import GazetteerRuler
 from kgraph.extract.lexicon import DATA, read_jsonl
 from kgraph.extract.patterns import _LIST_SEPARATORS, PatternFinder, Words, _split_words
-from kgraph.extract.pipeline import build_pipeline, make_nlp
+from kgraph.extract.pipeline import GAZETTEER_KEY, build_pipeline, make_nlp
 from kgraph.extract.sentences import FastSentencizer
 from kgraph.extract.view import TEXT_KEY, TokenView, doc_text
 
@@ -252,6 +253,51 @@ def test_gazetteer_ruler_gives_span_ruler_spans(texts: list[str]) -> None:
             assert got == [(s.start, s.end, s.label_, s.id_) for s in b.spans["gaz"]]
             found += len(got)
         assert found > 300
+
+
+def test_patterns_made_by_the_tokenizer_alone_match_as_spacys(
+    texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the rulers of the extraction pipeline, filled as SpanRuler fills them (each pattern
+    # through the components before it) and by the tokenizer alone: the same spans and the
+    # same entities on every seed paper
+    ours = build_pipeline(model=False)
+    monkeypatch.setattr(GazetteerRuler, "add_patterns", SpanRuler.add_patterns)
+    theirs = build_pipeline(model=False)
+    found = 0
+    for text in texts:
+        a, b = ours(text), theirs(text)
+        got = [(s.start, s.end, s.label_, s.id_) for s in a.spans[GAZETTEER_KEY]]
+        assert got == [(s.start, s.end, s.label_, s.id_) for s in b.spans[GAZETTEER_KEY]]
+        assert a._.kg_entities == b._.kg_entities
+        found += len(got)
+    assert found > 300
+
+
+def test_adding_patterns_runs_no_component_and_leaves_them_enabled() -> None:
+    calls: list[str] = []
+
+    @Language.component("kgraph_test_spy")
+    def spy(doc: Doc) -> Doc:
+        calls.append(doc.text)
+        return doc
+
+    nlp = make_nlp()
+    nlp.add_pipe("kgraph_test_spy")
+    nlp.add_pipe("kgraph_sentencizer", name="off")
+    nlp.disable_pipe("off")
+    lower = nlp.add_pipe("kgraph_gazetteer", config={"phrase_matcher_attr": "LOWER"})
+    cast(GazetteerRuler, lower).add_patterns([{"label": "dataset", "pattern": "ImageNet-1k"}])
+    assert calls == []
+    assert nlp.pipe_names == ["kgraph_test_spy", "kgraph_gazetteer"]
+    assert nlp.disabled == ["off"]  # (disabled before: still disabled)
+    doc = nlp("Results on imagenet-1k.")
+    assert calls == ["Results on imagenet-1k."]
+    assert [(s.text, s.label_) for s in doc.spans["gazetteer"]] == [("imagenet-1k", "dataset")]
+    # an attribute the components before may set: the patterns go through them, as in spaCy
+    norm = nlp.add_pipe("kgraph_gazetteer", name="norm", config={"phrase_matcher_attr": "NORM"})
+    cast(GazetteerRuler, norm).add_patterns([{"label": "x", "pattern": "deep learning"}])
+    assert calls[1:] == ["deep learning"]
 
 
 def test_url_search_skips_to_the_anchors() -> None:

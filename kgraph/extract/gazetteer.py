@@ -6,16 +6,23 @@ Only :meth:`GazetteerRuler.match` is new: ``SpanRuler.match`` also runs its (emp
 ``Matcher`` under a ``warnings.catch_warnings()`` block, and builds a ``Span`` for every raw
 match before it deduplicates and sorts them; here the raw matches are deduplicated and sorted
 as plain tuples, in the order ``Span`` objects sort in (start, end, label, id), and only the
-distinct ones become spans. Same spans, same order.
+distinct ones become spans. Same spans, same order. And :meth:`GazetteerRuler.add_patterns`
+makes the phrase patterns' docs with the tokenizer alone, where ``SpanRuler`` runs them through
+every component before it too.
 """
 
 from __future__ import annotations
+
+from typing import Any, Final
 
 from spacy.language import Language
 from spacy.pipeline import SpanRuler
 from spacy.tokens import Doc, Span
 
 from .view import SpanRow, TokenView
+
+#: the phrase matcher attributes the tokenizer alone sets (None: ORTH)
+_TOKENIZER_ATTRS: Final = frozenset({None, "ORTH", "TEXT", "LOWER"})
 
 
 class GazetteerRuler(SpanRuler):
@@ -45,6 +52,19 @@ class GazetteerRuler(SpanRuler):
         self._key_strings: dict[tuple[int, int], tuple[str, str]] = {}
         #: the doc last matched and its spans as rows, for :meth:`set_annotations`
         self._last: tuple[Doc, list[SpanRow]] | None = None
+
+    def add_patterns(self, patterns: list[dict[str, Any]]) -> None:
+        """``SpanRuler.add_patterns``, which makes each phrase pattern a doc with every
+        component before this one. kgraph's (sentences, sections, URLs, abbreviations) set
+        sentences and spans, not the words a matcher of :data:`_TOKENIZER_ATTRS` compares: the
+        tokenizer alone makes them (the extraction pipeline's build, with its 15,415 patterns,
+        1.5 -> 0.9 s). The components disabled meanwhile are enabled again, as they were."""
+        if self.phrase_matcher_attr not in _TOKENIZER_ATTRS:
+            super().add_patterns(patterns)
+            return
+        own = [name for name, pipe in self.nlp.pipeline if pipe is self]
+        with self.nlp.select_pipes(enable=own):
+            super().add_patterns(patterns)
 
     def _key(self, doc: Doc, match_id: int) -> tuple[int, int]:
         key = self._match_keys.get(match_id)
