@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+from array import array
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -228,20 +229,20 @@ class BlockUnits:
 
 class _Copies(Mapping[str, bytes]):
     """Node -> its block's ``#c OFFSET LENGTH STATEMENTS`` mark, made when asked for from the
-    units' table (half a million marks made at once at 160k held 40 MB)."""
+    units' table (half a million marks made at once at 160k held 40 MB). The table's columns
+    are read as ``array("Q")``, whose items are Python ints at once: a numpy scalar made and
+    converted for each took 0.39 s for 511k marks, these 0.12 s."""
 
     def __init__(self, rows: Mapping[str, int], units: BlockUnits) -> None:
         self._rows = rows
-        self._offset, self._length = units.offset, units.length
-        self._statements = units.statements
+        self._offset, self._length, self._statements = (
+            array("Q", np.ascontiguousarray(column, dtype=np.uint64).tobytes())
+            for column in (units.offset, units.length, units.statements)
+        )
 
     def __getitem__(self, node: str) -> bytes:
         row = self._rows[node]
-        return b"#c %d %d %d\n" % (
-            int(self._offset[row]),
-            int(self._length[row]),
-            int(self._statements[row]),
-        )
+        return b"#c %d %d %d\n" % (self._offset[row], self._length[row], self._statements[row])
 
     def __contains__(self, node: object) -> bool:
         return node in self._rows
