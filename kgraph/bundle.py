@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
-    from .graph_delta import GraphIndex, KeptLines, PaperPart
+    from .graph_delta import GraphIndex, KeptLines, LightEdges, PaperPart
     from .rdf.store import StoreLoader, WarmCopy
     from .resolve import Resolution
     from .resolve_delta import ResolutionState
@@ -146,13 +146,17 @@ class ExportContext:
     (:mod:`kgraph.rdf.paper_units`). ``kept_lines``: where an add's kept papers' lines are
     in the bundle's graph.json (graph.json's writer copies them). ``runs``: where the build
     wants the digests of each paper's runs of lines, for the next add
-    (:class:`~kgraph.graph_delta.GraphIndex`)."""
+    (:class:`~kgraph.graph_delta.GraphIndex`). ``light``: the kept papers whose edges the
+    graph holds with their relation only, which an export that reads their other attributes
+    fills first (:class:`~kgraph.graph_delta.LightEdges`; the build fills the rest before the
+    RDF is made)."""
 
     graph: nx.MultiDiGraph
     papers: Mapping[str, Paper]
     block_digests: dict[str, int] | None = None
     kept_lines: KeptLines | None = None
     runs: dict[str, list[int]] | None = None
+    light: LightEdges | None = None
 
 
 class StatementSink(Protocol):
@@ -223,7 +227,15 @@ register_export(
 def _graph_html(ctx: ExportContext) -> bytes:
     from .view import graph_html_bytes
 
-    return graph_html_bytes(ctx.graph)
+    light = ctx.light
+    if light is None:
+        return graph_html_bytes(ctx.graph)
+    # the page shows the evidence of the edges it draws: those of light papers are filled
+    # (the dicts the selection holds are the graph's, filled in place)
+    return graph_html_bytes(
+        ctx.graph,
+        lambda chosen: light.fill(ctx.graph, (n[6:] for n in chosen.nodes if n[:6] == "paper:")),
+    )
 
 
 register_export(
@@ -257,6 +269,9 @@ register_export(
         statements=_turtle_sink,
     )
 )
+#: kgraph's own default exports: an add whose exports are these may hold the kept papers'
+#: edges light (:func:`_light_parts`)
+_OWN_EXPORTS: Final = dict(EXPORTS)
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -1271,8 +1286,9 @@ def _write(
     if state_lines is not None:
         state_lines.wait()  # (before the reader's copy forks)
     reader = None
+    light = _light_parts(papers, changed_papers)
     if basis is not None and (todo or changed_papers):
-        reader = _PartsReader.start(bundle, set(papers) - changed_papers)
+        reader = _PartsReader.start(bundle, set(papers) - changed_papers, light)
         if reader is not None:
             jobs.callback(reader.abort)  # (unless it was waited for)
     if todo:
@@ -1346,7 +1362,7 @@ def _write(
             held = resolution.extractions
             resolution.extractions = {pid: held[pid] for pid in held if pid not in keep}
             del held
-            kept, kept_lines = _read_kept(bundle, keep, resolution, report, runs, reader)
+            kept, kept_lines = _read_kept(bundle, keep, resolution, report, runs, reader, light)
             del keep, runs, reader
             graph = build_graph(papers.values(), resolution, consume=True, kept=kept)
             del kept
@@ -1377,7 +1393,10 @@ def _write(
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first
         # (the index of the graph is staged once graph.json's writer gave its runs' digests)
-        ctx = ExportContext(graph, papers, {}, kept_lines, index.runs)
+        from .graph_delta import KeptFileChanged, LightEdges
+
+        light_edges = LightEdges(kept_lines) if kept_lines and kept_lines.light else None
+        ctx = ExportContext(graph, papers, {}, kept_lines, index.runs, light_edges)
         # what the entities' statements take from the whole corpus, for the blocks' digests
         # and the statements both
         facts = entity_facts(graph) if streamed else None
@@ -1421,6 +1440,16 @@ def _write(
         if reuse is not None:
             mark = _stage_exports(staging, others, ctx, report, mark)
             others = []
+        if light_edges is not None:
+            # the statements of a paper's block are made from its edges' evidence: the light
+            # papers whose block is made again (every one, when no block is kept) are filled
+            keep_rdf = reuse.keep if reuse is not None else ()
+            made = (p for p in light_edges.rows if f"paper:{p}" not in keep_rdf)
+            try:
+                light_edges.fill(graph, made)
+            except KeptFileChanged as exc:
+                raise BundleError(f"{exc}: the bundle was changed during the build") from None
+            del light_edges
         store_pass = _StorePass(staging, graph, streamed, old_store, reuse, facts)
         try:
             mark = _stage_exports(staging, others, ctx, report, mark)
@@ -1594,6 +1623,17 @@ def _graph_basis(
     return index, ""
 
 
+def _light_parts(papers: Collection[str], changed: Collection[str]) -> bool:
+    """Whether an add reads the kept papers' edges light, with their relation only
+    (:mod:`kgraph.graph_delta`: graph.json's writer copies their lines, graph.html and the RDF
+    fill those they show the evidence of): when the exports are kgraph's own (another may read
+    any edge's attributes) and the add likely keeps most papers' RDF (which is otherwise
+    made from every paper's edges, all filled again)."""
+    from .rdf.paper_units import MAX_CHANGED
+
+    return EXPORTS == _OWN_EXPORTS and len(changed) <= MAX_CHANGED * len(papers)
+
+
 def _graph_plan(
     basis: GraphIndex | None,
     why: str,
@@ -1624,7 +1664,7 @@ class _PartsReader:
     them over in a temporary file of the bundle's folder (:func:`dump_parts`), some
     thousands at a time as it reads them, so that it never holds them all."""
 
-    def __init__(self, bundle: Bundle, papers: set[str], sha256: str) -> None:
+    def __init__(self, bundle: Bundle, papers: set[str], sha256: str, light: bool) -> None:
         from .graph_delta import dump_parts, read_parts
 
         self.path = bundle.path / EXPORTS["json"].filename
@@ -1642,7 +1682,11 @@ class _PartsReader:
             # (handed over as they are read: the copy never holds them all)
             with self.tmp.open("wb") as fh:
                 _, lines = read_parts(
-                    self.path, sha256, papers, spill=lambda some: dump_parts(some, fh)
+                    self.path,
+                    sha256,
+                    papers,
+                    spill=lambda some: dump_parts(some, fh),
+                    light=light,
                 )
             return lines
 
@@ -1654,11 +1698,12 @@ class _PartsReader:
             raise
 
     @classmethod
-    def start(cls, bundle: Bundle, papers: set[str]) -> _PartsReader | None:
-        """A reader of the parts of ``papers``; None without one (no fork here)."""
+    def start(cls, bundle: Bundle, papers: set[str], light: bool) -> _PartsReader | None:
+        """A reader of the parts of ``papers`` (``light``: their edges so, see
+        :func:`~kgraph.graph_delta.read_parts`); None without one (no fork here)."""
         try:
             sha256 = str(bundle.manifest["files"][EXPORTS["json"].filename]["sha256"])
-            return cls(bundle, papers, sha256)
+            return cls(bundle, papers, sha256, light)
         except (ForkUnavailable, OSError, KeyError, TypeError):
             return None
 
@@ -1693,6 +1738,7 @@ def _read_kept(
     report: BuildReport,
     runs: Mapping[str, list[int]],
     reader: _PartsReader | None = None,
+    light: bool = False,
 ) -> tuple[dict[str, PaperPart], KeptLines | None]:
     """The parts of the papers in ``keep`` (:func:`_graph_plan`) from the bundle's
     ``graph.json`` (by ``reader``, which read them meanwhile, when it read them all), and
@@ -1716,7 +1762,7 @@ def _read_kept(
     try:
         if handed is None:
             sha256 = str(bundle.manifest["files"][name]["sha256"])
-            handed = read_parts(bundle.path / name, sha256, keep)
+            handed = read_parts(bundle.path / name, sha256, keep, light=light)
         parts, lines = handed
         lines.know(runs)
         return parts, lines
@@ -1771,9 +1817,14 @@ def _stage_exports(
     mark: float,
 ) -> float:
     """Write ``exports`` (each a lap of the report) to staged files; the end of the last lap."""
+    from .graph_delta import KeptFileChanged
+
     for exp in exports:
         report.step(f"writing {exp.filename}")
-        staging.stage(exp.filename, partial(exp.write_to, ctx))
+        try:
+            staging.stage(exp.filename, partial(exp.write_to, ctx))
+        except KeptFileChanged as exc:  # (the bundle's lock keeps other kgraph writers out)
+            raise BundleError(f"{exc}: the bundle was changed during the build") from None
         mark = report.lap(f"export {exp.format}", mark)
     return mark
 

@@ -18,6 +18,13 @@ entities' nodes and the ``co_occurs`` edges are made whole, from the resolution 
 paper's ids. The graph is the one a build in one go makes, node for node and edge for edge,
 in the same order (the attributes read back have their keys in the file's order, which
 every writer sorts or looks up by name).
+
+An add may read the kept papers' own edges *light* (``read_parts(light=True)``): each with its
+relation only, which is all that the graph's counts, the RDF's indexes and ranks and
+``graph.html``'s selection read of them, while ``graph.json``'s writer copies their lines.
+Their other attributes (the evidence: sentence, spans, mentions) are read back from the file
+for the few papers that need them (:class:`LightEdges`: those ``graph.html`` draws, and those
+whose RDF is made again). The parts of the 162k bundle held 1,198 MiB so, 562 MiB light.
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ __all__ = [
     "INDEX",
     "CopiedRun",
     "GraphIndex",
+    "KeptFileChanged",
     "KeptLines",
+    "LightEdges",
     "PaperPart",
     "assignment_digest",
     "dump_parts",
@@ -183,6 +192,9 @@ class KeptLines:
     #: per row, the digests of its three runs that the writer of the file gave them
     #: (:class:`GraphIndex`: ``runs``; 0 where not known): :meth:`know`
     known: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.uint64))
+    #: the papers' own edges were read with their relation only (:class:`LightEdges`): their
+    #: lines must be copied, not made from the graph
+    light: bool = False
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -203,6 +215,7 @@ class KeptLines:
             self.spans[rows].reshape(-1, 6),
             self.identity,
             known,
+            self.light,
         )
 
     def know(self, runs: Mapping[str, list[int]]) -> None:
@@ -229,6 +242,63 @@ class CopiedRun(NamedTuple):
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class KeptFileChanged(ValueError):
+    """The ``graph.json`` an add read its kept parts from changed since (another writer)."""
+
+
+class LightEdges:
+    """The kept papers whose own edges a graph holds light (see the module doc), and where
+    their lines are (``kept``, made by ``read_parts(light=True)``): :meth:`fill` gives a
+    paper's edges their other attributes back, from the file. (It keeps what it needs of
+    ``kept``, whose :meth:`~KeptLines.clear` does not empty it.)"""
+
+    def __init__(self, kept: KeptLines) -> None:
+        self.path, self.identity = kept.path, kept.identity
+        self.rows = kept.rows
+        self.spans = kept.spans[:, 2:4]  #: offset and length of each paper's edges' lines
+        self.filled: set[str] = set()
+
+    def __contains__(self, pid: object) -> bool:
+        """Whether paper ``pid``'s edges are light still."""
+        return pid in self.rows and pid not in self.filled
+
+    def fill(self, graph: Any, papers: Iterable[str]) -> int:
+        """Give the edges of ``papers`` (ids; those not light are passed over) in ``graph``
+        (a ``networkx.MultiDiGraph``) all their attributes, in the file's order, each dict
+        changed in place (the graph's two adjacencies share it). How many papers were filled;
+        :class:`KeptFileChanged` when the file is no longer the one read."""
+        rows, spans = self.rows, self.spans
+        todo = sorted(
+            (int(spans[rows[pid], 0]), int(spans[rows[pid], 1]), pid)
+            for pid in set(papers)
+            if pid in self
+        )
+        if not todo:
+            return 0
+        succ = graph._succ
+        loads = orjson.loads
+        with self.path.open("rb") as fh:
+            if _identity(os.fstat(fh.fileno())) != self.identity:
+                raise KeptFileChanged(f"{self.path} changed since its kept parts were read")
+            for offset, length, pid in todo:
+                fh.seek(offset)
+                data = fh.read(length)
+                if len(data) != length:
+                    raise KeptFileChanged(f"{self.path}: shorter than when it was read")
+                within: dict[str, str] = {}  #: its sentences, shared as read_parts shares them
+                for line in data.split(b"\n") if data else ():
+                    row = loads(line[:-1] if line.endswith(b",") else line)
+                    u, v, k = row.pop("source"), row.pop("target"), row.pop("key")
+                    sentence = row.get("sentence")
+                    if sentence is not None:
+                        row["sentence"] = within.setdefault(sentence, sentence)
+                    attrs = succ[u][v][k]
+                    attrs.clear()
+                    attrs.update(row)
+                self.filled.add(pid)
+        return len(todo)
 
 
 class _LineCopier:
@@ -271,6 +341,8 @@ def read_parts(
     sha256: str,
     keep: Collection[str],
     spill: Callable[[dict[str, PaperPart]], object] | None = None,
+    *,
+    light: bool = False,
 ) -> tuple[dict[str, PaperPart], KeptLines]:
     """The parts of the papers in ``keep`` (paper ids) from the ``graph.json`` at ``path``,
     which the bundle's graph writer made (:func:`kgraph.graphfile.write_graph_json`), and
@@ -283,7 +355,10 @@ def read_parts(
     kept (the parts returned are then none): a paper's edges and the ``evaluated_on`` edges
     it gives are given together once its edges' lines are read (those between entities,
     where its ``evaluated_on`` edges are, come first), its results at the end, each field
-    whole in one call."""
+    whole in one call.
+
+    ``light``: the papers' own edges with their relation only (see the module doc; the
+    ``evaluated_on`` edges and the result nodes are read whole)."""
     parts: dict[str, PaperPart] = {}
     complete: list[str] = []  #: papers whose edges are all read, not spilled yet
     own_run = ""  #: the paper the last of the papers' own edges was of
@@ -325,14 +400,18 @@ def read_parts(
                     row = loads(line)
                     pid = row["source" if own else "paper"][6:]
                     if pid in keep:
-                        if pid != last:
-                            within, last = {}, pid
-                        _share(row, shared, within)
                         part = parts.setdefault(pid, PaperPart())
                         u, v, k = row.pop("source"), row.pop("target"), row.pop("key")
-                        # (a dict keeps its size when keys go: the copy is sized for the rest,
-                        # 349 bytes an edge against 616, a third of a GiB at 160k)
-                        row = {**row}
+                        if light and own:
+                            relation = row["relation"]
+                            row = {"relation": shared.setdefault(relation, relation)}
+                        else:
+                            if pid != last:
+                                within, last = {}, pid
+                            _share(row, shared, within)
+                            # (a dict keeps its size when keys go: the copy is sized for the
+                            # rest, 349 bytes an edge against 616, a third of a GiB at 160k)
+                            row = {**row}
                         v = shared.setdefault(v, v)
                         if own:
                             if pid != own_run:
@@ -386,6 +465,7 @@ def read_parts(
         {pid: i for i, pid in enumerate(pids)},
         np.array([spans.get(pid) or [0] * 6 for pid in pids], dtype=np.int64).reshape(-1, 6),
         identity,
+        light=light,
     )
     if spill is not None:
         return {}, lines

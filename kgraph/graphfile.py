@@ -383,8 +383,13 @@ def write_graph_json(
             return n, OTHER
         return (attrs.get("paper"), RESULTS) if kind == "result" else (None, OTHER)
 
-    # (None when the file is no longer the one the parts were read from: all encoded)
+    # (None when the file is no longer the one the parts were read from: all encoded, unless
+    # the parts' edges were read light, with their relation only: those must be copied)
     copies = kept.reader() if kept is not None and len(kept) else None
+    if copies is None and kept is not None and kept.light and len(kept):
+        from .graph_delta import KeptFileChanged
+
+        raise KeptFileChanged(f"{kept.path} changed since the kept papers' parts were read")
 
     def edges() -> Iterator[tuple[str | tuple[str, str] | None, Any, int]]:
         for u, nbrs in graph._succ.items():  # (graph.edges' order)

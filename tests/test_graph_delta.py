@@ -14,6 +14,7 @@ import re
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import Final
 
 import networkx as nx
 import numpy as np
@@ -25,12 +26,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_resolve_delta import GAZ, corpus
 
-from kgraph.bundle import BundleError, load_graph
+from kgraph.bundle import BundleError, build, load_graph
 from kgraph.cli import cli
 from kgraph.extractions import Extraction, StoredExtractions
 from kgraph.graph import build_graph, paper_node
 from kgraph.graph_delta import (
     GraphIndex,
+    KeptFileChanged,
+    LightEdges,
     _identity,
     assignment_digest,
     dump_parts,
@@ -358,15 +361,17 @@ def papers_of(exts: dict[str, Extraction]) -> list[Paper]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(made=corpus(), gaz=st.booleans())
+@given(made=corpus(), gaz=st.booleans(), light=st.booleans())
 def test_a_graph_with_kept_parts_is_the_graph_made_whole(
     made: tuple[list[list[Extraction]], list[set[str]]],
     gaz: bool,
+    light: bool,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Papers added step by step (some extracted again, some gone): each step's graph made
     with the parts an add would keep from the previous step's graph.json is byte for byte
-    the graph made from every extraction."""
+    the graph made from every extraction. Parts read ``light`` (their papers' own edges with
+    their relation only) give the same graph.json, copied, and once filled the same graph."""
     steps, drop = made
     gazetteer = GAZ if gaz else Gazetteer.empty()
     path = tmp_path_factory.mktemp("g") / "graph.json"
@@ -385,14 +390,32 @@ def test_a_graph_with_kept_parts_is_the_graph_made_whole(
         res, state = extend(state, dict(sorted(seen.items())), gazetteer, changed=changed)
         digests: dict[str, int] = {}
         keep = kept_papers(index, res.assignments, changed, digests)
-        parts, lines = read_parts(path, sha, keep)
+        parts, lines = read_parts(path, sha, keep, light=light)
         lines.know(index.runs)  # (the digests of the runs the previous step's writer gave)
-        assert set(parts) == keep
+        assert set(parts) == keep and lines.light == light
         # every kept paper naming an entity has its run of edge lines noted (to be copied)
         for pid, part in parts.items():
             assert bool(lines.spans[lines.rows[pid], 3]) == bool(part.adjacency)
         whole = build_graph(papers_of(seen), resolve(seen.values(), gazetteer))
         graph = build_graph(papers_of(seen), res, kept=parts)
+        if light:
+            own = [
+                attrs
+                for pid in parts
+                for keyed in graph._succ[paper_node(pid)].values()
+                for attrs in keyed.values()
+            ]
+            assert all(list(attrs) == ["relation"] for attrs in own)
+            # graph.json copies their lines: the same file before they are filled
+            unfilled = io.BytesIO()
+            write_graph_json(graph, unfilled, {}, lines, {})
+            assert unfilled.getvalue() == graph_json(whole)
+            filled = LightEdges(lines)
+            some = sorted(parts)[: len(parts) // 2]
+            assert filled.fill(graph, [*some, "not-kept"]) == len(some)
+            assert filled.fill(graph, parts) == len(parts) - len(some)  # (the others)
+            assert not any(pid in filled for pid in parts)
+            assert all(len(attrs) > 1 for attrs in own if attrs["relation"] != "reports")
         assert graph_json(graph) == graph_json(whole)
         # the kept parts' edges put in whole: every adjacency in the same order, the order
         # the edges are added in, sorted (what comes into a node too), and networkx's own
@@ -442,6 +465,82 @@ def test_an_add_takes_the_unchanged_papers_parts_and_gives_the_bundle_built_in_o
     assert 25 <= made < of == 314  # the 25 new papers, those whose record or ids changed
     for name in ("graph.json", "graph.index.npz", "extractions.jsonl", "graph.html", "graph.ttl"):
         assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
+
+
+#: a paper whose id comes before every seed paper's, giving the ``evaluated_on`` pair that
+#: the seed paper t-acda93a7fcb6 gave first (its RDF block leaves out a pair given before it)
+_GIVES_A_SEED_PAIR: Final = {
+    "id": "1701.00001",
+    "title": "CPL: Critical Plan Step Learning for Harder Math Problems",
+    "abstract": "We propose Critical Plan Step Learning (CPL), which learns which plan steps "
+    "matter. CPL reaches 80.1% accuracy on GSM8K and improves on MATH.",
+}
+
+
+@pytest.mark.parametrize("rdf", ["kept", "made whole"])
+def test_an_add_fills_the_light_edges_it_shows_or_makes_rdf_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rdf: str
+) -> None:
+    """An add holds the kept papers' own edges light (their relation only): graph.html fills
+    those of the papers it draws, the RDF those of the papers whose statements it makes: a
+    kept paper whose block changed (here, a new paper gives its ``evaluated_on`` pair first),
+    or every one when the code that makes the RDF changed. The files are those of the bundle
+    built in one go."""
+    import kgraph.graph_delta as graph_delta
+    import kgraph.rdf.paper_units as paper_units
+    import kgraph.view.render as render
+
+    whole = seed_bundle()  # (made, if it is not yet, before anything is patched)
+    folder = tmp_path / "b"
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps(_GIVES_A_SEED_PAIR) + "\n", encoding="utf-8")
+    first, then = (PAGES, [*PAGES, str(extra)]) if rdf == "kept" else (PAGES[:3], PAGES)
+    build(folder, first, isolate=False)
+    # (graph.html draws no paper: it fills none)
+    monkeypatch.setattr(render, "select", partial(render.select, types=["method"]))
+    real, filled = graph_delta.LightEdges.fill, []
+
+    def spy(self: graph_delta.LightEdges, graph: nx.MultiDiGraph, papers: list[str]) -> int:
+        papers = list(papers)
+        n = real(self, graph, papers)
+        filled.append((n, sorted(p for p in papers if p in self.filled)))
+        return n
+
+    monkeypatch.setattr(graph_delta.LightEdges, "fill", spy)
+    if rdf == "made whole":
+        monkeypatch.setattr(paper_units, "code_fingerprint", lambda: "other code")
+    report = build(folder, then, isolate=False)
+    kept = report.graph["kept"]
+    assert kept > 250
+    if rdf == "made whole":
+        # every light paper filled before the quads are made (graph.html comes after them)
+        assert report.rdf == {"full": "the code that makes the RDF changed"}
+        assert [n for n, _ in filled] == [kept, 0]
+        names = ["graph.json", "graph.ttl"]  # (graph.html: drawn otherwise here)
+    else:
+        assert report.rdf["kept"] == report.rdf["of"] - 2  # (the new paper's, and one more)
+        assert filled == [(0, []), (1, ["t-acda93a7fcb6"])]
+        whole = tmp_path / "whole"
+        build(whole, then, isolate=False)
+        names = ["graph.json", "graph.ttl", "graph.html"]
+    for name in names:
+        assert (folder / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_light_edges_are_not_taken_from_a_graph_json_changed_since(tmp_path: Path) -> None:
+    path = tmp_path / "graph.json"
+    shutil.copy(seed_bundle() / "graph.json", path)
+    manifest, graph = load_graph(seed_bundle())
+    sha = manifest["files"]["graph.json"]["sha256"]
+    papers = {n[6:] for n, k in graph.nodes(data="kind") if k == "paper"}
+    _, lines = read_parts(path, sha, papers, light=True)
+    light = LightEdges(lines)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(KeptFileChanged, match=r"graph\.json changed since its kept parts were"):
+        light.fill(graph, papers)
+    with pytest.raises(KeptFileChanged, match=r"graph\.json changed since the kept papers' parts"):
+        write_graph_json(graph, io.BytesIO(), None, lines)
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch, *, die: bool = False) -> list[int]:

@@ -23,7 +23,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -372,9 +372,16 @@ def render_html(
     return render_selection(graph, selection, title=title)
 
 
-def graph_html_bytes(graph: nx.MultiDiGraph) -> bytes:
-    """``graph.html``, the bundle's default export: the whole graph with the default options."""
-    return render_html(graph).encode("utf-8")
+def graph_html_bytes(
+    graph: nx.MultiDiGraph, prepare: Callable[[Selection], object] | None = None
+) -> bytes:
+    """``graph.html``, the bundle's default export: the whole graph with the default options.
+    ``prepare`` is given the selection before the page is made from it (an add fills the
+    evidence of the edges it draws: :class:`kgraph.graph_delta.LightEdges`)."""
+    selection = select(graph)
+    if prepare is not None:
+        prepare(selection)
+    return render_selection(graph, selection).encode("utf-8")
 
 
 def write_html(
