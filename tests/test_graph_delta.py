@@ -543,6 +543,28 @@ def test_light_edges_are_not_taken_from_a_graph_json_changed_since(tmp_path: Pat
         write_graph_json(graph, io.BytesIO(), None, lines)
 
 
+def test_an_add_whose_graph_json_changed_meanwhile_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kgraph.graph as graph_module
+
+    folder = tmp_path / "b"
+    build(folder, PAGES[:3], isolate=False)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    real = graph_module.build_graph
+
+    def touched(*args: object, **kwargs: object) -> nx.MultiDiGraph:
+        # (another writer, were there one: the lock keeps kgraph's own out)
+        stat = (folder / "graph.json").stat()
+        os.utime(folder / "graph.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graph_module, "build_graph", touched)
+    with pytest.raises(BundleError, match="changed since the kept papers' parts were read"):
+        build(folder, PAGES, isolate=False)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
 def _reads(monkeypatch: pytest.MonkeyPatch, *, die: bool = False) -> list[int]:
     """The processes read_parts is called in from now on (in this one: recorded; in another,
     a copy reading for an add: not recorded, and killed when ``die``)."""
