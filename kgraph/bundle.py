@@ -562,6 +562,9 @@ class Staging:
         self.temps: list[tuple[str, Path]] = []
         self.temp_dirs: list[tuple[str, Path]] = []  #: (name, temp folder holding it)
         self.info: dict[str, dict[str, Any]] = {}  #: name -> {"sha256", "bytes"}
+        #: temp folders another process now writes (the store, handed to the build's caller):
+        #: :meth:`abort` leaves them to it
+        self.handed: set[Path] = set()
 
     def stage_folder(self, name: str, make: Callable[[Path], Any]) -> Any:
         """Stage a folder ``name``: ``make(tmp)`` must create ``tmp/name``; returns what
@@ -622,7 +625,8 @@ class Staging:
             left.unlink(missing_ok=True)
         self.temps.clear()
         for _, tmp in self.temp_dirs:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp not in self.handed:
+                shutil.rmtree(tmp, ignore_errors=True)
         self.temp_dirs.clear()
 
 
@@ -739,6 +743,9 @@ class BuildReport:
     #: the work up to the store's load ran in a copy of the process (``build(isolate=)``):
     #: the phases before "worker exit" are the copy's, their memory its peak
     isolated: bool = False
+    #: the store's update ran in the caller's process while the copy wrote graph.html
+    #: (:class:`_EarlyStore`): the phases from "export html" on overlap it
+    store_early: bool = False
     #: how the store was made: ``{"loaded": "bulk"}``, or ``"updated in place"`` with what
     #: the update did (units changed and removed, quads removed and added: kgraph.rdf.delta)
     store: dict[str, Any] = field(default_factory=dict)
@@ -925,7 +932,9 @@ def build(
         """The build up to the store's load; in a copy of the process, ``parent`` runs the
         callbacks (and receives the problems) in the caller's process."""
         here_log, here_progress, here_on_read = log, progress, on_read
+        send_store = None
         if parent is not None:
+            send_store = partial(parent.send, "store")
             here_log = ReadLog(problems=list(log.problems))
             here_log.on_problem = partial(parent.send, "problem")
             if progress is not None:
@@ -951,23 +960,31 @@ def build(
                 started=started,
                 isolated=parent is not None,
                 jobs=jobs,
+                send_store=send_store,
             )
 
     if isolate is None:
         isolate = hasattr(os, "fork") and (engine is None or engine.engine != "dask")
     written: _Written | None = None
     warm = None  #: a copy of the store, opened while the copy of the process works
+    #: the store's update, started here once the copy made the quads (:class:`_EarlyStore`)
+    early: list[_EarlyStore] = []
+
+    def store_handed(loader: StoreLoader, graph_sha256: str) -> None:
+        early.append(_EarlyStore(loader, graph_sha256, warm))
+
     if isolate:
         before = _temporary_names(Path(folder))
+        calls = {**_callbacks(log, progress, on_read, on_step), "store": store_handed}
         try:
-            forked = Forked(
-                work, _callbacks(log, progress, on_read, on_step), abandon=_abandon, name="build"
-            )
+            forked = Forked(work, calls, abandon=_abandon, name="build")
             warm = _warm_store(Path(folder), manifest)  # (after the fork: not in the copy)
             report, written = forked.result()
         except ForkUnavailable:
             isolate = False
         except BaseException as exc:
+            for update in early:  # (it writes in a folder removed below)
+                update.wait()
             if warm is not None:
                 warm.discard()
             _remove_temporaries(Path(folder), before)  # what a killed copy left behind
@@ -978,7 +995,11 @@ def build(
             report.isolated, report.on_step = True, on_step
             if written is not None:  # the copy's end: its memory goes back to the system
                 written.mark = report.lap("worker exit", written.mark)
-                if warm is not None:
+                if early:  # (it took the warm copy)
+                    written.store_pass.take(early[0])
+                    report.store_early = True
+                    written.staging.handed.clear()  # (the store's folder is this process's)
+                elif warm is not None:
                     written.store_pass.loader.warmed = warm.close()
                     written.mark = report.lap("store copy reorganised", written.mark)
     if not isolate:
@@ -1190,10 +1211,14 @@ def _write(
     started: float,
     isolated: bool,
     jobs: ExitStack,
+    send_store: Callable[[StoreLoader, str], None] | None = None,
 ) -> _Written | None:
     """The build up to the store's load (:func:`build`): None when there is nothing to write.
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory).
-    ``jobs``: where the work it starts aside (another process) is stopped once it ends."""
+    ``jobs``: where the work it starts aside (another process) is stopped once it ends.
+    ``send_store``: hands the store's loader and graph.json's SHA-256 to the caller's
+    process, which updates the store while this copy writes graph.html (:class:`_EarlyStore`;
+    an add that updates the previous store in place, from its changed papers' quads)."""
     listed = read_manifest(Path(folder), missing_ok=True) or {}
     report.step("reading the bundle and the inputs" if listed else "reading the inputs")
     # the resolution state an add grows from, read and decompressed aside while this thread
@@ -1437,7 +1462,10 @@ def _write(
         # took 10.0 and 10.7 s beside the quads against 5.1 and 5.3 s before them, and the
         # wait for the quads after it was no shorter (two adds of 1,000 papers at 179k and
         # 180k, each on a copy of the same state)
-        if reuse is not None:
+        # An add that updates the store in place, in a copy of the process: graph.html comes
+        # after the quads, while the caller's process updates the store (the two overlap)
+        hand = send_store is not None and reuse is not None and old_store is not None
+        if reuse is not None and not hand:
             mark = _stage_exports(staging, others, ctx, report, mark)
             others = []
         if light_edges is not None:
@@ -1452,7 +1480,9 @@ def _write(
             del light_edges
         store_pass = _StorePass(staging, graph, streamed, old_store, reuse, facts)
         try:
-            mark = _stage_exports(staging, others, ctx, report, mark)
+            if not hand:
+                mark = _stage_exports(staging, others, ctx, report, mark)
+                others = []
             quads = " and ".join([*(e.filename for e in streamed), "the store's quads"])
             report.step(f"writing {quads}")
             store_pass.wait_statements()
@@ -1468,6 +1498,10 @@ def _write(
             raise
         waited = " + ".join(["quads", *(e.format for e in streamed)])
         mark = report.lap(f"waiting for {waited}", mark)
+        if hand:
+            assert send_store is not None
+            store_pass.hand_over(send_store, staging.info["graph.json"]["sha256"])
+            mark = _stage_exports(staging, others, ctx, report, mark)
         if isolated:
             # this copy of the process ends (os._exit) once its result is sent, and the system
             # takes its memory back at once: freeing the graph and the papers object by object
@@ -1943,6 +1977,9 @@ class _StorePass:
         #: the blocks' places in the one streamed file (see kgraph.rdf.paper_units)
         self.places: Any = None
         self.how: dict[str, Any] = {}  #: how the store was made (:meth:`finish`)
+        #: the store's update, when the build's caller started it (:meth:`take`)
+        self.early: _EarlyStore | None = None
+        self.handed = False  #: the loader was sent to the process that updates the store
         old_file = reuse.previous_ttl if reuse is not None else None
         try:
             for exp in streamed:
@@ -1997,7 +2034,7 @@ class _StorePass:
         self.wait_statements()
         loader = self.loader
         try:
-            info = _finish_store(loader, graph_sha256)
+            info = self.early.result() if self.early else _finish_store(loader, graph_sha256)
         except BundleError as exc:
             if loader.reuse is None:
                 raise
@@ -2016,14 +2053,68 @@ class _StorePass:
         self.how = loader.how
         return info
 
+    def hand_over(self, send: Callable[[StoreLoader, str], None], graph_sha256: str) -> None:
+        """Send the loader, its quads made, to the process that finishes the store
+        (:class:`_EarlyStore`): from now on its staged folder is that process's."""
+        send(self.loader, graph_sha256)
+        self.staging.handed.add(self.loader.folder)
+        self.handed = True
+
+    def take(self, early: _EarlyStore) -> None:
+        """Finish with the update ``early`` that the build's caller started with this pass's
+        quads (:meth:`hand_over` in the build's copy), not with this copy of its loader."""
+        self.early, self.loader = early, early.loader
+        self.handed = False  # (this process's now: it cleans up)
+
     def abort(self) -> None:
-        self.loader.abort()  # first: the quad thread feeds the sinks
+        if self.early is not None:
+            self.early.wait()  # (it writes in the staged folder the staging then removes)
+        if not self.handed:  # (else the process it was handed to cleans up)
+            self.loader.abort()  # first: the quad thread feeds the sinks
         self._abort_sinks()
 
     def _abort_sinks(self) -> None:
         for _, sink in self.sinks:
             sink.abort()
         self.sinks.clear()
+
+
+class _EarlyStore:
+    """The store's update in place, run by the build's caller in a thread of its own from the
+    loader the build's copy handed over once its quads were made (``send_store``), while the
+    copy writes graph.html and ends: the two overlap on two cores. (Only an add that made the
+    changed blocks' quads hands its store over, and its update never gives way to a load of
+    the whole store, whose buffers would add gigabytes to the copy's memory: it has not the
+    quads to load. An update that fails is followed by a whole load from graph.json, in
+    :meth:`_StorePass.finish`, once the copy has ended.)"""
+
+    def __init__(self, loader: StoreLoader, graph_sha256: str, warm: WarmCopy | None) -> None:
+        self.loader = loader
+        self._info: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(graph_sha256, warm), name="kgraph-store-update", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, graph_sha256: str, warm: WarmCopy | None) -> None:
+        try:
+            if warm is not None:
+                self.loader.warmed = warm.close()
+            self._info = _finish_store(self.loader, graph_sha256)
+        except BaseException as exc:  # (raised again by result, in the caller's thread)
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> dict[str, Any]:
+        """What the manifest says of the store (:func:`_finish_store`), or what it raised."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._info is not None
+        return self._info
 
 
 def _start_store(

@@ -521,7 +521,13 @@ def build_(
         settings.detail(f"store: loaded whole ({how['update_skipped']})")
     elif how:
         settings.detail("store: loaded whole")
-    if report.isolated:
+    if report.store_early:
+        settings.detail(
+            "(the phases up to the worker's exit ran in a copy of this process, their peak "
+            "the copy's; once it had made the quads, this process updated the store while "
+            "the copy wrote graph.html and ended)"
+        )
+    elif report.isolated:
         settings.detail(
             "(the phases up to the worker's exit ran in a copy of this process, which gave "
             "its memory back before the store's load: their peak is the copy's)"

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -723,3 +726,72 @@ def test_the_entities_graph_runs_do_not_depend_on_how_the_stream_is_cut(tmp_path
     assert out[0][1].splitlines() == [f"s <http://x/e{k}>" for k in range(10)] + [
         f"c <http://x/e{k // 2}> <http://x/f{k}>" for k in range(10)
     ]
+
+
+def _graph_html_timed(monkeypatch: pytest.MonkeyPatch, stamp: Path, fail: bool = False) -> None:
+    """graph.html made a second slower, and when it was done (monotonic seconds, in
+    ``stamp``: the build's copy of the process makes it); or failing, with ``fail``."""
+    import kgraph.view as view
+
+    real = view.graph_html_bytes
+
+    def slow(*args: Any, **kwargs: Any) -> bytes:
+        time.sleep(1.0)
+        if fail:
+            raise RuntimeError("graph.html failed")
+        out = real(*args, **kwargs)
+        stamp.write_text(f"{os.getpid()} {time.monotonic()}", encoding="utf-8")
+        return out
+
+    monkeypatch.setattr(view, "graph_html_bytes", slow)
+
+
+def test_an_add_in_a_copy_updates_the_store_here_while_the_copy_writes_graph_html(
+    three_pages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An add whose work runs in a copy of the process hands the store's loader over once
+    the quads are made: this process updates the store while the copy writes graph.html and
+    ends. The bundle is the one an add in one process makes."""
+    monkeypatch.setattr(delta, "MAX_SHARE", 1.0)
+    stamp = tmp_path / "html"
+    _graph_html_timed(monkeypatch, stamp)
+    updates: list[tuple[int, float]] = []
+    real = store_module.StoreLoader.finish
+
+    def finish(self: Any, *args: Any, **kwargs: Any) -> Any:
+        updates.append((os.getpid(), time.monotonic()))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.StoreLoader, "finish", finish)
+    folder = tmp_path / "bundle"
+    shutil.copytree(three_pages, folder)
+    report = build(folder, PAGES, isolate=True)
+    assert report.store_early and report.store["loaded"] == "updated in place"
+    html_pid, html_done = stamp.read_text(encoding="utf-8").split()
+    [(pid, started)] = updates
+    assert pid == os.getpid() != int(html_pid)  # (graph.html: in the copy)
+    assert started < float(html_done)  # the update began before graph.html was done
+    assert not any(t.name == "kgraph-store-update" for t in threading.enumerate())
+    alone = tmp_path / "alone"
+    shutil.copytree(three_pages, alone)
+    assert not build(alone, PAGES, isolate=False).store_early
+    names = {n for n in snapshot(alone) if not n.startswith("store/")}  # (RocksDB's own)
+    assert {n for n in snapshot(folder) if not n.startswith("store/")} == names
+    for name in ("graph.json", "graph.ttl", "graph.html", "graph.units.npz", "papers.jsonl"):
+        assert (folder / name).read_bytes() == (alone / name).read_bytes(), name
+    assert quads(folder) == quads(alone) == quads(seed_bundle())
+
+
+def test_a_copy_that_fails_after_handing_the_store_over_leaves_the_old_bundle(
+    three_pages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta, "MAX_SHARE", 1.0)
+    _graph_html_timed(monkeypatch, tmp_path / "html", fail=True)
+    folder = tmp_path / "bundle"
+    shutil.copytree(three_pages, folder)
+    before = snapshot(folder)
+    with pytest.raises(RuntimeError, match=r"graph\.html failed"):
+        build(folder, PAGES, isolate=True)
+    assert not any(t.name == "kgraph-store-update" for t in threading.enumerate())
+    assert snapshot(folder) == before  # (no temporary left: the store's update's included)
+    assert quads(folder) == quads(three_pages)
