@@ -434,9 +434,7 @@ def write_graph_json(
     try:
         fh.write(b'{"directed":true,"edges":[')
         items(edges())
-        fh.write(
-            b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":['
-        )
+        fh.write(b',"graph":' + dumps(graph.graph, option=sort) + b',"multigraph":true,"nodes":[')
         items(nodes())
         fh.write(b"}\n")
     finally:
