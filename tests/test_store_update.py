@@ -752,6 +752,7 @@ def test_an_add_in_a_copy_updates_the_store_here_while_the_copy_writes_graph_htm
     """An add whose work runs in a copy of the process hands the store's loader over once
     the quads are made: this process updates the store while the copy writes graph.html and
     ends. The bundle is the one an add in one process makes."""
+    seed = seed_bundle()  # (made, if it is not yet, before anything is patched)
     monkeypatch.setattr(delta, "MAX_SHARE", 1.0)
     stamp = tmp_path / "html"
     _graph_html_timed(monkeypatch, stamp)
@@ -779,7 +780,7 @@ def test_an_add_in_a_copy_updates_the_store_here_while_the_copy_writes_graph_htm
     assert {n for n in snapshot(folder) if not n.startswith("store/")} == names
     for name in ("graph.json", "graph.ttl", "graph.html", "graph.units.npz", "papers.jsonl"):
         assert (folder / name).read_bytes() == (alone / name).read_bytes(), name
-    assert quads(folder) == quads(alone) == quads(seed_bundle())
+    assert quads(folder) == quads(alone) == quads(seed)
 
 
 def test_a_copy_that_fails_after_handing_the_store_over_leaves_the_old_bundle(
