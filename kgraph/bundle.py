@@ -754,7 +754,8 @@ class BuildReport:
     #: entity without resolving it again) or ``{"full": why}``
     resolution: dict[str, Any] = field(default_factory=dict)
     #: how the graph was made: ``{"kept": n, "of": papers}`` (an add that took the part of
-    #: n papers from the bundle's graph.json) or ``{"full": why}``
+    #: n papers from the bundle's graph.json; with ``"evidence_read": m`` when it held their
+    #: edges light and read back the evidence of m of them) or ``{"full": why}``
     graph: dict[str, Any] = field(default_factory=dict)
     #: how the RDF was made: ``{"kept": n, "of": papers}`` (an add that made the statements
     #: of the other papers only) or ``{"full": why}``
@@ -1502,6 +1503,9 @@ def _write(
             assert send_store is not None
             store_pass.hand_over(send_store, staging.info["graph.json"]["sha256"])
             mark = _stage_exports(staging, others, ctx, report, mark)
+        if ctx.light is not None and "kept" in report.graph:
+            # the kept papers whose edges' evidence was read back (graph.html, RDF made again)
+            report.graph["evidence_read"] = len(ctx.light.filled)
         if isolated:
             # this copy of the process ends (os._exit) once its result is sent, and the system
             # takes its memory back at once: freeing the graph and the papers object by object

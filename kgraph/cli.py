@@ -486,6 +486,12 @@ def build_(
             f"graph: the part of {made['of'] - made['kept']:,} of {made['of']:,} papers made; "
             "the others' taken from the bundle's graph.json (the same record, extraction and "
             "entities as at the last build)"
+            + (
+                f"; their edges held with their relation only, the evidence read back for "
+                f"{n:,} of them (graph.html and the RDF made again)"
+                if (n := made.get("evidence_read")) is not None
+                else ""
+            )
         )
     elif made:
         settings.detail(f"graph: every paper's part made ({made['full']})")

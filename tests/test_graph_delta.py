@@ -463,6 +463,8 @@ def test_an_add_takes_the_unchanged_papers_parts_and_gives_the_bundle_built_in_o
     assert found, err
     made, of = (int(x.replace(",", "")) for x in found.groups())
     assert 25 <= made < of == 314  # the 25 new papers, those whose record or ids changed
+    # (graph.html draws every paper of this small graph: each kept paper's evidence is read)
+    assert f"the evidence read back for {of - made:,} of them (graph.html and the RDF" in err
     for name in ("graph.json", "graph.index.npz", "extractions.jsonl", "graph.html", "graph.ttl"):
         assert (folder / name).read_bytes() == (seed_bundle() / name).read_bytes(), name
 
@@ -516,10 +518,12 @@ def test_an_add_fills_the_light_edges_it_shows_or_makes_rdf_from(
         # every light paper filled before the quads are made (graph.html comes after them)
         assert report.rdf == {"full": "the code that makes the RDF changed"}
         assert [n for n, _ in filled] == [kept, 0]
+        assert report.graph["evidence_read"] == kept
         names = ["graph.json", "graph.ttl"]  # (graph.html: drawn otherwise here)
     else:
         assert report.rdf["kept"] == report.rdf["of"] - 2  # (the new paper's, and one more)
         assert filled == [(0, []), (1, ["t-acda93a7fcb6"])]
+        assert report.graph["evidence_read"] == 1
         whole = tmp_path / "whole"
         build(whole, then, isolate=False)
         names = ["graph.json", "graph.ttl", "graph.html"]
