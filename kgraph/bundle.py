@@ -744,7 +744,7 @@ class BuildReport:
     #: the phases before "worker exit" are the copy's, their memory its peak
     isolated: bool = False
     #: the store's update ran in the caller's process while the copy wrote graph.html
-    #: (:class:`_EarlyStore`): the phases from "export html" on overlap it
+    #: (:func:`_update_store`): the phases from "export html" on overlap it
     store_early: bool = False
     #: how the store was made: ``{"loaded": "bulk"}``, or ``"updated in place"`` with what
     #: the update did (units changed and removed, quads removed and added: kgraph.rdf.delta)
@@ -968,11 +968,12 @@ def build(
         isolate = hasattr(os, "fork") and (engine is None or engine.engine != "dask")
     written: _Written | None = None
     warm = None  #: a copy of the store, opened while the copy of the process works
-    #: the store's update, started here once the copy made the quads (:class:`_EarlyStore`)
-    early: list[_EarlyStore] = []
+    #: the store's update, started here once the copy made the quads (:func:`_update_store`)
+    early: list[tuple[StoreLoader, _Aside[dict[str, Any]]]] = []
 
     def store_handed(loader: StoreLoader, graph_sha256: str) -> None:
-        early.append(_EarlyStore(loader, graph_sha256, warm))
+        update = _Aside(partial(_update_store, loader, graph_sha256, warm), "store-update")
+        early.append((loader, update))
 
     if isolate:
         before = _temporary_names(Path(folder))
@@ -984,7 +985,7 @@ def build(
         except ForkUnavailable:
             isolate = False
         except BaseException as exc:
-            for update in early:  # (it writes in a folder removed below)
+            for _, update in early:  # (it writes in a folder removed below)
                 update.wait()
             if warm is not None:
                 warm.discard()
@@ -997,9 +998,8 @@ def build(
             if written is not None:  # the copy's end: its memory goes back to the system
                 written.mark = report.lap("worker exit", written.mark)
                 if early:  # (it took the warm copy)
-                    written.store_pass.take(early[0])
+                    written.store_pass.take(*early[0])
                     report.store_early = True
-                    written.staging.handed.clear()  # (the store's folder is this process's)
                 elif warm is not None:
                     written.store_pass.loader.warmed = warm.close()
                     written.mark = report.lap("store copy reorganised", written.mark)
@@ -1218,7 +1218,7 @@ def _write(
     ``isolated``: in a copy of the process that ends afterwards (no need to free memory).
     ``jobs``: where the work it starts aside (another process) is stopped once it ends.
     ``send_store``: hands the store's loader and graph.json's SHA-256 to the caller's
-    process, which updates the store while this copy writes graph.html (:class:`_EarlyStore`;
+    process, which updates the store while this copy writes graph.html (:func:`_update_store`;
     an add that updates the previous store in place, from its changed papers' quads)."""
     listed = read_manifest(Path(folder), missing_ok=True) or {}
     report.step("reading the bundle and the inputs" if listed else "reading the inputs")
@@ -1419,7 +1419,7 @@ def _write(
         # statements of the papers that changed (kgraph.rdf.paper_units); the digests come
         # from graph.json's writer, which then goes first
         # (the index of the graph is staged once graph.json's writer gave its runs' digests)
-        from .graph_delta import KeptFileChanged, LightEdges
+        from .graph_delta import LightEdges
 
         light_edges = LightEdges(kept_lines) if kept_lines and kept_lines.light else None
         ctx = ExportContext(graph, papers, {}, kept_lines, index.runs, light_edges)
@@ -1474,10 +1474,8 @@ def _write(
             # papers whose block is made again (every one, when no block is kept) are filled
             keep_rdf = reuse.keep if reuse is not None else ()
             made = (p for p in light_edges.rows if f"paper:{p}" not in keep_rdf)
-            try:
+            with _kept_file_unchanged():
                 light_edges.fill(graph, made)
-            except KeptFileChanged as exc:
-                raise BundleError(f"{exc}: the bundle was changed during the build") from None
             del light_edges
         store_pass = _StorePass(staging, graph, streamed, old_store, reuse, facts)
         try:
@@ -1855,16 +1853,25 @@ def _stage_exports(
     mark: float,
 ) -> float:
     """Write ``exports`` (each a lap of the report) to staged files; the end of the last lap."""
-    from .graph_delta import KeptFileChanged
-
     for exp in exports:
         report.step(f"writing {exp.filename}")
-        try:
+        with _kept_file_unchanged():  # (graph.json's writer, graph.html: light edges)
             staging.stage(exp.filename, partial(exp.write_to, ctx))
-        except KeptFileChanged as exc:  # (the bundle's lock keeps other kgraph writers out)
-            raise BundleError(f"{exc}: the bundle was changed during the build") from None
         mark = report.lap(f"export {exp.format}", mark)
     return mark
+
+
+@contextmanager
+def _kept_file_unchanged() -> Iterator[None]:
+    """A :class:`~kgraph.graph_delta.KeptFileChanged` raised within (the kept papers' lines
+    are no longer in the graph.json they were read from) as a :class:`BundleError`. (The
+    bundle's lock keeps other kgraph writers out.)"""
+    from .graph_delta import KeptFileChanged
+
+    try:
+        yield
+    except KeptFileChanged as exc:
+        raise BundleError(f"{exc}: the bundle was changed during the build") from None
 
 
 def _all_digests(graph: nx.MultiDiGraph, lines: dict[str, int], facts: Any) -> dict[str, int]:
@@ -1982,8 +1989,7 @@ class _StorePass:
         self.places: Any = None
         self.how: dict[str, Any] = {}  #: how the store was made (:meth:`finish`)
         #: the store's update, when the build's caller started it (:meth:`take`)
-        self.early: _EarlyStore | None = None
-        self.handed = False  #: the loader was sent to the process that updates the store
+        self.early: _Aside[dict[str, Any]] | None = None
         old_file = reuse.previous_ttl if reuse is not None else None
         try:
             for exp in streamed:
@@ -2059,21 +2065,21 @@ class _StorePass:
 
     def hand_over(self, send: Callable[[StoreLoader, str], None], graph_sha256: str) -> None:
         """Send the loader, its quads made, to the process that finishes the store
-        (:class:`_EarlyStore`): from now on its staged folder is that process's."""
+        (:func:`_update_store`): from now on its staged folder is that process's."""
         send(self.loader, graph_sha256)
         self.staging.handed.add(self.loader.folder)
-        self.handed = True
 
-    def take(self, early: _EarlyStore) -> None:
-        """Finish with the update ``early`` that the build's caller started with this pass's
-        quads (:meth:`hand_over` in the build's copy), not with this copy of its loader."""
-        self.early, self.loader = early, early.loader
-        self.handed = False  # (this process's now: it cleans up)
+    def take(self, loader: StoreLoader, update: _Aside[dict[str, Any]]) -> None:
+        """Finish with the ``update`` that the build's caller started with ``loader``, this
+        pass's (:meth:`hand_over` in the build's copy), not with this copy of the loader: its
+        staged folder is this process's again."""
+        self.early, self.loader = update, loader
+        self.staging.handed.discard(loader.folder)
 
     def abort(self) -> None:
         if self.early is not None:
             self.early.wait()  # (it writes in the staged folder the staging then removes)
-        if not self.handed:  # (else the process it was handed to cleans up)
+        if self.loader.folder not in self.staging.handed:  # (else its process cleans up)
             self.loader.abort()  # first: the quad thread feeds the sinks
         self._abort_sinks()
 
@@ -2083,42 +2089,18 @@ class _StorePass:
         self.sinks.clear()
 
 
-class _EarlyStore:
-    """The store's update in place, run by the build's caller in a thread of its own from the
-    loader the build's copy handed over once its quads were made (``send_store``), while the
-    copy writes graph.html and ends: the two overlap on two cores. (Only an add that made the
+def _update_store(loader: StoreLoader, graph_sha256: str, warm: WarmCopy | None) -> dict[str, Any]:
+    """The store's update in place, which the build's caller runs in a thread of its own
+    (:class:`_Aside`) from the loader the build's copy handed over once its quads were made
+    (``send_store``), while the copy writes graph.html and ends: the two overlap on two cores.
+    What the manifest says of the store (:func:`_finish_store`). (Only an add that made the
     changed blocks' quads hands its store over, and its update never gives way to a load of
     the whole store, whose buffers would add gigabytes to the copy's memory: it has not the
     quads to load. An update that fails is followed by a whole load from graph.json, in
     :meth:`_StorePass.finish`, once the copy has ended.)"""
-
-    def __init__(self, loader: StoreLoader, graph_sha256: str, warm: WarmCopy | None) -> None:
-        self.loader = loader
-        self._info: dict[str, Any] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(graph_sha256, warm), name="kgraph-store-update", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, graph_sha256: str, warm: WarmCopy | None) -> None:
-        try:
-            if warm is not None:
-                self.loader.warmed = warm.close()
-            self._info = _finish_store(self.loader, graph_sha256)
-        except BaseException as exc:  # (raised again by result, in the caller's thread)
-            self._error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> dict[str, Any]:
-        """What the manifest says of the store (:func:`_finish_store`), or what it raised."""
-        self.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._info is not None
-        return self._info
+    if warm is not None:
+        loader.warmed = warm.close()
+    return _finish_store(loader, graph_sha256)
 
 
 def _start_store(

@@ -499,7 +499,12 @@ def test_an_add_fills_the_light_edges_it_shows_or_makes_rdf_from(
     first, then = (PAGES, [*PAGES, str(extra)]) if rdf == "kept" else (PAGES[:3], PAGES)
     build(folder, first, isolate=False)
     # (graph.html draws no paper: it fills none)
-    monkeypatch.setattr(render, "select", partial(render.select, types=["method"]))
+    real_select = render.select
+    monkeypatch.setattr(
+        render,
+        "select",
+        lambda graph, **options: real_select(graph, **{**options, "types": ["method"]}),
+    )
     real, filled = graph_delta.LightEdges.fill, []
 
     def spy(self: graph_delta.LightEdges, graph: nx.MultiDiGraph, papers: list[str]) -> int:

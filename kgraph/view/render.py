@@ -363,25 +363,26 @@ def render_html(
     min_papers: int = 1,
     max_nodes: int = 2000,
     title: str = "kgraph",
+    prepare: Callable[[Selection], object] | None = None,
 ) -> str:
     """The explorer page of ``graph`` (see :func:`kgraph.view.select.select` for the options;
-    :class:`~kgraph.view.select.NoSuchNode` if ``focus`` names nothing)."""
+    :class:`~kgraph.view.select.NoSuchNode` if ``focus`` names nothing). ``prepare`` is given
+    the selection before the page is made from it (an add fills the evidence of the edges it
+    draws: :class:`kgraph.graph_delta.LightEdges`)."""
     selection = select(
         graph, focus=focus, depth=depth, types=types, min_papers=min_papers, max_nodes=max_nodes
     )
+    if prepare is not None:
+        prepare(selection)
     return render_selection(graph, selection, title=title)
 
 
 def graph_html_bytes(
     graph: nx.MultiDiGraph, prepare: Callable[[Selection], object] | None = None
 ) -> bytes:
-    """``graph.html``, the bundle's default export: the whole graph with the default options.
-    ``prepare`` is given the selection before the page is made from it (an add fills the
-    evidence of the edges it draws: :class:`kgraph.graph_delta.LightEdges`)."""
-    selection = select(graph)
-    if prepare is not None:
-        prepare(selection)
-    return render_selection(graph, selection).encode("utf-8")
+    """``graph.html``, the bundle's default export: the whole graph with the default options
+    (``prepare``: :func:`render_html`'s)."""
+    return render_html(graph, prepare=prepare).encode("utf-8")
 
 
 def write_html(
