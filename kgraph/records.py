@@ -54,9 +54,18 @@ def title_key(title: str) -> str:
     A title with no letter or digit (emoji, symbols, LaTeX alone) keys on all its characters
     but white space, case folded: such titles would otherwise all share the empty key, and
     distinct papers would merge as one."""
+    if title.isascii():
+        # (NFKC leaves ASCII as it is, and the ASCII characters [\W_] matches are those
+        # str.isalnum rejects: the same key, the 162k titles of a bundle in 0.12 s, not 0.6)
+        low = (_LATEX_CMD.sub("", title) if "\\" in title else title).lower()
+        return low.translate(_ASCII_DROP) or "".join(title.casefold().split())
     normal = unicodedata.normalize("NFKC", title)
     key = re.sub(r"[\W_]+", "", _LATEX_CMD.sub("", normal).lower())
     return key or "".join(normal.casefold().split())
+
+
+#: what :func:`title_key` drops of an ASCII title: all but letters and digits
+_ASCII_DROP: Final = dict.fromkeys(c for c in range(128) if not chr(c).isalnum())
 
 
 #: a run of letters and digits (str.isalnum: ``\w`` without the underscore)

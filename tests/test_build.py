@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import hashlib
 import json
 import os
 import pickle
@@ -686,33 +687,89 @@ def test_the_graph_frees_each_extraction_as_it_adds_its_paper(
     assert bundle_stats(folder)["papers"] == report.graph["of"]
 
 
-def test_the_resolution_state_is_written_by_the_build_before_the_graph(
+def test_a_state_that_cannot_be_written_fails_the_build_and_leaves_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread writing the state meets a full disk: the build raises it once the graph is
+    made, and the bundle is as it was, no temporary file left."""
+    from kgraph.resolve_delta import ResolutionState
+
+    seed = seed_bundle()
+    folder = tmp_path / "b"
+    shutil.copytree(seed, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+    def compress(pieces: list[bytes], fh: Any) -> None:
+        fh.write(b"\x1f\x8b half a state")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ResolutionState, "compress", staticmethod(compress))
+    with pytest.raises(OSError, match="No space left"):
+        build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")], isolate=False)
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_the_resolution_state_is_made_by_the_build_and_compressed_beside_the_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not by a forked copy while the graph is made: a copy walking the state makes the
     kernel copy every page of it (all processes of an add at 176k papers peaked 435 MiB
-    above the build's own peak so)."""
+    above the build's own peak so). Its JSON is made before the graph, in the build's own
+    thread; a thread of the build compresses and writes it while the graph is made, and the
+    build waits for it before it goes on (the state is in the manifest, the same bytes as
+    :meth:`ResolutionState.dump` gives)."""
+    import threading
+
     import kgraph.graph as graph_module
     from kgraph.resolve_delta import ResolutionState
 
-    events: list[tuple[str, int]] = []
-    real_dump, real_build_graph = ResolutionState.dump, graph_module.build_graph
+    seed = seed_bundle()
+    events: list[tuple[str, int, str]] = []
+    real_encoded, real_compress = ResolutionState.encoded, ResolutionState.compress
+    real_build_graph = graph_module.build_graph
+    graph_started = threading.Event()
+    made: list[bytes] = []
 
-    def dump(self: ResolutionState, fh: Any) -> None:
-        events.append(("dump", os.getpid()))
-        real_dump(self, fh)
+    def here(what: str) -> None:
+        events.append((what, os.getpid(), threading.current_thread().name))
+
+    def encoded(self: ResolutionState) -> list[bytes]:
+        here("encode")
+        pieces = real_encoded(self)
+        made.append(b"".join(pieces))
+        return pieces
+
+    def compress(pieces: list[bytes], fh: Any) -> None:
+        assert graph_started.wait(30)  # (the graph is made meanwhile)
+        here("compress")
+        real_compress(pieces, fh)
 
     def build_graph(*args: Any, **kwargs: Any) -> object:
-        events.append(("graph", os.getpid()))
+        here("graph")
+        graph_started.set()
         return real_build_graph(*args, **kwargs)
 
-    monkeypatch.setattr(ResolutionState, "dump", dump)
+    monkeypatch.setattr(ResolutionState, "encoded", encoded)
+    monkeypatch.setattr(ResolutionState, "compress", staticmethod(compress))
     monkeypatch.setattr(graph_module, "build_graph", build_graph)
     folder = tmp_path / "b"
-    shutil.copytree(seed_bundle(), folder)
+    shutil.copytree(seed, folder)
     report = build(folder, [str(ROOT / "tests" / "fixtures" / "papers.jsonl")], isolate=False)
-    assert events == [("dump", os.getpid()), ("graph", os.getpid())]
+    me, main = os.getpid(), threading.current_thread().name
+    assert events == [
+        ("encode", me, main),
+        ("graph", me, main),
+        ("compress", me, "kgraph-resolution.jsonl.gz"),
+    ]
     assert list(report.phases)[3:6] == ["resolve", "resolution state", "graph"]
+    data = (folder / "resolution.jsonl.gz").read_bytes()
+    assert gzip.decompress(data) == made[0]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"]["resolution.jsonl.gz"] == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
     # and the next add grows from the state written
     more = tmp_path / "more.jsonl"
     paper = {"title": "GrowNet for tests", "abstract": "We propose GrowNet. It beats BERT."}
