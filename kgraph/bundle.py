@@ -1378,6 +1378,7 @@ def _write(
             # peaked at 4,136 MiB so (the build's own peak, later, was 3,701 MiB).
             report.step("writing the resolution state")
             from .resolve_delta import ResolutionState
+
             # its JSON made here, compressed and written by a thread while the graph is made
             # (zlib and the disk let Python's lock go; the JSON holds it, and made in that
             # thread too it made the graph phase 2-3 s longer at 160k papers)

@@ -242,11 +242,9 @@ class ResolutionState:
             )
         if head.get("resolver") != resolver_fingerprint():
             raise ValueError("made by another version of kgraph's resolution")
-        strings: dict[str, str] = {}
-
-        def intern(s: str) -> str:
-            return strings.setdefault(s, s)
-
+        # one string a paper id and type, however many drafts name it (sys.intern: the C
+        # function, not a dict's setdefault through a closure, 0.5 s less at 160k papers)
+        intern = sys.intern
         parts: dict[int, Part] = {}
         line_no = 1
         try:
