@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from .engines import EngineOptions
+    from .engines.local import WarmPool
     from .graph_delta import GraphIndex, KeptLines, LightEdges, PaperPart
     from .rdf.store import StoreLoader, WarmCopy
     from .resolve import Resolution
@@ -1229,6 +1230,11 @@ def _write(
     an add that updates the previous store in place, from its changed papers' quads)."""
     listed = read_manifest(Path(folder), missing_ok=True) or {}
     report.step("reading the bundle and the inputs" if listed else "reading the inputs")
+    # the extraction's workers load the pipeline while this process reads (forked now: before
+    # any thread of this process runs, while it holds little)
+    pool = _warm_pool(nlp, engine)
+    if pool is not None:
+        jobs.callback(pool.close)
     # the resolution state an add grows from, read and decompressed aside while this thread
     # reads the bundle's papers (0.6 s at 160k papers)
     growing = not (re_extract or stale) and RESOLUTION in (listed.get("files") or {})
@@ -1327,13 +1333,15 @@ def _write(
     if todo:
         bar = progress(len(todo)) if progress is not None else nullcontext(None)
         with bar as tick:
-            for ext in _extract(todo, nlp, engine):
+            for ext in _extract(todo, nlp, engine, pool):
                 extractions[ext.paper_id] = ext
                 report.extracted += 1
                 if tick is not None:
                     tick.update(1)
                 if report.extracted % _SETTLE_EVERY == 0:
                     _settle()
+    if pool is not None:
+        pool.close()  # (its processes end before this one forks again)
 
     changed = bool(report.added or report.updated or report.extracted or not bundle.exists)
     if not changed:
@@ -2176,16 +2184,35 @@ def _store_manifest(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _extract(
-    papers: Sequence[Paper], nlp: Language | None, engine: EngineOptions | None
+    papers: Sequence[Paper],
+    nlp: Language | None,
+    engine: EngineOptions | None,
+    pool: WarmPool | None = None,
 ) -> Iterable[Extraction]:
-    """The stored form of every paper's extraction (stored and in-memory ones resolve alike)."""
+    """The stored form of every paper's extraction (stored and in-memory ones resolve alike);
+    ``pool``: the workers :func:`_warm_pool` started."""
     if nlp is not None:
         from .extractions import extract
 
         return (Extraction.from_dict(ext.to_dict()) for _, ext in extract(papers, nlp))
     from .engines import EngineOptions, extract_stream
 
-    return extract_stream(papers, engine or EngineOptions(jobs=1))
+    return extract_stream(papers, engine or EngineOptions(jobs=1), pool)
+
+
+def _warm_pool(nlp: Language | None, engine: EngineOptions | None) -> WarmPool | None:
+    """The extraction's worker processes, started now to load the pipeline while the build
+    reads (:class:`kgraph.engines.local.WarmPool`): for the local engine with more than one
+    job and no pipeline given. None otherwise, or when no process can be started (the
+    extraction starts its own then)."""
+    if nlp is not None or engine is None or engine.engine != "local" or engine.workers <= 1:
+        return None
+    from .engines.local import WarmPool
+
+    try:
+        return WarmPool(engine)
+    except OSError:
+        return None
 
 
 def _spacy_version() -> str:

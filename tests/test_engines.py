@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _seed import PAGES, seed_bundle
@@ -331,3 +334,78 @@ def test_a_fork_waits_until_the_status_line_is_drawn() -> None:
         os.waitpid(pid, 0)
         status.step("making the graph")
     assert "kgraph: making the graph (00:00)" in status.stream.getvalue()  # type: ignore[attr-defined]
+
+
+def _build_recording(
+    folder: Path, inputs: list[str], log: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> tuple[Any, list[tuple[str, int, float]]]:
+    """A build of ``inputs`` (two workers, rules only, in this process) recording, in the file
+    ``log`` (the workers are other processes), who loaded the pipeline and when, and when
+    the inputs were read."""
+    import kgraph.extract.pipeline as pipeline
+
+    real = pipeline.build_pipeline
+
+    def note(what: str) -> None:
+        with log.open("a") as fh:
+            fh.write(f"{what} {os.getpid()} {time.monotonic()}\n")
+
+    def build_pipeline(*args: Any, **kwargs: Any) -> Any:
+        note("pipeline")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build_pipeline", build_pipeline)
+    options = EngineOptions(jobs=2, model=False, chunk_size=8)
+    report = build(folder, inputs, engine=options, isolate=False, on_read=lambda _: note("read"))
+    events = [(w, int(p), float(t)) for w, p, t in (line.split() for line in log.open())]
+    return report, events
+
+
+def test_a_build_starts_its_workers_before_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers load the pipeline while the build reads its inputs; the build's own
+    process never loads it; the extractions are those of one process; a build with nothing
+    to extract ends its workers all the same."""
+    import multiprocessing
+
+    page = PAGES[0]
+    log = tmp_path / "events"
+    report, events = _build_recording(tmp_path / "b", [page], log, monkeypatch)
+    assert report.extracted > 16  # (three chunks or more)
+    loaded = [(p, t) for w, p, t in events if w == "pipeline"]
+    ((_, here, read_at),) = [e for e in events if e[0] == "read"]
+    assert here == os.getpid() and len(loaded) == 2
+    assert all(p != here for p, _ in loaded)  # (the workers', not this process')
+    assert all(t < read_at for _, t in loaded)  # (started before the inputs were read)
+    assert not multiprocessing.active_children()
+    rules = EngineOptions(jobs=1, model=False)
+    one = [e.to_dict() for e in extract_stream(read_papers([page]).papers, rules)]
+    stored = [json.loads(line) for line in (tmp_path / "b" / "extractions.jsonl").open()]
+    for row in stored:
+        row.pop("results", None)
+    assert sorted(stored, key=lambda r: r["id"]) == sorted(one, key=lambda r: r["id"])
+    # the same papers again, in another file: nothing to extract, the workers ended
+    again = tmp_path / "again.txt"
+    again.write_bytes(Path(page).read_bytes() + b"\n")
+    log.unlink()
+    report, events = _build_recording(tmp_path / "b", [str(again)], log, monkeypatch)
+    assert report.extracted == 0 and not multiprocessing.active_children()
+
+
+def test_a_worker_that_cannot_load_the_pipeline_fails_the_build_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    import kgraph.engines.worker as worker
+
+    def warm(model: bool) -> None:
+        raise ValueError("the model's files are damaged")
+
+    monkeypatch.setattr(worker, "warm", warm)
+    options = EngineOptions(jobs=2, model=False, chunk_size=8)
+    with pytest.raises(ValueError, match="the model's files are damaged"):
+        build(tmp_path / "b", [PAGES[0]], engine=options, isolate=False)
+    assert not (tmp_path / "b" / "manifest.json").exists()
+    assert not multiprocessing.active_children()

@@ -20,10 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..extractions import Extraction
 from ..records import Paper
+
+if TYPE_CHECKING:
+    from .local import WarmPool
 
 __all__ = ["ENGINES", "EngineError", "EngineOptions", "default_jobs", "extract_stream"]
 
@@ -66,9 +69,10 @@ class EngineOptions:
 
 
 def extract_stream(
-    papers: Iterable[Paper], options: EngineOptions | None = None
+    papers: Iterable[Paper], options: EngineOptions | None = None, pool: WarmPool | None = None
 ) -> Iterator[Extraction]:
-    """The extraction of every paper, in input order, streaming."""
+    """The extraction of every paper, in input order, streaming. ``pool``: the local engine's
+    workers, started ahead (:class:`~kgraph.engines.local.WarmPool`)."""
     options = options or EngineOptions()
     if options.engine not in ENGINES:
         raise EngineError(f"unknown engine {options.engine!r}; valid engines: {', '.join(ENGINES)}")
@@ -79,4 +83,4 @@ def extract_stream(
         return
     from .local import extract_local
 
-    yield from extract_local(papers, options)
+    yield from extract_local(papers, options, pool)

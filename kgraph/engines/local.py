@@ -10,13 +10,13 @@ import multiprocessing
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from itertools import chain, islice
 
 from ..extractions import Extraction
 from ..records import Paper
 from . import EngineOptions
-from .worker import extract_chunk, warm
+from .worker import extract_chunk, started, warm, warm_or_keep
 
 
 def chunks(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
@@ -25,10 +25,45 @@ def chunks(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield chunk
 
 
-def extract_local(papers: Iterable[Paper], options: EngineOptions) -> Iterator[Extraction]:
+class WarmPool:
+    """The worker processes of :func:`extract_local`, started ahead of their work: each loads
+    the pipeline itself (about a second) while the caller does something else. A build
+    starts them before it reads the bundle and the inputs, so that its extraction finds them
+    ready, and the process that resolves and makes the graph never holds the pipeline
+    (114 MiB, rules only). They are forked then, while that process is still small.
+
+    A worker that fails to load the pipeline keeps the error, raised by the first chunk it
+    is given (:func:`~kgraph.engines.worker.warm_or_keep`). :meth:`close` ends them."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        self.executor: Executor | None = ProcessPoolExecutor(
+            max_workers=options.workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=warm_or_keep,
+            initargs=(options.use_model,),
+        )
+        # (a pool that forks starts all its workers at its first task)
+        self.executor.submit(started)
+
+    def close(self) -> None:
+        """End the workers (waits for them: for one still loading the pipeline, too)."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+
+def extract_local(
+    papers: Iterable[Paper], options: EngineOptions, pool: WarmPool | None = None
+) -> Iterator[Extraction]:
     """Extractions in input order; ``options.workers`` processes when more than one (and
-    there is more than one chunk of work: a small input is done here, with no start-up)."""
+    there is more than one chunk of work: a small input is done here, with no start-up).
+    ``pool``: workers started already, given every chunk (the caller closes it)."""
     parts = chunks(papers, options.chunk_size)
+    if pool is not None and pool.executor is not None:
+        yield from _pooled(pool.executor, parts, pool.options)
+        return
     first = next(parts, [])
     second = next(parts, None)
     if options.workers <= 1 or second is None:
@@ -48,15 +83,22 @@ def extract_local(papers: Iterable[Paper], options: EngineOptions) -> Iterator[E
     ctx = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
         max_workers=options.workers, mp_context=ctx, initializer=warm, initargs=(options.use_model,)
-    ) as pool:
-        in_flight: deque[Future[list[dict[str, object]]]] = deque()
-        limit = 2 * options.workers  # bounded: memory does not grow with the input
-        for chunk in chain([first, second], parts):
-            in_flight.append(pool.submit(extract_chunk, chunk, options.use_model))
-            while len(in_flight) >= limit:
-                yield from _rows(in_flight.popleft().result())
-        while in_flight:
+    ) as executor:
+        yield from _pooled(executor, chain([first, second], parts), options)
+
+
+def _pooled(
+    executor: Executor, parts: Iterable[list[Paper]], options: EngineOptions
+) -> Iterator[Extraction]:
+    """The extractions of the chunks ``parts`` by ``executor``'s workers, in order."""
+    in_flight: deque[Future[list[dict[str, object]]]] = deque()
+    limit = 2 * options.workers  # bounded: memory does not grow with the input
+    for chunk in parts:
+        in_flight.append(executor.submit(extract_chunk, chunk, options.use_model))
+        while len(in_flight) >= limit:
             yield from _rows(in_flight.popleft().result())
+    while in_flight:
+        yield from _rows(in_flight.popleft().result())
 
 
 def _rows(rows: list[dict[str, object]]) -> Iterator[Extraction]:
