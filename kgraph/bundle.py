@@ -1230,8 +1230,23 @@ def _write(
     an add that updates the previous store in place, from its changed papers' quads)."""
     listed = read_manifest(Path(folder), missing_ok=True) or {}
     report.step("reading the bundle and the inputs" if listed else "reading the inputs")
-    # the extraction's workers load the pipeline while this process reads (forked now: before
-    # any thread of this process runs, while it holds little)
+    # What an add may keep of the bundle's graph, and the copy of this process that reads the
+    # kept papers' parts of it (those of every paper of the bundle's graph, narrowed once the
+    # papers that change are known), then the extraction's workers, which load the pipeline
+    # while this process reads: forked now, before any thread of this process runs, while it
+    # holds little, and the reader has the longest time before the graph waits for it
+    from .results import results_fingerprint
+
+    results_code = results_fingerprint()  # (the code that finds results, for the manifest)
+    every = bool(listed) and (re_extract or stale)
+    basis, why_full = _graph_basis(Path(folder), listed, results_code, every)
+    reader = None
+    if basis is not None and basis.digests:
+        reader = _PartsReader.start(
+            Path(folder), listed, set(basis.digests), EXPORTS == _OWN_EXPORTS
+        )
+        if reader is not None:
+            jobs.callback(reader.abort)  # (unless it was waited for)
     pool = _warm_pool(nlp, engine)
     if pool is not None:
         jobs.callback(pool.close)
@@ -1315,21 +1330,16 @@ def _write(
     extractions.update(renamed)
     del same, renamed
     del was, old_by_key, old_keys  # a key per paper of the bundle: not needed from here on
-    # The parts of the graph an add may keep are read by a copy of this process from here on,
-    # on the core the pipeline's loading, then resolution, leave idle (:class:`_PartsReader`)
-    from .results import results_fingerprint
-
-    results_code = results_fingerprint()  # (the code that finds results, for the manifest)
     changed_papers = {*report.added, *report.updated, *redone}
-    basis, why_full = _graph_basis(folder, bundle.manifest, results_code, report)
-    if state_lines is not None:
-        state_lines.wait()  # (before the reader's copy forks)
-    reader = None
     light = _light_parts(papers, changed_papers)
-    if basis is not None and (todo or changed_papers):
-        reader = _PartsReader.start(bundle, set(papers) - changed_papers, light)
+    if reader is not None and reader.light != light:
+        # (an add that changes more than MAX_CHANGED of the papers: their edges read whole)
+        reader.abort()
+        if state_lines is not None:
+            state_lines.wait()  # (before the reader's copy forks)
+        reader = _PartsReader.start(folder, listed, set(papers) - changed_papers, light)
         if reader is not None:
-            jobs.callback(reader.abort)  # (unless it was waited for)
+            jobs.callback(reader.abort)
     if todo:
         bar = progress(len(todo)) if progress is not None else nullcontext(None)
         with bar as tick:
@@ -1658,17 +1668,18 @@ def _find_results(
 
 
 def _graph_basis(
-    folder: Path, manifest: Mapping[str, Any], results_code: str, report: BuildReport
+    folder: Path, manifest: Mapping[str, Any], results_code: str, every: bool
 ) -> tuple[GraphIndex | None, str]:
     """The index of the bundle's graph, which an add keeps papers' parts of the graph by
-    (:mod:`kgraph.graph_delta`); none when the graph must be made whole, with why."""
+    (:mod:`kgraph.graph_delta`); none when the graph must be made whole, with why (``every``:
+    every paper is extracted again)."""
     from .graph_delta import GraphIndex, graph_code
 
     files = manifest.get("files") or {}
     json_name = EXPORTS["json"].filename if "json" in EXPORTS else None
     if not manifest:
         return None, "a new bundle"
-    if report.re_extract_all:
+    if every:
         return None, "every paper extracted again"
     if json_name is None or json_name not in files:
         return None, "the bundle has no graph.json"
@@ -1721,16 +1732,17 @@ def _graph_plan(
 class _PartsReader:
     """The parts of the graph of ``papers`` (those an add may keep: :func:`_graph_plan`
     keeps some of them) read from the bundle's ``graph.json`` (:func:`read_parts`) by a
-    forked copy of this process, while this one resolves the papers: an add of 1,000
-    papers at 160k read them in 9.4 s, on the core resolution leaves idle. The copy hands
-    them over in a temporary file of the bundle's folder (:func:`dump_parts`), some
-    thousands at a time as it reads them, so that it never holds them all."""
+    forked copy of this process, while this one reads, extracts and resolves the papers: an
+    add of 1,000 papers at 160k read them in 9.4 s, on the core the build leaves idle. The
+    copy hands them over in a temporary file of the bundle's folder (:func:`dump_parts`),
+    some thousands at a time as it reads them, so that it never holds them all."""
 
-    def __init__(self, bundle: Bundle, papers: set[str], sha256: str, light: bool) -> None:
+    def __init__(self, folder: Path, papers: set[str], sha256: str, light: bool) -> None:
         from .graph_delta import dump_parts, read_parts
 
-        self.path = bundle.path / EXPORTS["json"].filename
-        fd, name = tempfile.mkstemp(prefix=".graph-parts.", suffix=".tmp", dir=bundle.path)
+        self.light = light
+        self.path = folder / EXPORTS["json"].filename
+        fd, name = tempfile.mkstemp(prefix=".graph-parts.", suffix=".tmp", dir=folder)
         os.close(fd)
         self.tmp = Path(name)
 
@@ -1760,12 +1772,15 @@ class _PartsReader:
             raise
 
     @classmethod
-    def start(cls, bundle: Bundle, papers: set[str], light: bool) -> _PartsReader | None:
-        """A reader of the parts of ``papers`` (``light``: their edges so, see
+    def start(
+        cls, folder: Path, manifest: Mapping[str, Any], papers: set[str], light: bool
+    ) -> _PartsReader | None:
+        """A reader of the parts of ``papers`` in the graph.json of the bundle in ``folder``
+        (``manifest``: its manifest; ``light``: their edges so, see
         :func:`~kgraph.graph_delta.read_parts`); None without one (no fork here)."""
         try:
-            sha256 = str(bundle.manifest["files"][EXPORTS["json"].filename]["sha256"])
-            return cls(bundle, papers, sha256, light)
+            sha256 = str(manifest["files"][EXPORTS["json"].filename]["sha256"])
+            return cls(folder, papers, sha256, light)
         except (ForkUnavailable, OSError, KeyError, TypeError):
             return None
 

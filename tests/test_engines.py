@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -354,7 +355,11 @@ def _build_recording(
         note("pipeline")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "build_pipeline", build_pipeline)
+    def default_pipeline(gazetteer: bool = True, model: bool = True) -> Any:
+        return build_pipeline(gazetteer=gazetteer, model=model)
+
+    # (a cache of its own: this process may have loaded the pipeline for another test)
+    monkeypatch.setattr(pipeline, "default_pipeline", lru_cache(maxsize=4)(default_pipeline))
     options = EngineOptions(jobs=2, model=False, chunk_size=8)
     report = build(folder, inputs, engine=options, isolate=False, on_read=lambda _: note("read"))
     events = [(w, int(p), float(t)) for w, p, t in (line.split() for line in log.open())]

@@ -14,7 +14,7 @@ import re
 import shutil
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import networkx as nx
 import numpy as np
@@ -638,6 +638,37 @@ def test_an_add_stopped_while_it_resolves_leaves_no_reader_behind(
     assert isinstance(reader, bundle._PartsReader)
     assert reader.job is None and not reader.tmp.exists()  # stopped and waited for
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_an_add_that_changes_most_papers_reads_the_kept_parts_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy forked as the add begins reads the kept papers' edges light, before the add
+    knows what changes; an add that changes more than MAX_CHANGED of the papers (its RDF is
+    then made whole, from every paper's edges) stops it and starts one that reads them whole.
+    The bundle is the one built in one go."""
+    import kgraph.bundle as bundle
+
+    seed = seed_bundle()
+    folder = tmp_path / "b"
+    bundle.build(folder, PAGES[:1], isolate=False)  # (78 of the 314 papers)
+    started: list[tuple[bool, int]] = []
+    real_start = bundle._PartsReader.start
+
+    def start(*args: Any) -> Any:
+        reader = real_start(*args)
+        started.append((reader.light, len(args[2])))
+        return reader
+
+    monkeypatch.setattr(bundle._PartsReader, "start", start)
+    report = bundle.build(folder, PAGES, isolate=False)
+    assert [light for light, _ in started] == [True, False]
+    # every paper of the bundle's graph, then those whose record did not change
+    assert started[0][1] == 78 and 0 < started[1][1] == 78 - len(report.updated) < 78
+    assert 0 < report.graph["kept"] <= started[1][1] and "evidence_read" not in report.graph
+    assert "full" in report.rdf
+    for name in ("graph.json", "graph.index.npz", "graph.ttl"):
+        assert (folder / name).read_bytes() == (seed / name).read_bytes(), name
 
 
 def _spoiled(tmp_path: Path, spoil: str) -> str:
