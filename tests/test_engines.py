@@ -414,3 +414,31 @@ def test_a_worker_that_cannot_load_the_pipeline_fails_the_build_with_its_error(
         build(tmp_path / "b", [PAGES[0]], engine=options, isolate=False)
     assert not (tmp_path / "b" / "manifest.json").exists()
     assert not multiprocessing.active_children()
+
+
+def test_a_pool_that_cannot_start_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process left to fork: the build goes on without workers started ahead (the
+    extraction starts its own, or says why it cannot), and the pool made is shut down."""
+    import kgraph.bundle as bundle_module
+    import kgraph.engines.local as local
+
+    shut: list[bool] = []
+
+    class NoProcess:
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def submit(self, *args: object) -> None:
+            raise OSError(11, "Resource temporarily unavailable")
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            shut.append(wait)
+
+    monkeypatch.setattr(local, "ProcessPoolExecutor", NoProcess)
+    assert bundle_module._warm_pool(None, EngineOptions(jobs=2, model=False)) is None
+    assert shut == [True]
+    # and none is started for one job, the Dask engine, or a pipeline given
+    assert bundle_module._warm_pool(None, EngineOptions(jobs=1)) is None
+    assert bundle_module._warm_pool(None, EngineOptions(engine="dask", jobs=2)) is None
+    assert bundle_module._warm_pool(object(), EngineOptions(jobs=2)) is None  # type: ignore[arg-type]
+    assert shut == [True]

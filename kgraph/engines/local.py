@@ -44,8 +44,12 @@ class WarmPool:
             initializer=warm_or_keep,
             initargs=(options.use_model,),
         )
-        # (a pool that forks starts all its workers at its first task)
-        self.executor.submit(started)
+        try:
+            # (a pool that forks starts all its workers at its first task)
+            self.executor.submit(started)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """End the workers (waits for them: for one still loading the pipeline, too)."""
