@@ -1242,8 +1242,9 @@ def _write(
     basis, why_full = _graph_basis(Path(folder), listed, results_code, every)
     reader = None
     if basis is not None and basis.digests:
+        # (light unless the exports are not kgraph's own: what changes is not known yet)
         reader = _PartsReader.start(
-            Path(folder), listed, set(basis.digests), EXPORTS == _OWN_EXPORTS
+            Path(folder), listed, set(basis.digests), _light_parts(basis.digests, ())
         )
         if reader is not None:
             jobs.callback(reader.abort)  # (unless it was waited for)

@@ -56,7 +56,7 @@ def title_key(title: str) -> str:
     distinct papers would merge as one."""
     if title.isascii():
         # (NFKC leaves ASCII as it is, and the ASCII characters [\W_] matches are those
-        # str.isalnum rejects: the same key, the 162k titles of a bundle in 0.12 s, not 0.6)
+        # str.isalnum rejects: the same key, the corpus' 160k titles in 0.21 s, not 0.44)
         low = (_LATEX_CMD.sub("", title) if "\\" in title else title).lower()
         return low.translate(_ASCII_DROP) or "".join(title.casefold().split())
     normal = unicodedata.normalize("NFKC", title)

@@ -243,7 +243,7 @@ class ResolutionState:
         if head.get("resolver") != resolver_fingerprint():
             raise ValueError("made by another version of kgraph's resolution")
         # one string a paper id and type, however many drafts name it (sys.intern: the C
-        # function, not a dict's setdefault through a closure, 0.5 s less at 160k papers)
+        # function, not a dict's setdefault through a closure)
         intern = sys.intern
         parts: dict[int, Part] = {}
         line_no = 1

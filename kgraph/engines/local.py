@@ -37,10 +37,9 @@ class WarmPool:
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
         self.executor: Executor | None = ProcessPoolExecutor(
             max_workers=options.workers,
-            mp_context=multiprocessing.get_context(method),
+            mp_context=multiprocessing.get_context(_start_method()),
             initializer=warm_or_keep,
             initargs=(options.use_model,),
         )
@@ -81,7 +80,7 @@ def extract_local(
             yield Extraction.from_dict(ext.to_dict())
         return
     # fork after loading the pipeline: workers start at once and share its memory
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    method = _start_method()
     if method == "fork":
         warm(options.use_model)
     ctx = multiprocessing.get_context(method)
@@ -89,6 +88,11 @@ def extract_local(
         max_workers=options.workers, mp_context=ctx, initializer=warm, initargs=(options.use_model,)
     ) as executor:
         yield from _pooled(executor, chain([first, second], parts), options)
+
+
+def _start_method() -> str:
+    """How worker processes start: forked where that is safe (Linux), else spawned."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _pooled(
