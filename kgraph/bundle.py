@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import ChainMap
 from collections.abc import (
     Callable,
     Collection,
@@ -1529,6 +1530,11 @@ def _write(
                 store_pass.places = None  # (not sent to the process that loads the store)
             staging.stage(GRAPH_INDEX, index.dump())
             del index
+            if reuse is not None:
+                # the nodes of the short lists of the entities whose block was made
+                lists = store_pass.loader.lists
+                report.rdf["list_nodes_kept"] = len(lists.kept_keys)
+                report.rdf["list_nodes_of"] = len(lists.digests)
         except BaseException:
             store_pass.abort()
             raise
@@ -1996,17 +2002,25 @@ def _plan_reuse(folder: Path, digests: dict[str, int], units: Any) -> tuple[Any,
 
 
 def _units_file(
-    digests: Mapping[str, int], store_pass: _StorePass, staging: Staging, reuse: Any
+    digests: dict[str, int], store_pass: _StorePass, staging: Staging, reuse: Any
 ) -> bytes:
     """The bytes of :data:`UNITS` for the graph.ttl just made (with the nodes' keys that
     ``reuse``, the plan of an add that kept blocks, made)."""
     from .rdf.paper_units import BlockUnits
 
     ttl = staging.info[EXPORTS["ttl"].filename]
-    blocks = store_pass.loader.blocks  # papers, then entities, as the quads came
-    keyed = reuse.keyed if reuse is not None else None
+    # papers, then entities (each followed by its short list's nodes), as the quads came
+    loader = store_pass.loader
     sha256 = str(ttl["sha256"])
-    return BlockUnits.make(blocks, digests, store_pass.places or [], sha256, keyed).dump()
+    places = store_pass.places or []
+    if reuse is None:
+        every = {**digests, **loader.lists.digests}
+        return BlockUnits.make(loader.blocks, every, places, sha256).dump()
+    # (the plan's nodes come with their digests: only the lists' are looked up)
+    either = ChainMap(loader.lists.digests, digests)
+    return BlockUnits.make(
+        loader.blocks, either, places, sha256, reuse.keyed, reuse.units, reuse.keep
+    ).dump()
 
 
 class _StorePass:

@@ -500,7 +500,13 @@ def build_(
         settings.detail(
             f"rdf: the statements of {rdf['of'] - rdf['kept']:,} of {rdf['of']:,} papers and "
             f"{rdf['entities_of'] - rdf['entities_kept']:,} of {rdf['entities_of']:,} entities "
-            "made; the others' kept in the store and copied in graph.ttl (unchanged since the "
+            "made"
+            + (
+                f" ({n - rdf['list_nodes_kept']:,} of the {n:,} nodes of their short lists)"
+                if (n := rdf.get("list_nodes_of")) is not None
+                else ""
+            )
+            + "; the others' kept in the store and copied in graph.ttl (unchanged since the "
             "last build)"
         )
     elif rdf:

@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 from kgraph.bundle import load_graph
 from kgraph.cli import cli
 from kgraph.rdf.delta import UnitIndex
-from kgraph.rdf.paper_units import BlockUnits, block_digests, node_key, plan_reuse
+from kgraph.rdf.paper_units import (
+    BlockUnits,
+    PartnerBlocks,
+    block_digests,
+    is_node_block,
+    line_digest,
+    node_key,
+    plan_reuse,
+)
 from kgraph.rdf.turtle import TAIL_MARK, UNIT_MARK, TurtleWriter
 
 SPACES = {"ex": "http://example.org/"}
@@ -244,6 +252,91 @@ def test_a_digest_follows_its_own_part_of_the_graph_only() -> None:
     moved = changed()
     assert last in moved and top in moved
     assert all(graph.nodes[n]["kind"] == "entity" for n in moved)
+
+
+_B_LIST = ["https://x/b/co-occurrence/c", "https://x/b/co-occurrence/d"]
+_E_LIST = "https://x/e/co-occurrence/b"
+
+
+def _previous_units() -> BlockUnits:
+    """Units of a file of a paper, an entity b with a short list of two nodes, and an entity
+    e with one (its count 3)."""
+    nodes = ["paper:a", "entity:b", *_B_LIST, "entity:e", _E_LIST]
+    places = [(100, 10, 1), (110, 20, 2), (130, 5, 4), (135, 6, 4), (141, 7, 1), (148, 5, 4)]
+    digests = {n: i + 1 for i, n in enumerate(nodes)} | {_E_LIST: line_digest(b"3")}
+    units = BlockUnits.load(BlockUnits.make(nodes, digests, places, "old").dump())
+    assert units.children.tolist() == [0, 2, 0, 0, 1, 0]
+    return units
+
+
+def test_block_units_of_an_add_take_a_kept_entitys_short_list_from_the_previous_units() -> None:
+    """A kept entity's block was copied with its short list, as one place: its rows and its
+    list's come from the previous units, moved to where the block is now; the units are
+    those of a file made in one go with the same blocks."""
+    previous = _previous_units()
+    order = ["paper:new", "paper:a", "entity:b", "entity:e", "https://x/e/co-occurrence/z"]
+    places = [(100, 3, 1), (103, 12, 1), (115, 31, 10), (146, 7, 1), (153, 5, 4)]
+    now = {"paper:new": 9, "paper:a": 10, "entity:b": 2, "entity:e": 11, order[-1]: 12}
+    units = BlockUnits.make(order, now, places, "new", previous=previous, kept={"entity:b": 1})
+    every = ["paper:new", "paper:a", "entity:b", *_B_LIST, "entity:e", order[-1]]
+    assert units.key.tolist() == [node_key(n) for n in every]
+    assert units.digest.tolist() == [9, 10, 2, 3, 4, 11, 12]
+    assert units.offset.tolist() == [100, 103, 115, 135, 140, 146, 153]
+    assert units.length.tolist() == [3, 12, 20, 5, 6, 7, 5]
+    assert units.statements.tolist() == [1, 1, 2, 4, 4, 1, 4]
+    assert units.children.tolist() == [0, 0, 2, 0, 0, 1, 0]
+    each = [(100, 3, 1), (103, 12, 1), (115, 20, 2), (135, 5, 4), (140, 6, 4), *places[3:]]
+    one_go = BlockUnits.make(every, now | {_B_LIST[0]: 3, _B_LIST[1]: 4}, each, "new")
+    assert one_go.dump() == units.dump()
+    length, statements = units.spans()
+    assert (length.tolist(), statements.tolist()) == (
+        [3, 12, 31, 5, 6, 12, 5],
+        [1, 1, 10, 4, 4, 5, 4],
+    )
+    # a kept block whose place is not its block and list as they were is refused
+    with pytest.raises(ValueError, match="place differs"):
+        BlockUnits.make(
+            order,
+            now,
+            [*places[:2], (115, 30, 10), *places[3:]],
+            "new",
+            None,
+            previous,
+            {"entity:b": 1},
+        )
+
+
+def test_an_add_keeps_a_kept_entitys_list_and_the_unchanged_nodes_of_a_changed_ones() -> None:
+    """The plan keeps a kept entity's short list with it (its keys for the store, one mark
+    for its block and list); of an entity whose block changed, :class:`PartnerBlocks`
+    keeps each node of its list whose count is the same (and records every digest)."""
+    previous = _previous_units()
+    digests = {"paper:a": 1, "entity:b": 2, "entity:e": 99, "entity:new": 5}
+    reuse, why = plan_reuse(digests, previous, Path("graph.ttl"))
+    assert reuse is not None and why == ""
+    assert dict(reuse.keep) == {"paper:a": 0, "entity:b": 1}
+    assert reuse.kept == 2 and reuse.papers_kept == 1
+    assert sorted(reuse.kept_keys.tolist()) == sorted(
+        node_key(n) for n in ["paper:a", "entity:b", *_B_LIST]
+    )
+    assert reuse.copies["entity:b"] == b"#c 110 31 10\n"  # (the block and its list)
+    assert dict(reuse.changed_rows) == {"entity:e": 4}
+    lists = PartnerBlocks(reuse)
+    assert not lists.kept("entity:e", _E_LIST, 4)  # (another count)
+    assert lists.kept("entity:e", _E_LIST, 3)
+    assert not lists.kept("entity:e", "https://x/e/co-occurrence/new", 2)
+    assert not lists.kept("entity:new", "https://x/new/co-occurrence/b", 3)
+    assert reuse.copies[_E_LIST] == b"#c 148 5 4\n" and _E_LIST in reuse.copies
+    assert lists.kept_keys == [node_key(_E_LIST)]
+    assert lists.digests[_E_LIST] == line_digest(b"3")
+    assert len(lists.digests) == 3
+    # what the store's update is handed
+    spent = reuse.spent(lists.kept_keys)
+    assert node_key(_E_LIST) in spent.kept_keys.tolist() and not spent.keep
+    assert len(spent.kept_keys) == len(reuse.kept_keys) + 1 and spent.kept == 2
+    # a build that makes every block keeps none, and records the digests
+    fresh = PartnerBlocks()
+    assert not fresh.kept("entity:e", _E_LIST, 3) and fresh.digests == {_E_LIST: line_digest(b"3")}
 
 
 def test_block_units_take_the_keys_made_for_the_same_nodes() -> None:
@@ -473,15 +566,24 @@ def test_skipped_blocks_give_empty_runs_with_their_units_and_the_same_rest() -> 
     skip = {*papers[::2], *entities[::3]}
     full = list(statement_runs(graph))
     part = list(statement_runs(graph, skip=skip))
-    assert len(full) == len(part) > len(papers) + len(entities)
-    blocks = len(papers) + len(entities)
-    assert [r.block for r in full[:blocks]] == [*papers, *entities]
+    blocks = sum(1 for r in full if r.block is not None)
+    assert all(r.block is not None for r in full[:blocks])
     assert all(r.block is None for r in full[blocks:])
-    for whole, run in zip(full, part, strict=True):
-        if run.block in skip:
-            assert run == Run(whole.graph, [], frozenset(), whole.block)
+    # papers, then entities, each entity followed by the nodes of its short list
+    assert [r.block for r in full[:blocks] if is_node_block(r.block)] == [*papers, *entities]
+    listed = [r for r in full[:blocks] if not is_node_block(r.block)]
+    assert listed and all(len(r.statements) == 4 for r in listed)
+    assert all("/co-occurrence/" in r.block and r.graph == full[-1].graph for r in listed)
+    expected, owner = [], ""
+    for whole in full:
+        if whole.block is not None and is_node_block(whole.block):
+            owner = whole.block
+        if owner in skip and whole.block is not None:
+            if whole.block == owner:  # (a kept entity's list comes with it)
+                expected.append(Run(whole.graph, [], frozenset(), whole.block))
         else:
-            assert run == whole
+            expected.append(whole)
+    assert part == expected and len(part) < len(full)
     ranked = [s for r in full[blocks:] for s in r.statements if "recencyRank" in s]
     introduced = [u for u, _, r in graph.edges(data="relation") if r == "introduces" and u in skip]
     assert ranked and introduced  # the kept papers' introductions are ranked too

@@ -73,6 +73,8 @@ from .turtle import write_turtle
 if TYPE_CHECKING:
     import rdflib
 
+    from .paper_units import PartnerBlocks
+
 __all__ = [
     "FORMATS",
     "RDF_VERSION",
@@ -389,21 +391,26 @@ def statement_runs(
     stats: dict[str, int] | None = None,
     skip: Container[str] = (),
     facts: EntityFacts | None = None,
+    lists: PartnerBlocks | None = None,
 ) -> Iterator[Run]:
     """:func:`marked_statements` in :class:`Run` s of one graph. The runs that are *blocks*
     come first: each paper's named graph, one run a paper (sorted by id), then each entity's
     statements in the entities graph, one run an entity (in the graph's order): its own
-    statements and ranks (``s``), its ``kg:coOccursWith`` pairs (``c``) and its short list
-    of co-occurring entities (an ``s`` unit for each ``kg:CoOccurrence`` node), which
-    depend on the entity's node, its ``co_occurs`` edges and its ranks only
-    (:func:`entity_extras`). The rest of the entities graph (organisations, the ranks of
-    mentions and results, leaderboards) follows in runs of a few thousand statements.
+    statements and ranks (``s``) and its ``kg:coOccursWith`` pairs (``c``), which depend on
+    the entity's node, its ``co_occurs`` edges and its ranks only (:func:`entity_extras`),
+    each followed by the nodes of its short list of co-occurring entities, a block each
+    (an ``s`` unit each, the block named by the node's IRI:
+    :class:`~kgraph.rdf.paper_units.PartnerBlocks`). The rest of the entities graph
+    (organisations, the ranks of mentions and results, leaderboards) follows in runs of a
+    few thousand statements.
 
-    The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs: their
-    statements are not made (an add whose store and Turtle keep them from before); what
-    other runs take from them (organisations, the repeats of ``kg:evaluatedOn`` pairs,
-    ranks) is taken all the same. ``facts``: the graph's :func:`entity_facts`, when made
-    before (for the blocks' digests)."""
+    The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs, an
+    entity's without its list: their statements are not made (an add whose store and
+    Turtle keep them from before); what other runs take from them (organisations, the
+    repeats of ``kg:evaluatedOn`` pairs, ranks) is taken all the same. ``lists`` is asked
+    of each node of the lists made whether it is kept (then an empty run too), and told its
+    count. ``facts``: the graph's :func:`entity_facts`, when made before (for the blocks'
+    digests)."""
     base = normalise_base(base)
     index = _Index(graph, skip)
     nodes = graph.nodes
@@ -430,8 +437,9 @@ def statement_runs(
     papers = sorted(n for n, a in nodes(data="kind") if a == "paper")
     no_repeats: frozenset[int] = frozenset()
     evaluated_on = _KG["evaluatedOn"]
+    node_attrs = graph._node  # (not through the view: one lookup a paper, kept or not)
     for pnode in papers:
-        attrs = nodes[pnode]
+        attrs = node_attrs[pnode]
         pid = _paper_id(pnode, attrs)
         g = _i(paper_graph_iri(base, pid))
         org = attrs.get("organization")
@@ -487,16 +495,23 @@ def statement_runs(
             spos.append(f"{me} {top_result} <{r}>")
         for other, _ in index.co_occurs.get(node, ()):
             spos.append(f"{me} {co_occurs_with} {entity(other)}")
+        yield Run(g, spos, no_repeats, node)
         for count, other in facts.partners(node):
             # named by the partner, not by the rank: a count that changes moves the ranks
             # below it, and an add then changed every node of the list (85,000 store units
             # for 1,000 papers at 160k) where now it changes the pairs the add named
-            c = f"<{me[1:-1]}/co-occurrence/{other[1:-1].removeprefix(entities)}>"
-            spos.append(f"{c} {_A} {co_class}")
-            spos.append(f"{c} {co_of} {me}")
-            spos.append(f"{c} {partner} {other}")
-            spos.append(f"{c} {shared} {_int(count)}")
-        yield Run(g, spos, no_repeats, node)
+            iri = f"{me[1:-1]}/co-occurrence/{other[1:-1].removeprefix(entities)}"
+            if lists is not None and lists.kept(node, iri, count):
+                yield Run(g, [], no_repeats, iri)
+                continue
+            c = f"<{iri}>"
+            spos = [
+                f"{c} {_A} {co_class}",
+                f"{c} {co_of} {me}",
+                f"{c} {partner} {other}",
+                f"{c} {shared} {_int(count)}",
+            ]
+            yield Run(g, spos, no_repeats, iri)
     spos = []
     for org in sorted(organisations):
         o = _i(f"{base}organization/{pct(org)}")

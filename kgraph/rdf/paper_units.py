@@ -6,15 +6,19 @@ one node's own part of the graph only:
 - a paper's named graph: its node, its edges, its result nodes, and the ``evaluated_on``
   edges it is the provenance of (entities appear in it by their ids, which are in the edges);
 - an entity's statements in the entities graph: its node, its ``co_occurs`` edges (its
-  ``kg:coOccursWith`` pairs and its short list of co-occurring entities), and what it takes
-  from the corpus' ranks (its ``kg:usageRank``, a metric's ``kg:topResult`` list:
-  :func:`kgraph.rdf.convert.entity_extras`).
+  ``kg:coOccursWith`` pairs), and what it takes from the corpus' ranks (its
+  ``kg:usageRank``, a metric's ``kg:topResult`` list:
+  :func:`kgraph.rdf.convert.entity_extras`);
+- each node of an entity's short list of co-occurring entities (a ``kg:CoOccurrence``
+  node), right after its entity's block (:class:`PartnerBlocks`).
 
 A 64-bit digest of that part (:func:`block_digests`: its lines in ``graph.json``, whose writer
-sums their SHA-1s as it goes, and for an entity its ranks) tells an add whether the block's
-statements can have changed. The bundle keeps, in ``graph.units.npz``
-(:data:`kgraph.bundle.UNITS`), each block's digest and where it lies in ``graph.ttl`` (and how
-many statements it holds); the store keeps each of its units' quads digest
+sums their SHA-1s as it goes, and for an entity its ranks; for a node of a short list its
+count) tells an add whether the block's statements can have changed. An entity's digest
+covers its ``co_occurs`` edges, hence its list: a kept entity keeps its list with it. The
+bundle keeps, in ``graph.units.npz`` (:data:`kgraph.bundle.UNITS`), each block's digest and
+where it lies in ``graph.ttl`` (and how many statements it holds, and for an entity how many
+blocks of its list follow); the store keeps each of its units' quads digest
 (:mod:`kgraph.rdf.delta`: a paper's graph, an entity's statements, its pairs, each node of
 its short list).
 
@@ -34,11 +38,11 @@ import hashlib
 import io
 import sys
 from array import array
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple, cast
 
 import networkx as nx
 import numpy as np
@@ -51,10 +55,19 @@ from .delta import key64
 if TYPE_CHECKING:
     from .convert import EntityFacts
 
-__all__ = ["BlockUnits", "Reuse", "block_digests", "code_fingerprint", "node_key"]
+__all__ = [
+    "BlockUnits",
+    "PartnerBlocks",
+    "Reuse",
+    "block_digests",
+    "code_fingerprint",
+    "is_node_block",
+    "node_key",
+]
 
-#: 2: entities' blocks; a node's consecutive lines of graph.json digested as one
-_VERSION: Final = 2
+#: 2: entities' blocks; a node's consecutive lines of graph.json digested as one; 3: each
+#: node of an entity's short list a block of its own (:class:`PartnerBlocks`)
+_VERSION: Final = 3
 #: an add makes the store's quads whole (and loads them) when more papers than this share
 #: changed: a bulk load is then faster than an update (kgraph.rdf.delta.MAX_SHARE)
 MAX_CHANGED: Final = 0.3
@@ -82,6 +95,12 @@ def line_digest(line: bytes) -> int:
 def add_line(digests: dict[str, int], paper: str, line: bytes) -> None:
     """Sum ``line``'s digest into ``paper``'s (modulo 2**64: the order does not matter)."""
     digests[paper] = (digests.get(paper, 0) + line_digest(line)) & _MASK64
+
+
+def is_node_block(block: str) -> bool:
+    """Whether ``block`` names a paper's or an entity's block (a graph node), not a node of
+    an entity's short list (:class:`PartnerBlocks`: an IRI)."""
+    return block.startswith(("paper:", "entity:"))
 
 
 def node_keys(nodes: Sequence[str]) -> np.ndarray:
@@ -150,10 +169,23 @@ class _Discard:
         return len(data)
 
 
+class Keyed(NamedTuple):
+    """The papers and entities of an add's plan (:func:`plan_reuse`), in the order of their
+    blocks, with their keys (:func:`node_key`), their digests, and the row of each kept one
+    in the previous units (-1 for those made)."""
+
+    nodes: list[str]
+    keys: np.ndarray
+    digests: np.ndarray
+    rows: np.ndarray
+
+
 @dataclass
 class BlockUnits:
-    """Per block, paper or entity (rows in the order of ``graph.ttl``'s blocks): its node's
-    key, its digest, and its offset, length and statements in ``graph.ttl``;
+    """Per block (rows in the order of ``graph.ttl``'s blocks): its key (:func:`node_key` of
+    its node, or of its IRI for a node of an entity's short list), its digest, its offset,
+    length and statements in ``graph.ttl``, and how many blocks of its entity's short list
+    follow it (``children``: :class:`PartnerBlocks`; 0 but for an entity's block);
     ``ttl_sha256``: that file's."""
 
     key: np.ndarray
@@ -161,6 +193,7 @@ class BlockUnits:
     offset: np.ndarray
     length: np.ndarray
     statements: np.ndarray
+    children: np.ndarray
     ttl_sha256: str
     code: str
 
@@ -171,26 +204,90 @@ class BlockUnits:
         digests: Mapping[str, int],
         places: Any,
         ttl_sha256: str,
-        keyed: tuple[list[str], np.ndarray] | None = None,
+        keyed: Keyed | tuple[list[str], np.ndarray] | None = None,
+        previous: BlockUnits | None = None,
+        kept: Mapping[str, int] | None = None,
     ) -> BlockUnits:
-        """The units of the blocks of ``nodes`` (papers and entities, in the order of their
-        blocks), their ``digests``, and the ``places`` the Turtle writer gave the blocks
-        (offset, length, statements: as triples, or one after the other). ``keyed``: nodes
-        and their keys (:func:`node_key`) made before, taken when they are ``nodes``."""
+        """The units of the blocks ``nodes`` (papers, entities and the nodes of entities'
+        short lists, in the order of their blocks), their ``digests``, and the ``places``
+        the Turtle writer gave the blocks (offset, length, statements: as triples, or one
+        after the other). ``keyed``: the papers and entities and their keys
+        (:func:`node_key`) made before, taken when they are those of ``nodes`` (a
+        :class:`Keyed`: with their digests and their rows in ``previous``, ``kept`` then).
+
+        ``kept``: the blocks an add copied from the file ``previous`` describes, by node,
+        with their row in it: a kept entity's short list came with it (one place for all),
+        and its rows are taken from ``previous``, moved to where the block is now."""
         order = list(nodes)
+        n = len(order)
         table = np.asarray(places, dtype=np.uint64).reshape(-1, 3)
-        if len(order) != len(table):
-            raise ValueError(f"{len(order)} nodes, {len(table)} Turtle blocks")
-        known = keyed is not None and keyed[0] == order
-        return cls(
-            keyed[1] if keyed is not None and known else node_keys(order),
-            np.array([digests[p] for p in order], dtype=np.uint64),
-            table[:, 0],
-            table[:, 1],
-            table[:, 2],
-            ttl_sha256,
-            code_fingerprint(),
-        )
+        if n != len(table):
+            raise ValueError(f"{n} nodes, {len(table)} Turtle blocks")
+        top = np.fromiter(map(is_node_block, order), dtype=bool, count=n)
+        tops, others = np.flatnonzero(top), np.flatnonzero(~top)
+        top_nodes = [order[i] for i in tops.tolist()]
+        other_nodes = [order[i] for i in others.tolist()]
+        key = np.zeros(n, dtype=np.uint64)
+        digest = np.zeros(n, dtype=np.uint64)
+        row = np.full(n, -1, dtype=np.int64)  #: a kept block's row in previous
+        known = keyed is not None and keyed[0] == top_nodes
+        key[tops] = keyed[1] if keyed is not None and known else node_keys(top_nodes)
+        key[others] = node_keys(other_nodes)
+        digest[others] = [digests[p] for p in other_nodes]
+        if isinstance(keyed, Keyed) and known:  # (an add's plan: no lookup per node)
+            digest[tops] = keyed.digests
+            row[tops] = keyed.rows
+        else:
+            digest[tops] = [digests[p] for p in top_nodes]
+            if kept:
+                row[tops] = [kept.get(p, -1) for p in top_nodes]
+        offset, length, statements = (table[:, i].copy() for i in range(3))
+        # an entity's short list, made: the blocks after it that are not nodes'
+        children = np.zeros(n, dtype=np.uint64)
+        children[tops] = np.diff(np.append(tops, n)) - 1
+        extra = np.zeros(n, dtype=np.int64)
+        if previous is not None:
+            at = np.flatnonzero(row >= 0)
+            extra[at] = previous.children[row[at]].astype(np.int64)
+        if not extra.any():
+            code = code_fingerprint()
+            return cls(key, digest, offset, length, statements, children, ttl_sha256, code)
+        assert previous is not None
+        # the kept entities with a short list: their place spans it; their rows and those
+        # of their list taken from the previous units, moved by as much as the block moved
+        with_list = np.flatnonzero(extra)
+        rows = row[with_list]
+        last = rows + extra[with_list]
+        span = previous.offset[last] + previous.length[last] - previous.offset[rows]
+        if not (span == length[with_list]).all():
+            raise ValueError("a kept block's place differs from its rows in the previous units")
+        length[with_list] = previous.length[rows]
+        statements[with_list] = previous.statements[rows]
+        children[with_list] = previous.children[rows]
+        size = n + int(extra.sum())
+        at = np.arange(n) + np.concatenate(([0], np.cumsum(extra)[:-1]))
+        counts = extra[with_list]
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        src = np.repeat(rows, counts) + 1 + within  # (the list's rows in previous)
+        dst = np.repeat(at[with_list], counts) + 1 + within
+        moved = np.repeat(offset[with_list] - previous.offset[rows], counts)
+        columns = []
+        for mine, theirs in (
+            (key, previous.key),
+            (digest, previous.digest),
+            (offset, previous.offset + 0),  # (moved below)
+            (length, previous.length),
+            (statements, previous.statements),
+            (children, previous.children),
+        ):
+            out = np.zeros(size, dtype=np.uint64)
+            out[at] = mine
+            out[dst] = theirs[src]
+            columns.append(out)
+        columns[2][dst] += moved
+        key, digest, offset, length, statements, children = columns
+        code = code_fingerprint()
+        return cls(key, digest, offset, length, statements, children, ttl_sha256, code)
 
     def dump(self) -> bytes:
         buf = io.BytesIO()
@@ -201,6 +298,7 @@ class BlockUnits:
             offset=self.offset,
             length=self.length,
             statements=self.statements,
+            children=self.children,
             meta=np.frombuffer(
                 orjson.dumps(
                     {"version": _VERSION, "ttl_sha256": self.ttl_sha256, "code": self.code}
@@ -213,76 +311,163 @@ class BlockUnits:
     @classmethod
     def load(cls, data: bytes) -> BlockUnits:
         """What :meth:`dump` wrote (ValueError if it is not)."""
+        names = ("key", "digest", "offset", "length", "statements", "children")
         try:
             with np.load(io.BytesIO(data)) as z:
-                arrays = [z[k] for k in ("key", "digest", "offset", "length", "statements")]
                 meta = orjson.loads(z["meta"].tobytes())
+                # (a file of another version may lack a column)
+                arrays = [z[k] for k in names] if meta.get("version") == _VERSION else []
         except Exception as exc:  # zipfile's, numpy's, orjson's errors: damaged
             raise ValueError(f"damaged ({exc})") from None
-        if len({len(a) for a in arrays}) != 1 or meta.get("version") != _VERSION:
+        if not arrays or len({len(a) for a in arrays}) != 1:
             raise ValueError("not a units file of this version")
-        key, digest, offset, length, statements = arrays
-        return cls(
-            key, digest, offset, length, statements, str(meta["ttl_sha256"]), str(meta["code"])
-        )
+        key, digest, offset, length, statements, children = arrays
+        sha256, code = str(meta["ttl_sha256"]), str(meta["code"])
+        return cls(key, digest, offset, length, statements, children, sha256, code)
+
+    def spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's length and statements with those of the short list after it (the
+        bytes an add copies for a kept entity: its block and its list together)."""
+        n = len(self.key)
+        last = np.arange(n, dtype=np.int64) + self.children.astype(np.int64)
+        length = self.offset[last] + self.length[last] - self.offset
+        total = np.concatenate(([0], np.cumsum(self.statements, dtype=np.uint64)))
+        return length, total[last + 1] - total[:n]
 
 
 class _Copies(Mapping[str, bytes]):
-    """Node -> its block's ``#c OFFSET LENGTH STATEMENTS`` mark, made when asked for from the
-    units' table (half a million marks made at once at 160k held 40 MB). The table's columns
-    are read as ``array("Q")``, whose items are Python ints at once: a numpy scalar made and
-    converted for each took 0.39 s for 511k marks, these 0.12 s."""
+    """Node -> its block's ``#c OFFSET LENGTH STATEMENTS`` mark (a kept entity's with its
+    short list), made when asked for from the units' table (half a million marks made at once
+    at 160k held 40 MB). The table's columns are read as ``array("Q")``, whose items are
+    Python ints at once: a numpy scalar made and converted for each took 0.39 s for 511k
+    marks, these 0.12 s. :meth:`add`: a block of a short list kept (:class:`PartnerBlocks`)."""
 
     def __init__(self, rows: Mapping[str, int], units: BlockUnits) -> None:
         self._rows = rows
+        self._more: dict[str, int] = {}
+        length, statements = units.spans()
         self._offset, self._length, self._statements = (
             array("Q", np.ascontiguousarray(column, dtype=np.uint64).tobytes())
-            for column in (units.offset, units.length, units.statements)
+            for column in (units.offset, length, statements)
         )
 
+    def add(self, block: str, row: int) -> None:
+        self._more[block] = row
+
     def __getitem__(self, node: str) -> bytes:
-        row = self._rows[node]
+        row = self._rows[node] if node in self._rows else self._more[node]
+        return b"#c %d %d %d\n" % (self._offset[row], self._length[row], self._statements[row])
+
+    def get(self, node: str, default: Any = None) -> Any:  # (one call a block, not two)
+        row = self._rows.get(node)
+        if row is None and (row := self._more.get(node)) is None:
+            return default
         return b"#c %d %d %d\n" % (self._offset[row], self._length[row], self._statements[row])
 
     def __contains__(self, node: object) -> bool:
-        return node in self._rows
+        return node in self._rows or node in self._more
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._rows)
+        yield from self._rows
+        yield from self._more
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + len(self._more)
 
 
 @dataclass
 class Reuse:
     """What an add takes from the bundle it grows: the blocks whose statements are not made
-    again (``keep``: graph nodes, papers and entities; ``papers_kept`` of them papers; their
-    keys, :func:`node_key`, in ``kept_keys``), each one's ``#c`` mark for the Turtle writer
-    (by node, in ``copies``), ``previous_ttl`` to copy them from; ``units``: that file's
-    blocks (the store's update reads the statements of the units that changed from it)."""
+    again (``keep``: graph nodes, papers and entities, each with its row in ``units``;
+    ``papers_kept`` of them papers), the keys (:func:`node_key`) of every block kept
+    (``kept_keys``: with the short lists of the entities kept, and the nodes of short lists
+    :class:`PartnerBlocks` keeps), each one's ``#c`` mark for the Turtle writer (by node, in
+    ``copies``), ``previous_ttl`` to copy them from; ``units``: that file's blocks (the
+    store's update reads the statements of the units that changed from it);
+    ``changed_rows``: the rows of the entities whose block changed and who had a short list
+    (its nodes may be kept)."""
 
-    keep: Container[str]
+    keep: Mapping[str, int]
     copies: Mapping[str, bytes]
     previous_ttl: Path
     papers_kept: int
     kept_keys: np.ndarray
     units: BlockUnits | None = None
-    #: every paper and entity node (the digests' order, which is the blocks'), and its key
-    keyed: tuple[list[str], np.ndarray] | None = None
+    #: every paper and entity node (the digests' order, which is the blocks'), its key, ...
+    keyed: Keyed | None = None
+    changed_rows: Mapping[str, int] = field(default_factory=dict)
+    nodes_kept: int = 0  #: papers and entities
 
     @property
     def kept(self) -> int:
-        return len(self.kept_keys)
+        """The papers and entities kept."""
+        return self.nodes_kept
 
-    def spent(self) -> Reuse:
+    def spent(self, more: Sequence[int] = ()) -> Reuse:
         """This plan once the statements are made: what the store's update still needs (the
-        kept blocks' keys, the previous file's blocks), without the blocks' nodes and marks
-        (half a million at 160k, which the build's worker would otherwise hand to the process
-        that loads the store)."""
+        kept blocks' keys, with ``more`` kept while the statements were made, the previous
+        file's blocks), without the blocks' nodes and marks (half a million at 160k, which
+        the build's worker would otherwise hand to the process that loads the store)."""
+        keys = self.kept_keys
+        if len(more):
+            keys = np.concatenate((keys, np.asarray(more, dtype=np.uint64)))
         return Reuse(
-            frozenset(), {}, self.previous_ttl, self.papers_kept, self.kept_keys, self.units
+            {},
+            {},
+            self.previous_ttl,
+            self.papers_kept,
+            keys,
+            self.units,
+            nodes_kept=self.nodes_kept,
         )
+
+
+class PartnerBlocks:
+    """The blocks of the nodes of entities' short lists (the ``kg:CoOccurrence`` nodes of an
+    entity's :data:`~kgraph.rdf.convert.TOP_K` most co-occurring entities), each a block of
+    its own after its entity's, named by its IRI; its digest is that of its count of shared
+    papers (its IRI names the entity and the partner). An entity's own digest covers its
+    ``co_occurs`` edges, so a kept entity keeps its list whole; of an entity whose block
+    changed (one more paper naming it), an add keeps the nodes whose count did not change
+    (:meth:`kept`). In an add of 1,000 papers to the 162k bundle, 8,059 known entities'
+    blocks changed; their lists held 171,050 nodes, 133,601 of them the same as before.
+    ``digests``: each block's digest, given as the statements are made (:func:`statement_runs`
+    asks for every list node it makes or keeps); ``kept_keys``: those kept."""
+
+    def __init__(self, reuse: Reuse | None = None) -> None:
+        self.digests: dict[str, int] = {}
+        self.kept_keys: list[int] = []
+        self._reuse = reuse
+        self._entity = ""
+        self._before: dict[int, int] = {}  #: the entity's list as it was: key -> row
+
+    def kept(self, entity: str, block: str, count: int) -> bool:
+        """Whether the node ``block`` of ``entity``'s list, with ``count``, is the block of
+        the same name in the previous file (then copied: :meth:`_Copies.add`)."""
+        digest = line_digest(b"%d" % count)
+        self.digests[block] = digest
+        reuse = self._reuse
+        if reuse is None or reuse.units is None:
+            return False
+        if entity != self._entity:
+            self._entity = entity
+            row = reuse.changed_rows.get(entity)
+            units = reuse.units
+            if row is None:
+                self._before = {}
+            else:
+                first, end = row + 1, row + 1 + int(units.children[row])
+                listed = units.key[first:end].tolist()
+                self._before = dict(zip(listed, range(first, end), strict=True))
+        if not self._before:
+            return False
+        key = node_key(block)
+        row = self._before.get(key)
+        if row is None or int(reuse.units.digest[row]) != digest:
+            return False
+        cast(_Copies, reuse.copies).add(block, row)
+        self.kept_keys.append(key)
+        return True
 
 
 def plan_reuse(
@@ -296,12 +481,13 @@ def plan_reuse(
     nodes = list(digests)
     keys = node_keys(nodes)
     now = np.fromiter(digests.values(), dtype=np.uint64, count=len(nodes))
-    same = np.zeros(len(nodes), dtype=bool)
+    same = known = np.zeros(len(nodes), dtype=bool)
     rows = np.zeros(len(nodes), dtype=np.intp)
     if len(units.key):  # (its rows are in the order of the blocks)
         order = np.argsort(units.key)
         rows = order[np.minimum(np.searchsorted(units.key, keys, sorter=order), len(order) - 1)]
-        same = (units.key[rows] == keys) & (units.digest[rows] == now)
+        known = units.key[rows] == keys
+        same = known & (units.digest[rows] == now)
     papers = np.fromiter((n.startswith("paper:") for n in nodes), dtype=bool, count=len(nodes))
     kept = np.flatnonzero(same)
     kept_papers = int((same & papers).sum())
@@ -312,4 +498,24 @@ def plan_reuse(
         return None, f"{changed:,} of {n_papers:,} papers changed ({share})"
     keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
     copies = _Copies(keep, units)
-    return Reuse(keep, copies, previous_ttl, kept_papers, keys[kept], units, (nodes, keys)), ""
+    # the short lists of the entities kept are kept with them
+    kept_rows = rows[kept]
+    count = units.children[kept_rows].astype(np.int64) if len(units.key) else kept_rows
+    within = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    listed = units.key[np.repeat(kept_rows, count) + 1 + within] if len(within) else keys[:0]
+    with_list = np.flatnonzero(known & ~same)
+    with_list = with_list[units.children[rows[with_list]] > 0] if len(with_list) else with_list
+    return (
+        Reuse(
+            keep,
+            copies,
+            previous_ttl,
+            kept_papers,
+            np.concatenate((keys[kept], listed)),
+            units,
+            Keyed(nodes, keys, now, np.where(same, rows, -1)),
+            {nodes[i]: int(rows[i]) for i in with_list.tolist()},
+            len(kept),
+        ),
+        "",
+    )

@@ -60,7 +60,7 @@ from .delta import (
     update_store,
 )
 from .namespaces import entities_graph_iri, normalise_base, paper_graph_iri, prefixes
-from .paper_units import Reuse
+from .paper_units import PartnerBlocks, Reuse
 from .turtle import TAIL_MARK, UNIT_MARK
 
 __all__ = [
@@ -405,8 +405,8 @@ def _counted(
             in_block = True
             if not spos:  # a block kept from before: its units are in the previous store
                 graphs.add(g)
-                if marks is not None and block in marks:
-                    union_parts.append(marks[block])
+                if marks is not None and (mark := marks.get(block)) is not None:
+                    union_parts.append(mark)
                 pending += 1
                 continue
             block_hash = key_hash(block)
@@ -582,6 +582,8 @@ class StoreLoader:
             raise ValueError("reusing blocks needs a deferred load and the previous store")
         #: the nodes of the blocks of the statements (kgraph.rdf.paper_units), in order
         self.blocks: list[str] = []
+        #: the blocks of the entities' short lists: their digests, those kept
+        self.lists = PartnerBlocks(reuse)
         #: the graph's entity facts, made before (kgraph.rdf.convert.entity_facts)
         self._facts = facts
         self.update: dict[str, Any] | None = None  #: what an update in place did
@@ -609,9 +611,10 @@ class StoreLoader:
         state = dict(self.__dict__)
         del state["_ox"], state["_stop"]
         state["blocks"] = []  # (their order made the units file)
+        state["lists"] = PartnerBlocks()  # (so did their digests)
         state["_facts"] = None  # (the statements are made)
         if self.reuse is not None:  # what is left to do needs only the kept blocks' keys
-            state["reuse"] = self.reuse.spent()
+            state["reuse"] = self.reuse.spent(self.lists.kept_keys)
         state["_cpu"] = time.process_time() - self._cpu  # CPU seconds spent so far
         return state
 
@@ -635,6 +638,7 @@ class StoreLoader:
                             stats=self.stats,
                             skip=reuse.keep if reuse else (),
                             facts=self._facts,
+                            lists=self.lists,
                         ),
                         self.counts,
                         union,
@@ -698,7 +702,10 @@ class StoreLoader:
                 raise ValueError(f"{folder}: the unit index does not match the store")
             total = self.counts["quads"]
             if self.reuse is not None:  # the kept blocks' units, as the previous store has them
-                units = units.merged_blocks(old, self.reuse.kept_keys)
+                # (with the nodes of short lists kept, in this process or the one that
+                # handed the loader over: then in the plan it sent, see __getstate__)
+                kept = self.reuse.spent(self.lists.kept_keys).kept_keys
+                units = units.merged_blocks(old, kept)
                 total = int(info["quads"])  # about the same: only to decide on compacting
             # bytes per quad of the store when last compacted; for a store loaded whole (whose
             # marker records its own), what it would take compacted
