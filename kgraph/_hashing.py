@@ -99,9 +99,9 @@ _PIECE = 1 << 20
 _QUEUED = 4
 
 
-def write_content(path: Path, content: Content) -> dict[str, Any]:
-    """Write ``content`` to ``path`` (replacing what is there) and sync it; its ``sha256``
-    and ``bytes``."""
+def write_content(path: Path, content: Content, *, sync: bool = True) -> dict[str, Any]:
+    """Write ``content`` to ``path`` (replacing what is there) and sync it (unless ``sync``
+    is false: the caller syncs it later, :func:`sync_file`); its ``sha256`` and ``bytes``."""
     with open(path, "wb", buffering=1 << 20) as fh:
         sink = HashingWriter(fh)
         try:
@@ -114,8 +114,18 @@ def write_content(path: Path, content: Content) -> dict[str, Any]:
             raise
         sink.finish()
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
     return {"sha256": sink.digest.hexdigest(), "bytes": sink.size}
+
+
+def sync_file(path: Path) -> None:
+    """Have the system write ``path``'s data to the disk (``fsync``), whoever wrote it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def source_fingerprint(*modules: ModuleType, version: object = "") -> str:

@@ -76,7 +76,7 @@ import orjson
 
 from . import __version__
 from ._gc import collector_paused
-from ._hashing import Content, write_content
+from ._hashing import Content, sync_file, write_content
 from .dedupe import merge_papers
 from .extractions import Extraction, StoredExtractions
 from .forked import Forked, ForkUnavailable, Parent, WorkerDied
@@ -259,7 +259,8 @@ def _turtle_sink(path: Path, previous: Path | None = None) -> StatementSink:
     from .rdf.namespaces import prefixes
     from .rdf.turtle import TurtleProcess
 
-    return TurtleProcess(path, prefixes(DEFAULT_BASE), previous)
+    # (not synced by that process: the staging syncs it aside, Staging.sync_later)
+    return TurtleProcess(path, prefixes(DEFAULT_BASE), previous, sync=False)
 
 
 register_export(
@@ -564,7 +565,12 @@ def _read_checked(folder: Path, name: str, manifest: Mapping[str, Any]) -> bytes
 class Staging:
     """Files written in full to synced temporary files next to their targets, then renamed
     into place together (:meth:`commit`); until then the folder is unchanged, and
-    :meth:`abort` (or an exception inside ``with``) removes the temporary files."""
+    :meth:`abort` (or an exception inside ``with``) removes the temporary files.
+
+    A file :meth:`stage` writes is synced by a thread of its own (the disk lets Python's lock
+    go) while the caller goes on: :meth:`synced` waits for those syncs (:meth:`commit` first
+    of all; a build's copy of the process before it hands its staged files over). Syncing
+    graph.json (850 MB at 160k) in the build's thread held an add up 0.3-0.4 s."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -574,6 +580,12 @@ class Staging:
         #: temp folders another process now writes (the store, handed to the build's caller):
         #: :meth:`abort` leaves them to it
         self.handed: set[Path] = set()
+        self._syncs: list[_Aside[None]] = []  #: the staged files being synced
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._syncs:
+            raise TypeError("staged files still being synced: call synced() first")
+        return dict(self.__dict__)
 
     def stage_folder(self, name: str, make: Callable[[Path], Any]) -> Any:
         """Stage a folder ``name``: ``make(tmp)`` must create ``tmp/name``; returns what
@@ -605,11 +617,28 @@ class Staging:
         return self.info[name]
 
     def stage(self, name: str, content: Content) -> dict[str, Any]:
-        return self.record(name, write_content(self.reserve(name), content))
+        """Write ``content`` to a temporary file for ``name`` (synced aside: :meth:`synced`)."""
+        path = self.reserve(name)
+        info = write_content(path, content, sync=False)
+        self.sync_later(path)
+        return self.record(name, info)
+
+    def sync_later(self, path: Path) -> None:
+        """Sync the staged file at ``path``, written but not synced, in a thread of its own."""
+        self._syncs.append(_Aside(partial(sync_file, path), "sync"))
+
+    def synced(self) -> None:
+        """Wait for the staged files' syncs; an ``OSError`` if one failed."""
+        syncs, self._syncs = self._syncs, []
+        for aside in syncs:
+            aside.wait()
+        for aside in syncs:
+            aside.result()
 
     def commit(self) -> None:
         """Put the staged folders in place, then rename every staged file into place in the
-        order staged (the manifest last)."""
+        order staged (the manifest last), once all are synced."""
+        self.synced()
         for name, tmp in self.temp_dirs:
             final = self.folder / name
             old = self.folder / f".{name}.old-{os.getpid()}"
@@ -630,6 +659,9 @@ class Staging:
         _sync_folder(self.folder)
 
     def abort(self) -> None:
+        for aside in self._syncs:  # (before their files go)
+            aside.wait()
+        self._syncs.clear()
         for _, left in self.temps:
             left.unlink(missing_ok=True)
         self.temps.clear()
@@ -1561,6 +1593,7 @@ def _write(
         if not isolated:  # a copy of the process gives it all back when it ends
             _release_memory()
             mark = report.lap("freeing memory", mark)
+        staging.synced()  # (the files are synced before they are handed over)
         return _Written(
             staging,
             store_pass,
@@ -2041,6 +2074,7 @@ class _StorePass:
     ) -> None:
         self.staging = staging
         self.sinks: list[tuple[str, StatementSink]] = []
+        self.paths: dict[str, Path] = {}  #: each sink's staged file
         #: the blocks' places in the one streamed file (see kgraph.rdf.paper_units)
         self.places: Any = None
         self.how: dict[str, Any] = {}  #: how the store was made (:meth:`finish`)
@@ -2050,9 +2084,9 @@ class _StorePass:
         try:
             for exp in streamed:
                 open_sink = cast("Callable[[Path, Path | None], StatementSink]", exp.statements)
-                self.sinks.append(
-                    (exp.filename, open_sink(staging.reserve(exp.filename), old_file))
-                )
+                path = staging.reserve(exp.filename)
+                self.sinks.append((exp.filename, open_sink(path, old_file)))
+                self.paths[exp.filename] = path
             writes = [sink.write for _, sink in self.sinks]
 
             def fan_out(chunk: bytes) -> None:
@@ -2087,6 +2121,8 @@ class _StorePass:
                 places = info.pop("places", None)
                 if self.loader.marks:  # (one sink only)
                     self.places = places
+                if not info.pop("synced", True):  # (the sink left it to the staging)
+                    self.staging.sync_later(self.paths[name])
                 self.staging.record(name, info)
                 self.sinks.pop(0)
         except BaseException:

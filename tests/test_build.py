@@ -865,3 +865,48 @@ def test_the_library_says_which_step_a_build_is_at(tmp_path: Path, isolate: bool
     assert steps.index("writing graph.json") < steps.index("comparing the RDF with the bundle's")
     assert report.store["loaded"] == "updated in place"
     assert pickle.loads(pickle.dumps(report)).on_step is None
+
+
+def test_every_file_an_add_stages_is_synced_before_it_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged files are synced aside (graph.json by a thread while the quads are made,
+    graph.ttl after its writer's process ended): each is synced before the commit renames
+    it, in whichever process wrote it."""
+    folder = tmp_path / "b"
+    build(folder, PAGES[:3])
+    log = tmp_path / "log"
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def note(line: str) -> None:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        note(f"sync {os.readlink(f'/proc/self/fd/{fd}')}")
+
+    def replace(src: Any, dst: Any) -> None:
+        real_replace(src, dst)
+        note(f"replace {os.fspath(src)} {os.fspath(dst)}")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    report = build(folder, PAGES)
+    monkeypatch.undo()
+    assert report.rdf.get("kept") and report.store.get("loaded") == "updated in place"
+    synced: set[str] = set()
+    renamed: dict[str, bool] = {}  # file -> synced before its rename
+    for line in log.read_text().splitlines():
+        what, path, *to = line.split(" ")
+        if what == "sync":
+            synced.add(path)
+        elif Path(to[0]).parent == folder and "store" not in path:  # (files, not the store)
+            renamed[Path(to[0]).name] = path in synced
+    assert {"graph.json", "graph.ttl", "graph.html", "graph.units.npz", "manifest.json"} <= set(
+        renamed
+    )
+    assert all(renamed.values()), renamed

@@ -217,6 +217,13 @@ def test_turtle_process_writes_what_the_writer_writes(tmp_path: Path) -> None:
     assert data == expected.getvalue()
     assert info["sha256"] == hashlib.sha256(data).hexdigest() and info["bytes"] == len(data)
     assert info["statements"] == len(list(iter_statements(g, union=True)))
+    assert info["synced"] is True
+    # the build syncs graph.ttl itself, aside (kgraph.bundle.Staging.sync_later)
+    unsynced = TurtleProcess(tmp_path / "u.ttl", SPACES, sync=False)
+    for _, spo in iter_statements(g, union=True):
+        unsynced.write(f"{spo} <{DEFAULT_BASE}graph/x> .\n".encode())
+    assert unsynced.close()["synced"] is False
+    assert (tmp_path / "u.ttl").read_bytes() == data
 
     bad = TurtleProcess(tmp_path / "no" / "such" / "dir.ttl", SPACES)
     for chunk in nquads_chunks(g):
@@ -234,7 +241,7 @@ _LARGE_RESULT = """
 import os, signal, sys
 import kgraph.rdf.turtle as t
 signal.signal(signal.SIGUSR1, lambda *_: None)
-t._serve = lambda *_: {"places": "A" * (1 << 23)}
+t._serve = lambda *_, **__: {"places": "A" * (1 << 23)}
 os.write(1, b"ready\\n")
 t._main(["out.ttl", "{}"])
 """

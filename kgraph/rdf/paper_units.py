@@ -422,6 +422,10 @@ class Reuse:
         )
 
 
+#: the digest of each count of shared papers (:meth:`PartnerBlocks.kept`)
+_COUNT_DIGESTS: dict[int, int] = {}
+
+
 class PartnerBlocks:
     """The blocks of the nodes of entities' short lists (the ``kg:CoOccurrence`` nodes of an
     entity's :data:`~kgraph.rdf.convert.TOP_K` most co-occurring entities), each a block of
@@ -444,7 +448,9 @@ class PartnerBlocks:
     def kept(self, entity: str, block: str, count: int) -> bool:
         """Whether the node ``block`` of ``entity``'s list, with ``count``, is the block of
         the same name in the previous file (then copied: :meth:`_Copies.add`)."""
-        digest = line_digest(b"%d" % count)
+        digest = _COUNT_DIGESTS.get(count)
+        if digest is None:  # (a few hundred counts: each digest made once)
+            digest = _COUNT_DIGESTS[count] = line_digest(b"%d" % count)
         self.digests[block] = digest
         reuse = self._reuse
         if reuse is None or reuse.units is None:

@@ -313,8 +313,11 @@ class TurtleProcess:
         path: str | os.PathLike[str],
         spaces: Mapping[str, str],
         previous: str | os.PathLike[str] | None = None,
+        *,
+        sync: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.sync = sync
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or abort()
         # the child imports this very kgraph, wherever it was imported from
         root = str(Path(__file__).resolve().parents[2])
@@ -327,6 +330,7 @@ class TurtleProcess:
                 sys.executable,
                 "-m",
                 "kgraph.rdf.turtle",
+                *([] if sync else ["--no-sync"]),
                 str(self.path),
                 json.dumps(spaces),
                 *([str(previous)] if previous is not None else []),
@@ -389,8 +393,11 @@ class TurtleProcess:
         self._err.close()
 
 
-def _serve(path: str, spaces: Mapping[str, str], previous: str | None = None) -> dict[str, Any]:
-    """The child's side: N-Quads lines (with marks) from stdin, Turtle to ``path`` (synced)."""
+def _serve(
+    path: str, spaces: Mapping[str, str], previous: str | None = None, *, sync: bool = True
+) -> dict[str, Any]:
+    """The child's side: N-Quads lines (with marks) from stdin, Turtle to ``path`` (synced,
+    unless not ``sync``: ``"synced"`` in the result says which)."""
     done: list[TurtleWriter] = []
 
     def fill(out: IO[bytes]) -> None:
@@ -411,18 +418,21 @@ def _serve(path: str, spaces: Mapping[str, str], previous: str | None = None) ->
         writer.close()
         done.append(writer)
 
-    info = write_content(Path(path), fill)
+    info = write_content(Path(path), fill, sync=sync)
     writer = done[0]
     places = base64.b64encode(writer.flat_places.tobytes()).decode("ascii")
-    return {**info, "statements": writer.count, "places": places}
+    return {**info, "statements": writer.count, "places": places, "synced": sync}
 
 
 def _main(argv: list[str]) -> None:
-    """``python -m kgraph.rdf.turtle OUT PREFIXES_JSON [PREVIOUS]`` (see TurtleProcess): the
+    """``python -m kgraph.rdf.turtle [--no-sync] OUT PREFIXES_JSON [PREVIOUS]`` (see
+    TurtleProcess; ``--no-sync``: OUT is not synced, the caller syncs it): the
     result as one line of JSON on stdout, every byte of it (``print`` to an unbuffered pipe
     lost all but its first 64 KiB when a profiler's signal came during the write, and the
     parent read half a line)."""
-    info = _serve(argv[0], json.loads(argv[1]), *argv[2:3])
+    sync = argv[:1] != ["--no-sync"]
+    argv = argv if sync else argv[1:]
+    info = _serve(argv[0], json.loads(argv[1]), *argv[2:3], sync=sync)
     write_all(sys.stdout.fileno(), json.dumps(info).encode("ascii") + b"\n")
 
 
