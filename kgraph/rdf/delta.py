@@ -544,12 +544,17 @@ def update_store(
         removed = added = 0
         graphs_gone: list[Any] = []
         emptied: list[Any] = []
-        taken = [(old, int(i), graphs_gone) for i in np.flatnonzero(gone)]
         # the s units gone (most are nodes of short lists that left them) go with the changed
         # units compared below: their statements read back with theirs, none in the file
         # (one query of the store each took 0.78 s for 1,487 units in an add at 163k)
-        gone_s = [i for _, i, _ in taken if old.unit(i)[0] == "s"]
-        taken = [t for t in taken if old.unit(t[1])[0] != "s"]
+        gone_s: dict[int, str] = {}  #: row in old -> subject
+        taken = []
+        for i in np.flatnonzero(gone).tolist():
+            kind, iri = old.unit(i)
+            if kind == "s":
+                gone_s[i] = iri
+            else:
+                taken.append((old, i, graphs_gone))
         taken += [(new, int(i), emptied) for i in replaced]
         for index, i, graphs in taken:  # the units gone, and those replaced whole
             kind, iri = index.unit(i)
@@ -585,14 +590,14 @@ def update_store(
                 if not nq.endswith(suffix):
                     raise ValueError(f"{quads}: not a statement of the entities graph: {nq!r}")
                 fresh.add(nq[: -len(suffix)] + b" .")
-        gone_subjects = {f"<{old.unit(i)[1]}>".encode() for i in gone_s}
+        gone_subjects = {f"<{iri}>".encode() for iri in gone_s.values()}
         subjects = sorted({nt[: nt.index(b" ")] for nt in fresh} | gone_subjects)
         stored: set[bytes] | None = None
         compared_with = None  # (no unit compared)
         if turtle is not None and subjects and old.block is not None:
             # the blocks the changed and gone units were in (a rank's or organisation's: none)
-            rows = np.concatenate((pos[np.flatnonzero(changed)[known[changed] & ~whole]], gone_s))
-            in_block = old.block[rows.astype(np.intp)]
+            rows = pos[np.flatnonzero(changed)[known[changed] & ~whole]]
+            in_block = old.block[np.concatenate((rows, list(gone_s))).astype(np.intp)]
             blocks = _unique(in_block[in_block != 0])
             co_line = f"{CO_OCCURS} ".encode()
             try:
