@@ -501,6 +501,11 @@ def test_an_add_makes_the_changed_papers_rdf_only_and_gives_the_bundle_built_in_
     assert 0 < n_made < n_all == 314
     # (almost every entity of so few papers is ranked, and an add moves most ranks)
     assert 0 < e_made < e_all
+    # of the lists of the entities made, the nodes whose count is the same were kept
+    listed = re.search(r"\(([\d,]+) of the ([\d,]+) nodes of their short lists\)", err)
+    assert listed, err
+    l_made, l_all = (int(g.replace(",", "")) for g in listed.groups())
+    assert 0 < l_made < l_all
     assert "store: updated in place" in err
     one_go = seed_bundle()
     for name in ("graph.ttl", "graph.units.npz", "graph.json", "graph.html"):
