@@ -1016,13 +1016,17 @@ def build(
         update = _Aside(partial(_update_store, loader, graph_sha256, warm), "store-update")
         early.append((loader, update))
 
+    forked: Forked[tuple[BuildReport, _Written | None]] | None = None
     if isolate:
         before = _temporary_names(Path(folder))
         calls = {**_callbacks(log, progress, on_read, on_step), "store": store_handed}
         try:
             forked = Forked(work, calls, abandon=_abandon, name="build")
             warm = _warm_store(Path(folder), manifest)  # (after the fork: not in the copy)
-            report, written = forked.result()
+            # (the copy gives its memory back, half a second at 160k, while the store's
+            # update, started as it handed the store over, goes on; a store loaded here
+            # waits for it, below)
+            report, written = forked.result(end_aside=True)
         except ForkUnavailable:
             isolate = False
         except BaseException as exc:
@@ -1037,6 +1041,8 @@ def build(
         else:
             report.isolated, report.on_step = True, on_step
             if written is not None:  # the copy's end: its memory goes back to the system
+                if not early:  # (before Oxigraph's loader takes its own)
+                    forked.ended()
                 written.mark = report.lap("worker exit", written.mark)
                 if early:  # (it took the warm copy)
                     written.store_pass.take(*early[0])
@@ -1056,6 +1062,8 @@ def build(
     finally:
         if warm is not None:  # (unless the store's update took it)
             warm.discard()
+        if forked is not None:
+            forked.ended()  # (no copy of this process outlives the build)
     report.seconds = time.perf_counter() - started
     return report
 

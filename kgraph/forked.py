@@ -25,6 +25,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -110,10 +111,13 @@ class Forked(Generic[T]):
         os.close(down_read)
         self.pid: int | None = pid
         self._fds = (up_read, down_write)
+        self._ending: threading.Thread | None = None  #: waits for the copy's end (result)
 
-    def result(self) -> T:
+    def result(self, *, end_aside: bool = False) -> T:
         """The copy's result, once it comes; :class:`WorkerDied` if the copy ended without
-        one, else what ``work`` raised."""
+        one, else what ``work`` raised. The copy has ended when it returns, unless
+        ``end_aside`` and a result came: then a thread waits for the copy's end (a copy
+        holding gigabytes takes half a second to give them back), and :meth:`ended` joins it."""
         pid = self.pid
         if pid is None:
             raise RuntimeError(f"the {self.name} process was already waited for")
@@ -125,6 +129,12 @@ class Forked(Generic[T]):
         except BaseException:  # Ctrl-C (the copy got it too: it cleans up), a callback's error
             _stop(pid)
             raise
+        if end_aside and message is not None and message[0] == "ok":
+            self._ending = threading.Thread(
+                target=os.waitpid, args=(pid, 0), name=f"kgraph-{self.name}-end", daemon=True
+            )
+            self._ending.start()
+            return message[1]  # type: ignore[no-any-return]
         _, status = os.waitpid(pid, 0)
         if message is None:
             code = os.waitstatus_to_exitcode(status)
@@ -135,6 +145,12 @@ class Forked(Generic[T]):
         if kind == "error":
             raise value
         return value  # type: ignore[no-any-return]
+
+    def ended(self) -> None:
+        """Wait for the copy's end (after :meth:`result`; see ``end_aside``)."""
+        if self._ending is not None:
+            self._ending.join()
+            self._ending = None
 
     def abort(self) -> None:
         """Kill the copy and wait for it (nothing if it was already waited for)."""

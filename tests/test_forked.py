@@ -41,6 +41,35 @@ def test_the_work_runs_in_another_process_and_its_result_comes_back() -> None:
     assert result["big"] == list(range(100_000))  # more than a pipe's buffer
 
 
+def test_a_result_may_come_back_before_the_copy_has_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``end_aside`` the result is returned as it comes, while the copy still ends (a
+    build's copy gives gigabytes back meanwhile); :meth:`Forked.ended` waits for that. Here
+    the copy takes a second to end (its ``os._exit`` made slow)."""
+    import time
+
+    real_exit = os._exit
+
+    def slow_exit(code: int) -> None:
+        time.sleep(1.0)
+        real_exit(code)
+
+    monkeypatch.setattr(os, "_exit", slow_exit)  # (in the copy: this process never exits so)
+
+    def work(parent: Parent) -> int:
+        return os.getpid()
+
+    aside = Forked(work)
+    pid = aside.result(end_aside=True)
+    assert Path(f"/proc/{pid}").exists()  # (still ending: not even a zombie yet)
+    aside.ended()
+    assert not Path(f"/proc/{pid}").exists()
+    waited = Forked(work)
+    pid = waited.result()
+    assert not Path(f"/proc/{pid}").exists()
+
+
 def test_the_callers_garbage_is_not_collected_in_the_copy(tmp_path: Path) -> None:
     """A garbage cycle the caller left uncollected is never finalised in the copy, however
     much the copy collects: its finaliser could need what only the caller's threads give
