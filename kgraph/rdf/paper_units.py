@@ -103,6 +103,13 @@ def is_node_block(block: str) -> bool:
     return block.startswith(("paper:", "entity:"))
 
 
+def _following(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ``counts[i]`` rows after each of ``rows`` (its list's), one after the other."""
+    counts = counts.astype(np.int64)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.asarray(np.repeat(rows.astype(np.int64), counts) + 1 + within)
+
+
 def node_keys(nodes: Sequence[str]) -> np.ndarray:
     """:func:`node_key` of each of ``nodes``."""
     return np.fromiter((node_key(n) for n in nodes), dtype=np.uint64, count=len(nodes))
@@ -267,15 +274,14 @@ class BlockUnits:
         size = n + int(extra.sum())
         at = np.arange(n) + np.concatenate(([0], np.cumsum(extra)[:-1]))
         counts = extra[with_list]
-        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        src = np.repeat(rows, counts) + 1 + within  # (the list's rows in previous)
-        dst = np.repeat(at[with_list], counts) + 1 + within
+        src = _following(rows, counts)  # (the lists' rows in previous)
+        dst = _following(at[with_list], counts)  # (and here)
         moved = np.repeat(offset[with_list] - previous.offset[rows], counts)
         columns = []
         for mine, theirs in (
             (key, previous.key),
             (digest, previous.digest),
-            (offset, previous.offset + 0),  # (moved below)
+            (offset, previous.offset),  # (moved below)
             (length, previous.length),
             (statements, previous.statements),
             (children, previous.children),
@@ -355,8 +361,10 @@ class _Copies(Mapping[str, bytes]):
         self._more[block] = row
 
     def __getitem__(self, node: str) -> bytes:
-        row = self._rows[node] if node in self._rows else self._more[node]
-        return b"#c %d %d %d\n" % (self._offset[row], self._length[row], self._statements[row])
+        mark = self.get(node)
+        if mark is None:
+            raise KeyError(node)
+        return cast(bytes, mark)
 
     def get(self, node: str, default: Any = None) -> Any:  # (one call a block, not two)
         row = self._rows.get(node)
@@ -403,20 +411,24 @@ class Reuse:
         """The papers and entities kept."""
         return self.nodes_kept
 
+    def kept_with(self, more: Sequence[int]) -> np.ndarray:
+        """``kept_keys`` and the keys ``more`` of the blocks kept while the statements were
+        made (:attr:`PartnerBlocks.kept_keys`)."""
+        if not len(more):
+            return self.kept_keys
+        return np.concatenate((self.kept_keys, np.asarray(more, dtype=np.uint64)))
+
     def spent(self, more: Sequence[int] = ()) -> Reuse:
         """This plan once the statements are made: what the store's update still needs (the
         kept blocks' keys, with ``more`` kept while the statements were made, the previous
         file's blocks), without the blocks' nodes and marks (half a million at 160k, which
         the build's worker would otherwise hand to the process that loads the store)."""
-        keys = self.kept_keys
-        if len(more):
-            keys = np.concatenate((keys, np.asarray(more, dtype=np.uint64)))
         return Reuse(
             {},
             {},
             self.previous_ttl,
             self.papers_kept,
-            keys,
+            self.kept_with(more),
             self.units,
             nodes_kept=self.nodes_kept,
         )
@@ -506,11 +518,10 @@ def plan_reuse(
     copies = _Copies(keep, units)
     # the short lists of the entities kept are kept with them
     kept_rows = rows[kept]
-    count = units.children[kept_rows].astype(np.int64) if len(units.key) else kept_rows
-    within = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    listed = units.key[np.repeat(kept_rows, count) + 1 + within] if len(within) else keys[:0]
+    listed = units.key[_following(kept_rows, units.children[kept_rows])]
+    # the entities whose block changed and that had a list: its nodes may be kept
     with_list = np.flatnonzero(known & ~same)
-    with_list = with_list[units.children[rows[with_list]] > 0] if len(with_list) else with_list
+    with_list = with_list[units.children[rows[with_list]] > 0]
     return (
         Reuse(
             keep,

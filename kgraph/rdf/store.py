@@ -704,8 +704,7 @@ class StoreLoader:
             if self.reuse is not None:  # the kept blocks' units, as the previous store has them
                 # (with the nodes of short lists kept, in this process or the one that
                 # handed the loader over: then in the plan it sent, see __getstate__)
-                kept = self.reuse.spent(self.lists.kept_keys).kept_keys
-                units = units.merged_blocks(old, kept)
+                units = units.merged_blocks(old, self.reuse.kept_with(self.lists.kept_keys))
                 total = int(info["quads"])  # about the same: only to decide on compacting
             # bytes per quad of the store when last compacted; for a store loaded whole (whose
             # marker records its own), what it would take compacted

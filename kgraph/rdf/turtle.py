@@ -317,7 +317,6 @@ class TurtleProcess:
         sync: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.sync = sync
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or abort()
         # the child imports this very kgraph, wherever it was imported from
         root = str(Path(__file__).resolve().parents[2])
