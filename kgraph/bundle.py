@@ -1529,6 +1529,8 @@ def _write(
                 "of": n_papers,
                 "entities_kept": reuse.kept - reuse.papers_kept,
                 "entities_of": len(digests or ()) - n_papers,
+                # (runs of kept blocks that follow each other: each copied at once)
+                "stretches": len(reuse.ends),
             }
         else:
             report.rdf = {"full": why}
@@ -2060,7 +2062,7 @@ def _units_file(
     # (the plan's nodes come with their digests: only the lists' are looked up)
     either = ChainMap(loader.lists.digests, digests)
     return BlockUnits.make(
-        loader.blocks, either, places, sha256, reuse.keyed, reuse.units, reuse.keep
+        loader.blocks, either, places, sha256, reuse.keyed, reuse.units, reuse.keep, reuse.ends
     ).dump()
 
 

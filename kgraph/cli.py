@@ -507,7 +507,9 @@ def build_(
                 else ""
             )
             + "; the others' kept in the store and copied in graph.ttl (unchanged since the "
-            "last build)"
+            "last build"
+            + (f"; {n:,} stretches" if (n := rdf.get("stretches")) is not None else "")
+            + ")"
         )
     elif rdf:
         settings.detail(f"rdf: every paper's statements made ({rdf['full']})")

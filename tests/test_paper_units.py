@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import orjson
@@ -170,9 +171,22 @@ def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> No
     assert {n for n in digests if n in reuse.keep} == kept
     assert reuse.papers_kept == len(papers) - 1 and reuse.kept == len(kept)
     assert sorted(reuse.kept_keys.tolist()) == sorted(node_key(n) for n in kept)
-    assert set(reuse.copies) == kept and len(reuse.copies) == len(kept)
-    assert reuse.copies[nodes[0]] == b"#c 0 10 1\n"
-    assert reuse.copies[nodes[7]] == b"#c 70 10 1\n"
+    # the kept blocks come in stretches (here and in the units, the papers sorted: the
+    # first five papers, then from the seventh): a mark for the first block of each, that
+    # spans it, and the others copied with it
+    heads, inside = set(reuse.copies), set(cast(frozenset[str], reuse.inside))
+    assert heads | inside == kept and not heads & inside and len(reuse.copies) == len(heads)
+    first = nodes.index(papers[0])
+    assert reuse.copies[papers[0]] == b"#c %d 50 5\n" % (first * 10)
+    assert set(papers[1:5]) <= inside and papers[6] in heads
+    assert reuse.inside_papers == len(inside & set(papers)) and len(heads) < len(kept) / 10
+    assert reuse.ends[papers[0]] == first + 4
+    # the nodes with a block of their own in the new file: papers (sorted), then entities
+    order = [
+        *sorted(n for n in digests if n.startswith("paper:")),
+        *(n for n in digests if n.startswith("entity:")),
+    ]
+    assert reuse.keyed is not None and reuse.keyed.nodes == [n for n in order if n not in inside]
     assert nodes[5] not in reuse.copies
     # what the process that loads the store is handed: the kept blocks' keys only
     spent = reuse.spent()
@@ -304,6 +318,46 @@ def test_block_units_of_an_add_take_a_kept_entitys_short_list_from_the_previous_
             previous,
             {"entity:b": 1},
         )
+
+
+def test_kept_blocks_that_follow_each_other_are_copied_as_one_stretch() -> None:
+    """Kept blocks of one kind that follow each other in the new file and in the previous
+    one are copied at once: one mark for the first, spanning the others and their lists;
+    the others have no block of their own. The units then made (from the plan's nodes, or
+    from the kept blocks' rows and ends) are those of a file made in one go."""
+    previous = _previous_units()
+    digests = {"paper:a": 1, "entity:b": 2, "entity:e": 5, "entity:new": 9}
+    reuse, why = plan_reuse(digests, previous, Path("graph.ttl"))
+    assert reuse is not None and why == ""
+    # paper:a and entity:b are of two kinds: two stretches; entity:e goes with entity:b
+    assert dict(reuse.copies) == {"paper:a": b"#c 100 10 1\n", "entity:b": b"#c 110 43 15\n"}
+    assert reuse.inside == frozenset({"entity:e"}) and reuse.inside_papers == 0
+    assert dict(reuse.ends) == {"paper:a": 0, "entity:b": 5}
+    assert reuse.kept == 3 and sorted(reuse.kept_keys.tolist()) == sorted(
+        node_key(n) for n in ["paper:a", "entity:b", *_B_LIST, "entity:e", _E_LIST]
+    )
+    assert reuse.keyed is not None
+    assert reuse.keyed.nodes == ["paper:a", "entity:b", "entity:new"]
+    assert reuse.keyed.rows.tolist() == [0, 1, -1] and reuse.keyed.ends.tolist() == [0, 5, -1]
+    # the new file: the two copies, then entity:new made
+    blocks, places = reuse.keyed.nodes, [(100, 10, 1), (110, 43, 15), (153, 4, 1)]
+    planned = BlockUnits.make(blocks, digests, places, "new", reuse.keyed, previous)
+    looked_up = BlockUnits.make(
+        blocks, digests, places, "new", None, previous, reuse.keep, reuse.ends
+    )
+    every = ["paper:a", "entity:b", *_B_LIST, "entity:e", _E_LIST, "entity:new"]
+    each = [(100, 10, 1), (110, 20, 2), (130, 5, 4), (135, 6, 4), (141, 7, 1), (148, 5, 4)]
+    each += [(153, 4, 1)]
+    lists = {_B_LIST[0]: 3, _B_LIST[1]: 4, _E_LIST: line_digest(b"3")}
+    one_go = BlockUnits.make(every, digests | lists, each, "new")
+    assert planned.dump() == one_go.dump() == looked_up.dump()
+    # a stretch whose place is not the blocks it spans is refused
+    with pytest.raises(ValueError, match="place differs"):
+        BlockUnits.make(blocks, digests, [places[0], (110, 42, 15), places[2]], "new", reuse.keyed, previous)
+    # blocks apart in the previous file (another block between them) are two stretches
+    digests = {"paper:a": 1, "entity:e": 5}
+    reuse, _ = plan_reuse(digests, previous, Path("graph.ttl"))
+    assert reuse is not None and set(reuse.copies) == {"paper:a", "entity:e"} and not reuse.inside
 
 
 def test_an_add_keeps_a_kept_entitys_list_and_the_unchanged_nodes_of_a_changed_ones() -> None:
@@ -506,6 +560,10 @@ def test_an_add_makes_the_changed_papers_rdf_only_and_gives_the_bundle_built_in_
     assert listed, err
     l_made, l_all = (int(g.replace(",", "")) for g in listed.groups())
     assert 0 < l_made < l_all
+    # the kept blocks are copied in stretches of blocks that follow each other
+    stretches = re.search(r"; ([\d,]+) stretches\)", err)
+    assert stretches, err
+    assert 0 < int(stretches.group(1).replace(",", "")) < (n_all - n_made) + (e_all - e_made)
     assert "store: updated in place" in err
     one_go = seed_bundle()
     for name in ("graph.ttl", "graph.units.npz", "graph.json", "graph.html"):

@@ -392,6 +392,7 @@ def statement_runs(
     skip: Container[str] = (),
     facts: EntityFacts | None = None,
     lists: PartnerBlocks | None = None,
+    inside: Container[str] = (),
 ) -> Iterator[Run]:
     """:func:`marked_statements` in :class:`Run` s of one graph. The runs that are *blocks*
     come first: each paper's named graph, one run a paper (sorted by id), then each entity's
@@ -407,7 +408,9 @@ def statement_runs(
     The blocks of ``skip`` (graph nodes: papers and entities) come as empty runs, an
     entity's without its list: their statements are not made (an add whose store and
     Turtle keep them from before); what other runs take from them (organisations, the
-    repeats of ``kg:evaluatedOn`` pairs, ranks) is taken all the same. ``lists`` is asked
+    repeats of ``kg:evaluatedOn`` pairs, ranks) is taken all the same. Those of them also in
+    ``inside`` come as no run at all (copied with the block before them:
+    :class:`~kgraph.rdf.paper_units.Reuse`). ``lists`` is asked
     of each node of the lists made whether it is kept (then an empty run too), and told its
     count. ``facts``: the graph's :func:`entity_facts`, when made before (for the blocks'
     digests)."""
@@ -440,8 +443,6 @@ def statement_runs(
     node_attrs = graph._node  # (not through the view: one lookup a paper, kept or not)
     for pnode in papers:
         attrs = node_attrs[pnode]
-        pid = _paper_id(pnode, attrs)
-        g = _i(paper_graph_iri(base, pid))
         org = attrs.get("organization")
         if org:
             organisations.add(str(org))
@@ -451,8 +452,11 @@ def statement_runs(
                     repeated += 1
                 else:
                     seen_evaluated.add(pair)
-            yield Run(g, [], no_repeats, pnode)
+            if pnode not in inside:
+                yield Run(_i(paper_graph_iri(base, _paper_id(pnode, attrs))), [], no_repeats, pnode)
             continue
+        pid = _paper_id(pnode, attrs)
+        g = _i(paper_graph_iri(base, pid))
         spos = _paper(base, pid, attrs, index.paper_edges.get(pnode, ()), nodes, entity, path)
         repeats: set[int] = set()
         for src, dst in index.evaluated.get(pnode, ()):
@@ -484,7 +488,8 @@ def statement_runs(
         if attrs.get("kind") != "entity":
             continue
         if node in skip:
-            yield Run(g, [], no_repeats, node)
+            if node not in inside:
+                yield Run(g, [], no_repeats, node)
             continue
         me = entity(node)
         spos = list(_entity(node, attrs, entity))

@@ -631,6 +631,9 @@ class StoreLoader:
             with fh:
                 try:
                     reuse = self.reuse
+                    # (the blocks copied with the one before them: only the Turtle writer's
+                    # marks copy them)
+                    inside = reuse.inside if reuse is not None and self.marks else ()
                     for chunk in _counted(
                         statement_runs(
                             graph,
@@ -639,6 +642,7 @@ class StoreLoader:
                             skip=reuse.keep if reuse else (),
                             facts=self._facts,
                             lists=self.lists,
+                            inside=inside,
                         ),
                         self.counts,
                         union,
@@ -649,6 +653,9 @@ class StoreLoader:
                         if self._stop.is_set():
                             raise _Stopped
                         fh.write(chunk)
+                    if inside:  # (their graphs, each a paper's: not among the runs')
+                        assert reuse is not None
+                        self.counts["graphs"] += reuse.inside_papers
                 except BaseException:
                     if self._streaming:  # a line no parser takes: the loader stops at once
                         with contextlib.suppress(OSError):
