@@ -268,6 +268,17 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         staging.commit()
     assert (tmp_path / "a" / "rows.txt").read_bytes() == b"".join(rows)
 
+    # the copy yields the cores to the process that started it (and to its other copies):
+    # it writes at nice 15 more than the caller; written here, the caller's stays
+    def niceness(fh: object) -> None:
+        fh.write(b"%d" % os.nice(0))  # type: ignore[attr-defined]
+
+    with bundle_module.Staging(tmp_path / "n") as staging:
+        job = bundle_module.ForkedWrite(staging, {"nice.txt": niceness})
+        job.wait()
+        staging.commit()
+    assert int((tmp_path / "n" / "nice.txt").read_bytes()) == min(19, os.nice(0) + 15)
+
     # once the copy is started, what the files are made from is its alone: the caller may
     # let it go (the build frees the extractions while the copy writes them)
     def own(fh: object) -> None:
@@ -314,13 +325,15 @@ def test_papers_and_extractions_written_by_a_forked_copy(
         job.wait()
         assert staging.info["rows.txt"] == expected
 
-    # without fork, wait() writes the files itself: the same bytes
+    # without fork, wait() writes the files itself: the same bytes (at this process's nice)
     monkeypatch.delattr(bundle_module.os, "fork")
     with bundle_module.Staging(tmp_path / "d") as staging:
-        job = bundle_module.ForkedWrite(staging, {"rows.txt": content})
+        job = bundle_module.ForkedWrite(staging, {"rows.txt": content, "nice.txt": niceness})
         assert job.pid is None
         job.wait()
         assert staging.info["rows.txt"] == expected
+        staging.commit()
+    assert int((tmp_path / "d" / "nice.txt").read_bytes()) == os.nice(0)
 
 
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "forked"])

@@ -353,7 +353,9 @@ def test_kept_blocks_that_follow_each_other_are_copied_as_one_stretch() -> None:
     assert planned.dump() == one_go.dump() == looked_up.dump()
     # a stretch whose place is not the blocks it spans is refused
     with pytest.raises(ValueError, match="place differs"):
-        BlockUnits.make(blocks, digests, [places[0], (110, 42, 15), places[2]], "new", reuse.keyed, previous)
+        BlockUnits.make(
+            blocks, digests, [places[0], (110, 42, 15), places[2]], "new", reuse.keyed, previous
+        )
     # blocks apart in the previous file (another block between them) are two stretches
     digests = {"paper:a": 1, "entity:e": 5}
     reuse, _ = plan_reuse(digests, previous, Path("graph.ttl"))
