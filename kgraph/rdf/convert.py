@@ -335,6 +335,14 @@ class _Index:
         # against 1.0 s)
         for u, nbrs in graph._succ.items():
             skipped = u in skip
+            if skipped and u.startswith("paper:"):
+                # (a paper's edges are keyed by their relation, one a target: of a kept
+                # paper the introductions only, found by key, not by every edge's relation)
+                for v, keyed in nbrs.items():
+                    data = keyed.get("introduces")
+                    if data is not None:
+                        paper_edges[u].append((v, data))
+                continue
             for v, keyed in nbrs.items():
                 for data in keyed.values():
                     rel = data.get("relation")
