@@ -8,6 +8,8 @@ from decimal import Decimal
 import pyoxigraph as ox
 import pytest
 from fixtures.rdf.helpers import fixture_graph
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kgraph.exporters import DEFAULT_BASE
 from kgraph.rdf.convert import iter_statements, name_key, nquads_chunks, turtle_bytes
@@ -292,3 +294,36 @@ def test_statements_made_with_the_facts_made_before_are_the_same() -> None:
         assert any(r[1] for r in given)
         assert facts._co_out == {} and facts._co_in == {}
         assert entity_extras(graph, facts=facts) == entity_extras(graph)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=2, max_value=6), min_size=90, max_size=260),
+    st.integers(min_value=0, max_value=259),
+)
+def test_an_entitys_short_list_is_its_top_k_partners_by_papers_then_iri(
+    counts: list[int], split: int
+) -> None:
+    """:meth:`EntityFacts.partners`: the :data:`TOP_K` partners sharing the most papers, ties
+    by IRI, whether the entity is a pair's source or target (many ties at the cut: counts
+    from a few values, over more partners than the list holds)."""
+    import networkx as nx
+
+    from kgraph.rdf.convert import TOP_K, EntityFacts
+
+    def entity(node: str) -> str:
+        return f"<https://x/entity/{node.removeprefix('entity:')}>"
+
+    facts = EntityFacts(nx.MultiDiGraph(), DEFAULT_BASE, entity)
+    others = [f"entity:p{i:03d}" for i in range(len(counts))]
+    pairs = list(zip(others, counts, strict=True))
+    out = {"entity:e": pairs[:split]}  # (the rest name entity:e as their pair's target)
+    for other, count in pairs[split:]:
+        out.setdefault(other, []).append(("entity:e", count))
+
+    class Index:
+        co_occurs = out
+
+    facts.pair(Index(), entity)  # type: ignore[arg-type]
+    expected = sorted((-count, entity(other)) for other, count in pairs)[:TOP_K]
+    assert facts.partners("entity:e") == [(-neg, iri) for neg, iri in expected]
