@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import orjson
@@ -174,7 +173,7 @@ def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> No
     # the kept blocks come in stretches (here and in the units, the papers sorted: the
     # first five papers, then from the seventh): a mark for the first block of each, that
     # spans it, and the others copied with it
-    heads, inside = set(reuse.copies), set(cast(frozenset[str], reuse.inside))
+    heads, inside = set(reuse.copies), set(reuse.inside)
     assert heads | inside == kept and not heads & inside and len(reuse.copies) == len(heads)
     first = nodes.index(papers[0])
     assert reuse.copies[papers[0]] == b"#c %d 50 5\n" % (first * 10)

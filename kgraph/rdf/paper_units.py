@@ -38,7 +38,7 @@ import hashlib
 import io
 import sys
 from array import array
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -430,7 +430,7 @@ class Reuse:
     keyed: Keyed | None = None
     changed_rows: Mapping[str, int] = field(default_factory=dict)
     nodes_kept: int = 0  #: papers and entities
-    inside: Container[str] = frozenset()
+    inside: frozenset[str] = frozenset()
     inside_papers: int = 0
     ends: Mapping[str, int] = field(default_factory=dict)
 
