@@ -554,9 +554,10 @@ def plan_reuse(
     if changed > MAX_CHANGED * max(1, n_papers):
         share = f"more than {MAX_CHANGED:.0%}"
         return None, f"{changed:,} of {n_papers:,} papers changed ({share})"
-    keep = {nodes[i]: int(rows[i]) for i in kept.tolist()}
     # the short lists of the entities kept are kept with them
     kept_rows = rows[kept]
+    # (half a million at 160k: made from lists, 0.13 s less than an int() each)
+    keep = dict(zip([nodes[i] for i in kept.tolist()], kept_rows.tolist(), strict=True))
     own_last = kept_rows + units.children[kept_rows].astype(np.intp)
     listed = units.key[_following(kept_rows, units.children[kept_rows])]
     # the stretches: a kept block right after another kept block of its kind (a paper's or
