@@ -1536,7 +1536,7 @@ def _write(
                 "entities_kept": reuse.kept - reuse.papers_kept,
                 "entities_of": len(digests or ()) - n_papers,
                 # (runs of kept blocks that follow each other: each copied at once)
-                "stretches": len(reuse.ends),
+                "stretches": reuse.stretches,
             }
         else:
             report.rdf = {"full": why}
@@ -2067,9 +2067,7 @@ def _units_file(
         return BlockUnits.make(loader.blocks, every, places, sha256).dump()
     # (the plan's nodes come with their digests: only the lists' are looked up)
     either = ChainMap(loader.lists.digests, digests)
-    return BlockUnits.make(
-        loader.blocks, either, places, sha256, reuse.keyed, reuse.units, reuse.keep, reuse.ends
-    ).dump()
+    return BlockUnits.make(loader.blocks, either, places, sha256, reuse.keyed, reuse.units).dump()
 
 
 class _StorePass:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import shutil
 import tempfile
 from functools import lru_cache
@@ -36,3 +37,11 @@ def seed_extractions() -> tuple[Extraction, ...]:
 @lru_cache(maxsize=1)
 def seed_resolution() -> Resolution:
     return resolve(seed_extractions())
+
+
+def figures(pattern: str, text: str) -> list[int]:
+    """The numbers the groups of ``pattern`` find in ``text`` ("1,234" is 1234), asserting
+    that it is found (a -v line of the CLI: ``text`` is shown if it is not)."""
+    found = re.search(pattern, text)
+    assert found, text
+    return [int(group.replace(",", "")) for group in found.groups()]

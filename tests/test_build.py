@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _seed import PAGES, ROOT, seed_bundle
+from _seed import PAGES, ROOT, figures, seed_bundle
 from click.testing import CliRunner
 
 import kgraph.bundle as bundle_module
@@ -195,14 +195,13 @@ def test_adding_a_page_adds_only_its_new_papers(tmp_path: Path) -> None:
     assert code == 0, err
     assert "skipped 3 inputs already in the bundle" in err
     # only the entities the new papers can change were resolved again
-    grown = re.search(r"resolution: grown from the bundle's state, ([\d,]+) of ([\d,]+) ", err)
-    assert grown, err
-    resolved, total = (int(g.replace(",", "")) for g in grown.groups())
+    resolved, total = figures(
+        r"resolution: grown from the bundle's state, ([\d,]+) of ([\d,]+) ", err
+    )
     assert 0 < resolved < total
     # and some of the new papers' entities joined entities named before, resolving nothing
-    joined = re.search(r"([\d,]+) of the new papers' joined known entities", err)
-    assert joined, err
-    assert 0 < int(joined.group(1).replace(",", "")) < total - resolved
+    (joined,) = figures(r"([\d,]+) of the new papers' joined known entities", err)
+    assert 0 < joined < total - resolved
     assert f"added {len(new)} papers ({len(page) - len(new)} already in the bundle)" in err
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["inputs"][-1]["new_papers"] == len(new)

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 from functools import partial
 from pathlib import Path
@@ -20,7 +19,7 @@ import networkx as nx
 import numpy as np
 import orjson
 import pytest
-from _seed import PAGES, seed_bundle, seed_extractions
+from _seed import PAGES, figures, seed_bundle, seed_extractions
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -459,9 +458,7 @@ def test_an_add_takes_the_unchanged_papers_parts_and_gives_the_bundle_built_in_o
     assert code == 0 and "graph: every paper's part made (a new bundle)" in err, err
     code, err = invoke("-v", "build", *PAGES, "-o", str(folder))
     assert code == 0, err
-    found = re.search(r" graph: the part of ([\d,]+) of ([\d,]+) papers made", err)
-    assert found, err
-    made, of = (int(x.replace(",", "")) for x in found.groups())
+    made, of = figures(r" graph: the part of ([\d,]+) of ([\d,]+) papers made", err)
     assert 25 <= made < of == 314  # the 25 new papers, those whose record or ids changed
     # (graph.html draws every paper of this small graph: each kept paper's evidence is read)
     assert f"the evidence read back for {of - made:,} of them (graph.html and the RDF" in err

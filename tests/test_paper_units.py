@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import orjson
 import pyoxigraph as ox
 import pytest
-from _seed import PAGES, seed_bundle
+from _seed import PAGES, figures, seed_bundle
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from kgraph.cli import cli
 from kgraph.rdf.delta import UnitIndex
 from kgraph.rdf.paper_units import (
     BlockUnits,
+    Keyed,
     PartnerBlocks,
     block_digests,
     is_node_block,
@@ -179,7 +179,8 @@ def test_the_plan_keeps_the_papers_and_entities_whose_digest_is_the_same() -> No
     assert reuse.copies[papers[0]] == b"#c %d 50 5\n" % (first * 10)
     assert set(papers[1:5]) <= inside and papers[6] in heads
     assert reuse.inside_papers == len(inside & set(papers)) and len(heads) < len(kept) / 10
-    assert reuse.ends[papers[0]] == first + 4
+    assert reuse.keyed is not None and reuse.stretches == len(heads)
+    assert reuse.keyed.ends[reuse.keyed.nodes.index(papers[0])] == first + 4
     # the nodes with a block of their own in the new file: papers (sorted), then entities
     order = [
         *sorted(n for n in digests if n.startswith("paper:")),
@@ -331,7 +332,7 @@ def test_kept_blocks_that_follow_each_other_are_copied_as_one_stretch() -> None:
     # paper:a and entity:b are of two kinds: two stretches; entity:e goes with entity:b
     assert dict(reuse.copies) == {"paper:a": b"#c 100 10 1\n", "entity:b": b"#c 110 43 15\n"}
     assert reuse.inside == frozenset({"entity:e"}) and reuse.inside_papers == 0
-    assert dict(reuse.ends) == {"paper:a": 0, "entity:b": 5}
+    assert reuse.stretches == 2
     assert reuse.kept == 3 and sorted(reuse.kept_keys.tolist()) == sorted(
         node_key(n) for n in ["paper:a", "entity:b", *_B_LIST, "entity:e", _E_LIST]
     )
@@ -341,15 +342,19 @@ def test_kept_blocks_that_follow_each_other_are_copied_as_one_stretch() -> None:
     # the new file: the two copies, then entity:new made
     blocks, places = reuse.keyed.nodes, [(100, 10, 1), (110, 43, 15), (153, 4, 1)]
     planned = BlockUnits.make(blocks, digests, places, "new", reuse.keyed, previous)
+    # by node: from mappings, or from a plan whose nodes are not the blocks' (its keys then
+    # not taken; here, the same nodes given in another order)
     looked_up = BlockUnits.make(
-        blocks, digests, places, "new", None, previous, reuse.keep, reuse.ends
+        blocks, digests, places, "new", None, previous, dict(reuse.keep), {"entity:b": 5}
     )
+    other = Keyed(*(column[::-1] for column in reuse.keyed))
+    by_node = BlockUnits.make(blocks, digests, places, "new", other, previous)
     every = ["paper:a", "entity:b", *_B_LIST, "entity:e", _E_LIST, "entity:new"]
     each = [(100, 10, 1), (110, 20, 2), (130, 5, 4), (135, 6, 4), (141, 7, 1), (148, 5, 4)]
     each += [(153, 4, 1)]
     lists = {_B_LIST[0]: 3, _B_LIST[1]: 4, _E_LIST: line_digest(b"3")}
     one_go = BlockUnits.make(every, digests | lists, each, "new")
-    assert planned.dump() == one_go.dump() == looked_up.dump()
+    assert planned.dump() == one_go.dump() == looked_up.dump() == by_node.dump()
     # a stretch whose place is not the blocks it spans is refused
     with pytest.raises(ValueError, match="place differs"):
         BlockUnits.make(
@@ -546,25 +551,20 @@ def test_an_add_makes_the_changed_papers_rdf_only_and_gives_the_bundle_built_in_
     grown: tuple[Path, str],
 ) -> None:
     folder, err = grown
-    made = re.search(
+    n_made, n_all, e_made, e_all = figures(
         r"rdf: the statements of ([\d,]+) of ([\d,]+) papers "
         r"and ([\d,]+) of ([\d,]+) entities made",
         err,
     )
-    assert made, err
-    n_made, n_all, e_made, e_all = (int(g.replace(",", "")) for g in made.groups())
     assert 0 < n_made < n_all == 314
     # (almost every entity of so few papers is ranked, and an add moves most ranks)
     assert 0 < e_made < e_all
     # of the lists of the entities made, the nodes whose count is the same were kept
-    listed = re.search(r"\(([\d,]+) of the ([\d,]+) nodes of their short lists\)", err)
-    assert listed, err
-    l_made, l_all = (int(g.replace(",", "")) for g in listed.groups())
+    l_made, l_all = figures(r"\(([\d,]+) of the ([\d,]+) nodes of their short lists\)", err)
     assert 0 < l_made < l_all
     # the kept blocks are copied in stretches of blocks that follow each other
-    stretches = re.search(r"; ([\d,]+) stretches\)", err)
-    assert stretches, err
-    assert 0 < int(stretches.group(1).replace(",", "")) < (n_all - n_made) + (e_all - e_made)
+    (stretches,) = figures(r"; ([\d,]+) stretches\)", err)
+    assert 0 < stretches < (n_all - n_made) + (e_all - e_made)
     assert "store: updated in place" in err
     one_go = seed_bundle()
     for name in ("graph.ttl", "graph.units.npz", "graph.json", "graph.html"):
